@@ -1,0 +1,44 @@
+"""softmaxkit: the softmax family, exact at every edge, on any Array API array.
+
+Softmax, log-softmax, log-sum-exp, sigmoid, the softmax Jacobian and its
+products, softmax cross-entropy with its ``y_hat - y`` gradient, entropy,
+cross-entropy and KL divergence, for NumPy, PyTorch, JAX, CuPy, Dask and any
+other Array API library.
+"""
+
+from .activations import log_sigmoid, log_softmax, logsumexp, sigmoid, softmax
+from .information import cross_entropy, entropy, kl_divergence
+from .jacobian import (
+    softmax_jacobian,
+    softmax_jacobian_iterative,
+    softmax_jvp,
+    softmax_vjp,
+)
+from .losses import (
+    sigmoid_cross_entropy,
+    softmax_cross_entropy,
+    softmax_cross_entropy_grad,
+    softmax_cross_entropy_with_grad,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "cross_entropy",
+    "entropy",
+    "kl_divergence",
+    "log_sigmoid",
+    "log_softmax",
+    "logsumexp",
+    "sigmoid",
+    "sigmoid_cross_entropy",
+    "softmax",
+    "softmax_cross_entropy",
+    "softmax_cross_entropy_grad",
+    "softmax_cross_entropy_with_grad",
+    "softmax_jacobian",
+    "softmax_jacobian_iterative",
+    "softmax_jvp",
+    "softmax_vjp",
+]

@@ -1,0 +1,161 @@
+"""Array-namespace plumbing shared by every public function.
+
+Everything here is written against the Array API standard through
+``array-api-compat``, so the same code serves NumPy, PyTorch, JAX, CuPy, Dask
+and any other conforming library.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Sequence
+from typing import Any, TypeAlias
+
+import array_api_compat
+
+Array: TypeAlias = Any
+"""An array of any Array API library (the standard has no static type)."""
+
+Namespace: TypeAlias = Any
+"""An Array API namespace as returned by ``array_namespace``."""
+
+Axis: TypeAlias = int | tuple[int, ...] | None
+
+
+def namespace(*named: tuple[str, object]) -> Namespace:
+    """Return the one namespace of the arrays in ``named``; ``None`` entries are skipped.
+
+    Raises ``TypeError`` naming the argument when one of them is not an array, so
+    that ``softmax([1, 2])`` says what to pass instead of failing deep inside.
+    """
+    arrays = []
+    for name, value in named:
+        if value is None:
+            continue
+        if isinstance(value, (bool, int, float, complex)) or not array_api_compat.is_array_api_obj(
+            value
+        ):
+            raise TypeError(
+                f"expected an array (NumPy, PyTorch, JAX, CuPy, Dask or any Array API array) "
+                f"for {name}, got {type(value).__name__}"
+            )
+        arrays.append(value)
+    try:
+        return array_api_compat.array_namespace(*arrays)
+    except TypeError as exc:  # arrays of two different libraries
+        raise TypeError(f"expected arrays of one array library, got a mix: {exc}") from None
+
+
+def device(x: Array) -> Any:
+    """Device of ``x`` (a placeholder object for libraries without devices)."""
+    return array_api_compat.device(x)
+
+
+def is_lazy(x: Array) -> bool:
+    """Whether reading the values of ``x`` would force or is impossible (Dask, JAX tracers).
+
+    Concrete JAX arrays are readable, so value checks run on them; traced ones
+    (under ``jit``, ``grad``, ``vmap``) are not, and checks are skipped there.
+    """
+    if array_api_compat.is_jax_array(x):
+        jax = sys.modules["jax"]
+        return isinstance(x, jax.core.Tracer)
+    return bool(array_api_compat.is_lazy_array(x))
+
+
+def float_dtype(xp: Namespace, x: Array, name: str = "x") -> Any:
+    """The floating dtype the result for ``x`` has: its own, or the default float.
+
+    Integers and booleans are promoted to the library's default real floating
+    dtype; complex inputs raise ``TypeError`` (softmax is not defined on them).
+    """
+    dt = x.dtype
+    if xp.isdtype(dt, "real floating"):
+        return dt
+    if xp.isdtype(dt, "complex floating"):
+        raise TypeError(f"expected a real array for {name}, got complex dtype {dt}")
+    if xp.isdtype(dt, ("integral", "bool")):
+        info = xp.__array_namespace_info__()
+        return info.default_dtypes(device=device(x))["real floating"]
+    raise TypeError(f"expected a real numeric array for {name}, got dtype {dt}")
+
+
+def as_float(xp: Namespace, x: Array, name: str = "x") -> Array:
+    """``x`` itself when it is real floating, else promoted to the default float."""
+    dt = float_dtype(xp, x, name)
+    return x if x.dtype == dt else xp.astype(x, dt)
+
+
+def work_dtype(xp: Namespace, dt: Any) -> Any:
+    """Dtype to compute in: 16-bit floats are computed in float32 and rounded once."""
+    return xp.float32 if xp.finfo(dt).bits < 32 else dt
+
+
+def const(xp: Namespace, value: float, like: Array) -> Array:
+    """A 0-d array holding ``value`` with the dtype and device of ``like``."""
+    return xp.asarray(value, dtype=like.dtype, device=device(like))
+
+
+def normalize_axis(axis: object, ndim: int, name: str = "axis") -> tuple[int, ...]:
+    """Turn ``axis`` (int, tuple of ints, or None for all) into sorted non-negative ints.
+
+    A 0-d array has one implicit element: ``None``, ``0``, ``-1`` and ``()`` all
+    mean "that element"; callers reshape it to ``(1,)`` and use axis ``(0,)``.
+    """
+    if axis is None:
+        return tuple(range(ndim))
+    items: Sequence[object] = axis if isinstance(axis, tuple) else (axis,)
+    out = []
+    for a in items:
+        if isinstance(a, bool) or not isinstance(a, int):
+            raise TypeError(f"expected an int, a tuple of ints or None for {name}, got {axis!r}")
+        if not -ndim <= a < ndim:
+            raise ValueError(
+                f"expected {name} in [{-ndim}, {ndim}) for an array with {ndim} dimensions, got {a}"
+            )
+        out.append(a % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"expected distinct axes for {name}, got {axis!r}")
+    return tuple(sorted(out))
+
+
+def single_axis(axis: object, ndim: int, name: str = "axis") -> int:
+    """Normalise an axis that must be one int (the class axis of a loss or Jacobian)."""
+    if isinstance(axis, bool) or not isinstance(axis, int):
+        raise TypeError(f"expected an int for {name}, got {axis!r}")
+    if ndim == 0:
+        raise ValueError("expected an array with at least 1 dimension, got a 0-d array")
+    return normalize_axis(axis, ndim, name)[0]
+
+
+def broadcast_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
+    """Broadcast shape of ``a`` and ``b`` by the Array API rules, or None if incompatible."""
+    n = max(len(a), len(b))
+    pa = (1,) * (n - len(a)) + tuple(a)
+    pb = (1,) * (n - len(b)) + tuple(b)
+    out = []
+    for i, j in zip(pa, pb, strict=True):
+        if i == j or j == 1:
+            out.append(i)
+        elif i == 1:
+            out.append(j)
+        else:
+            return None
+    return tuple(out)
+
+
+def finfo_max(xp: Namespace, dt: Any) -> float:
+    """Largest finite value of the floating dtype ``dt`` as a Python float."""
+    return float(xp.finfo(dt).max)
+
+
+def is_finite_positive(value: object) -> bool:
+    """Whether ``value`` is a real Python/NumPy scalar that is finite and > 0."""
+    if isinstance(value, bool):
+        return False
+    try:
+        v = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return math.isfinite(v) and v > 0

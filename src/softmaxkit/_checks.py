@@ -1,0 +1,144 @@
+"""Small raising validators. Each one says what it expected and what it got."""
+
+from __future__ import annotations
+
+import math
+
+from ._array import Array, Namespace, broadcast_shape, is_finite_positive, is_lazy
+
+
+def temperature(value: object) -> float:
+    """A temperature must be a finite real number > 0."""
+    if not is_finite_positive(value):
+        raise ValueError(f"expected temperature to be a finite number > 0, got {value!r}")
+    return float(value)  # type: ignore[arg-type]
+
+
+def log_base(base: object) -> float | None:
+    """``log(base)`` for a finite base > 0 and != 1; ``None`` (natural log) stays ``None``."""
+    if base is None:
+        return None
+    if not is_finite_positive(base) or float(base) == 1.0:  # type: ignore[arg-type]
+        raise ValueError(f"expected base to be None or a finite number > 0 and != 1, got {base!r}")
+    return math.log(float(base))  # type: ignore[arg-type]
+
+
+def fraction(value: object, name: str) -> float:
+    """A number in [0, 1] (label smoothing)."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected {name} in [0, 1], got {value!r}")
+    try:
+        v = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"expected {name} in [0, 1], got {value!r}") from None
+    if not 0.0 <= v <= 1.0:
+        raise ValueError(f"expected {name} in [0, 1], got {value!r}")
+    return v
+
+
+def reduction(value: object) -> str:
+    if value not in ("mean", "sum", "none"):
+        raise ValueError(f"expected reduction to be 'mean', 'sum' or 'none', got {value!r}")
+    return str(value)
+
+
+def same_shape(a: Array, b: Array, name_a: str, name_b: str, what: str = "") -> None:
+    if tuple(a.shape) != tuple(b.shape):
+        raise ValueError(
+            f"expected {name_b} to have the shape of {name_a}{what}: "
+            f"{name_a} has shape {tuple(a.shape)}, {name_b} has shape {tuple(b.shape)}"
+        )
+
+
+def broadcastable_to(a: Array, shape: tuple[int, ...], name: str, target: str) -> None:
+    """``a`` must broadcast to ``shape`` without enlarging it."""
+    if broadcast_shape(tuple(a.shape), tuple(shape)) != tuple(shape):
+        raise ValueError(
+            f"expected {name} to broadcast to the shape of {target} {tuple(shape)}, "
+            f"got shape {tuple(a.shape)}"
+        )
+
+
+def boolean(xp: Namespace, a: Array, name: str) -> None:
+    if not xp.isdtype(a.dtype, "bool"):
+        raise TypeError(f"expected a boolean array for {name}, got dtype {a.dtype}")
+
+
+def nonnegative(xp: Namespace, a: Array, name: str) -> None:
+    """Entries >= 0 (NaN passes: NaN in gives NaN out). Skipped on lazy arrays."""
+    if is_lazy(a) or _size(a) == 0:
+        return
+    if bool(xp.any(a < 0)):
+        raise ValueError(f"expected {name} to have no negative entries, got min {float(xp.min(a))}")
+
+
+def finite_nonnegative(xp: Namespace, a: Array, name: str) -> None:
+    """Weights: finite and >= 0. Skipped on lazy arrays."""
+    if is_lazy(a) or _size(a) == 0:
+        return
+    ok = xp.isfinite(a) & (a >= 0)
+    if not bool(xp.all(ok)):
+        raise ValueError(f"expected {name} to be finite and >= 0, got {_first(xp, a, ok)}")
+
+
+def labels(
+    xp: Namespace, y: Array, n_classes: int, keep: Array | None, ignore_index: int | None
+) -> None:
+    """Integer labels in ``[0, n_classes)`` where ``keep`` (rows not ignored).
+
+    Skipped on lazy arrays. The message names the first offending value found
+    (the smallest if any is negative, else the largest).
+    """
+    if is_lazy(y) or _size(y) == 0:
+        return
+    zero = xp.zeros_like(y)
+    kept = y if keep is None else xp.where(keep, y, zero)
+    lo, hi = int(xp.min(kept)), int(xp.max(kept))
+    bad = lo if lo < 0 else hi if hi >= n_classes else None
+    if bad is not None:
+        also = f" (or ignore_index={ignore_index})" if ignore_index is not None else ""
+        raise ValueError(f"expected class labels in [0, {n_classes}){also}, got {bad}")
+
+
+def unit_interval(xp: Namespace, a: Array, name: str) -> None:
+    """Entries in [0, 1] (binary targets). NaN fails. Skipped on lazy arrays."""
+    if is_lazy(a) or _size(a) == 0:
+        return
+    ok = (a >= 0) & (a <= 1)
+    if not bool(xp.all(ok)):
+        raise ValueError(f"expected {name} in [0, 1], got {_first(xp, a, ok)}")
+
+
+def probabilities(xp: Namespace, y: Array, axis: int, name: str = "target") -> None:
+    """Entries >= 0 and each row summing to 1 within ``sqrt(eps)`` of its dtype.
+
+    ``sqrt(eps)`` (1.5e-8 in float64, 3.5e-4 in float32) accepts rounded softmax
+    outputs of any width while rejecting unnormalised rows. NaN entries fail.
+    Skipped on lazy arrays.
+    """
+    if is_lazy(y) or _size(y) == 0:
+        return
+    if bool(xp.any(y < 0)):
+        raise ValueError(f"expected {name} probabilities >= 0, got an entry {float(xp.min(y))}")
+    tol = math.sqrt(float(xp.finfo(y.dtype).eps))
+    total = xp.sum(y, axis=axis)
+    ok = xp.abs(total - 1) <= tol
+    if not bool(xp.all(ok)):
+        raise ValueError(
+            f"expected each row of {name} to sum to 1 (within {tol:.1e}), got a row summing to "
+            f"{_first(xp, total, ok)}"
+        )
+
+
+def _first(xp: Namespace, a: Array, ok: Array) -> float:
+    """The first entry of ``a`` where ``ok`` is False, for the error message."""
+    return float(xp.reshape(a[~ok], (-1,))[0])
+
+
+def _size(a: Array) -> int:
+    n = 1
+    for s in a.shape:
+        if s is None:
+            return -1
+        n *= int(s)
+    return n

@@ -1,0 +1,84 @@
+"""The delegation layer: where backend-specific fast paths plug in.
+
+Every public function asks :func:`lookup` for an implementation for its
+``(namespace, device)`` before it falls back to the reference implementation,
+which is written only with Array API calls and is the oracle every fast path is
+tested against on the same inputs, edge cases included.
+
+A fast path is registered per function name and backend name::
+
+    @register("softmax", "numpy")
+    def _softmax_numpy(x, *, axes, temperature, where): ...
+
+It receives exactly the arguments the reference receives *after* validation
+(a floating array, normalised axes, a checked temperature, a broadcast mask or
+``None``) and must return the same result, or ``NotImplemented`` to decline a
+case it does not cover (the reference then runs). No fast path is registered
+yet; :func:`reference_only` turns the layer off, for tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import array_api_compat
+
+FastPath = Callable[..., Any]
+
+_REGISTRY: dict[tuple[str, str], FastPath] = {}
+_enabled = True
+
+
+def backend_name(xp: Any) -> str:
+    """A short, stable name for the library behind namespace ``xp``."""
+    checks = (
+        ("numpy", array_api_compat.is_numpy_namespace),
+        ("torch", array_api_compat.is_torch_namespace),
+        ("jax", array_api_compat.is_jax_namespace),
+        ("cupy", array_api_compat.is_cupy_namespace),
+        ("dask", array_api_compat.is_dask_namespace),
+        ("array_api_strict", array_api_compat.is_array_api_strict_namespace),
+    )
+    for name, check in checks:
+        if check(xp):
+            return name
+    return "other"
+
+
+def register(function: str, backend: str) -> Callable[[FastPath], FastPath]:
+    """Decorator: make ``impl`` the fast path of ``function`` for ``backend``."""
+
+    def decorate(impl: FastPath) -> FastPath:
+        _REGISTRY[(function, backend)] = impl
+        return impl
+
+    return decorate
+
+
+def unregister(function: str, backend: str) -> None:
+    """Remove a fast path (tests use this to restore the registry)."""
+    _REGISTRY.pop((function, backend), None)
+
+
+def lookup(function: str, xp: Any, device: Any = None) -> FastPath | None:
+    """The fast path for ``function`` on ``xp`` (and ``device``), or ``None``.
+
+    ``device`` is passed for fast paths that exist only on some devices (a CPU
+    kernel, say); a path that does not serve the device returns ``NotImplemented``.
+    """
+    if not _enabled:
+        return None
+    return _REGISTRY.get((function, backend_name(xp)))
+
+
+@contextlib.contextmanager
+def reference_only() -> Iterator[None]:
+    """Within the block, every public function runs its reference implementation."""
+    global _enabled
+    saved, _enabled = _enabled, False
+    try:
+        yield
+    finally:
+        _enabled = saved

@@ -1,0 +1,195 @@
+r"""Entropy, cross-entropy and Kullback-Leibler divergence of discrete distributions.
+
+.. math::
+
+    H(P) = -\sum_i p_i \log p_i, \qquad
+    H(P, Q) = -\sum_i p_i \log q_i, \qquad
+    D_{\mathrm{KL}}(P \,\|\, Q) = \sum_i p_i \log \frac{p_i}{q_i}
+
+with ``0 log 0 = 0`` and ``0 log(0 / q) = 0``, so that ``H(P, Q) = H(P) +
+D_KL(P || Q)`` holds term by term. The inputs are not renormalised (unlike
+``scipy.stats.entropy``): pass distributions. Negative entries raise
+``ValueError`` (skipped on lazy arrays); NaN entries give NaN.
+"""
+
+from __future__ import annotations
+
+import math
+
+from . import _checks
+from ._array import (
+    Array,
+    Axis,
+    Namespace,
+    as_float,
+    broadcast_shape,
+    const,
+    namespace,
+    normalize_axis,
+)
+
+__all__ = ["cross_entropy", "entropy", "kl_divergence"]
+
+
+def _xlogy_terms(xp: Namespace, p: Array, q: Array) -> Array:
+    """``p * log(q)`` with ``0 * log(anything) = 0`` and ``p * log 0 = -inf`` for p > 0.
+
+    Both ``where`` branches are computed, so their inputs are sanitised first:
+    no warning, no NaN from ``0 * -inf``.
+    """
+    zero, one = const(xp, 0.0, p), const(xp, 1.0, p)
+    log_q = xp.where(q == 0, const(xp, -math.inf, q), xp.log(xp.where(q == 0, one, q)))
+    return xp.where(p == 0, zero, p * xp.where(p == 0, zero, log_q))
+
+
+def _prepare(
+    p: Array, q: Array | None, axis: Axis, base: object
+) -> tuple[Namespace, Array, Array | None, tuple[int, ...] | None, float | None]:
+    xp = namespace(("p", p), ("q", q))
+    p = as_float(xp, p, "p")
+    if q is not None:
+        q = as_float(xp, q, "q")
+        shape = broadcast_shape(tuple(p.shape), tuple(q.shape))
+        if shape is None:
+            raise ValueError(
+                f"expected p and q of broadcastable shapes, got shapes {tuple(p.shape)} "
+                f"and {tuple(q.shape)}"
+            )
+        dt = xp.result_type(p, q)
+        p, q = xp.broadcast_to(xp.astype(p, dt), shape), xp.broadcast_to(xp.astype(q, dt), shape)
+        _checks.nonnegative(xp, q, "q")
+    _checks.nonnegative(xp, p, "p")
+    ln_base = _checks.log_base(base)
+    axes = normalize_axis(axis, p.ndim) if p.ndim else None
+    return xp, p, q, axes, ln_base
+
+
+def _in_base(xp: Namespace, value: Array, ln_base: float | None) -> Array:
+    return value if ln_base is None else value / ln_base
+
+
+def entropy(p: Array, /, *, axis: Axis = -1, base: float | None = None) -> Array:
+    r"""Shannon entropy ``H(P) = -sum p log p`` along ``axis``.
+
+    .. math::
+
+        H(P) = -\sum_i p_i \log_b p_i, \qquad 0 \log 0 = 0
+
+    Parameters
+    ----------
+    p : array
+        Probabilities (not renormalised), entries >= 0.
+    axis : int, tuple of int or None, default -1
+        Axis or axes to sum over; ``None`` for all.
+    base : float, optional
+        Logarithm base: ``None`` for nats (natural log), ``2`` for bits; any
+        finite base > 0 and != 1, else ``ValueError``.
+
+    Returns
+    -------
+    array
+        The reduced array; dtype of ``p`` (integers promoted).
+
+    References
+    ----------
+    C. E. Shannon, "A Mathematical Theory of Communication", Bell System
+    Technical Journal 27(3), 1948. doi:10.1002/j.1538-7305.1948.tb01338.x
+
+    Examples
+    --------
+    >>> import numpy as np, softmaxkit as sk
+    >>> float(sk.entropy(np.array([0.5, 0.5]), base=2))
+    1.0
+    >>> float(sk.entropy(np.array([1.0, 0.0])))  # 0 log 0 = 0
+    0.0
+    """
+    xp, p, _, axes, ln_base = _prepare(p, None, axis, base)
+    return _in_base(xp, -xp.sum(_xlogy_terms(xp, p, p), axis=axes), ln_base)
+
+
+def cross_entropy(p: Array, q: Array, /, *, axis: Axis = -1, base: float | None = None) -> Array:
+    r"""Cross-entropy ``H(P, Q) = -sum p log q`` between two distributions.
+
+    .. math::
+
+        H(P, Q) = -\sum_i p_i \log_b q_i = H(P) + D_{\mathrm{KL}}(P \,\|\, Q)
+
+    Terms with ``p_i = 0`` are 0; ``p_i > 0`` with ``q_i = 0`` gives ``inf``.
+
+    Parameters
+    ----------
+    p, q : array
+        Probabilities of broadcastable shapes (``ValueError`` naming both
+        shapes otherwise), entries >= 0, not renormalised.
+    axis : int, tuple of int or None, default -1
+        Axis or axes to sum over; ``None`` for all.
+    base : float, optional
+        ``None`` for nats, ``2`` for bits.
+
+    Returns
+    -------
+    array
+        The reduced array, in the promoted dtype of ``p`` and ``q``.
+
+    References
+    ----------
+    T. M. Cover and J. A. Thomas, "Elements of Information Theory", 2nd ed.,
+    Wiley, 2006, section 2.3.
+
+    Examples
+    --------
+    >>> import numpy as np, softmaxkit as sk
+    >>> p, q = np.array([0.5, 0.5]), np.array([0.9, 0.1])
+    >>> round(float(sk.cross_entropy(p, q)), 6)
+    1.203973
+    >>> round(float(sk.entropy(p) + sk.kl_divergence(p, q)), 6)
+    1.203973
+    """
+    xp, p, q, axes, ln_base = _prepare(p, q, axis, base)
+    return _in_base(xp, -xp.sum(_xlogy_terms(xp, p, q), axis=axes), ln_base)
+
+
+def kl_divergence(p: Array, q: Array, /, *, axis: Axis = -1, base: float | None = None) -> Array:
+    r"""Kullback-Leibler divergence ``D_KL(P || Q) = sum p log(p / q)``.
+
+    .. math::
+
+        D_{\mathrm{KL}}(P \,\|\, Q) = \sum_i p_i \log_b \frac{p_i}{q_i} \ge 0
+
+    Terms with ``p_i = 0`` are 0; ``p_i > 0`` with ``q_i = 0`` gives ``inf``.
+    Not symmetric: ``D_KL(P || Q) != D_KL(Q || P)`` in general. Computed as
+    ``sum p (log p - log q)`` term by term, so ``cross_entropy(p, q) ==
+    entropy(p) + kl_divergence(p, q)`` to rounding.
+
+    Parameters
+    ----------
+    p, q : array
+        Probabilities of broadcastable shapes, entries >= 0, not renormalised.
+    axis : int, tuple of int or None, default -1
+        Axis or axes to sum over; ``None`` for all.
+    base : float, optional
+        ``None`` for nats, ``2`` for bits.
+
+    Returns
+    -------
+    array
+        The reduced array, in the promoted dtype of ``p`` and ``q``.
+
+    References
+    ----------
+    S. Kullback and R. A. Leibler, "On Information and Sufficiency", Ann. Math.
+    Statist. 22(1), 1951. doi:10.1214/aoms/1177729694
+
+    Examples
+    --------
+    >>> import numpy as np, softmaxkit as sk
+    >>> p, q = np.array([0.5, 0.5]), np.array([0.9, 0.1])
+    >>> round(float(sk.kl_divergence(p, q, base=2)), 6)  # bits
+    0.736966
+    >>> round(float(sk.kl_divergence(q, p, base=2)), 6)  # not symmetric
+    0.531004
+    """
+    xp, p, q, axes, ln_base = _prepare(p, q, axis, base)
+    assert q is not None
+    terms = _xlogy_terms(xp, p, p) - _xlogy_terms(xp, p, q)
+    return _in_base(xp, xp.sum(terms, axis=axes), ln_base)
