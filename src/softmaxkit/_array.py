@@ -8,6 +8,7 @@ and any other conforming library.
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 from collections.abc import Sequence
 from typing import Any, TypeAlias
@@ -26,14 +27,16 @@ Axis: TypeAlias = int | tuple[int, ...] | None
 def namespace(*named: tuple[str, object]) -> Namespace:
     """Return the one namespace of the arrays in ``named``; ``None`` entries are skipped.
 
-    Raises ``TypeError`` naming the argument when one of them is not an array, so
-    that ``softmax([1, 2])`` says what to pass instead of failing deep inside.
+    The first entry is the required input and may not be ``None``. Raises
+    ``TypeError`` naming the argument when one of them is not an array, so that
+    ``softmax([1, 2])`` says what to pass instead of failing deep inside. NumPy
+    scalars (``np.float64(3.0)``) count as 0-d arrays; Python numbers do not.
     """
     arrays = []
-    for name, value in named:
-        if value is None:
+    for i, (name, value) in enumerate(named):
+        if value is None and i > 0:
             continue
-        if isinstance(value, (bool, int, float, complex)) or not array_api_compat.is_array_api_obj(
+        if type(value) in (bool, int, float, complex) or not array_api_compat.is_array_api_obj(
             value
         ):
             raise TypeError(
@@ -151,8 +154,8 @@ def finfo_max(xp: Namespace, dt: Any) -> float:
 
 
 def is_finite_positive(value: object) -> bool:
-    """Whether ``value`` is a real Python/NumPy scalar that is finite and > 0."""
-    if isinstance(value, bool):
+    """Whether ``value`` is a real Python/NumPy number that is finite and > 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return False
     try:
         v = float(value)  # type: ignore[arg-type]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 from ._array import Array, Namespace, broadcast_shape, is_finite_positive, is_lazy
 
@@ -25,7 +26,7 @@ def log_base(base: object) -> float | None:
 
 def fraction(value: object, name: str) -> float:
     """A number in [0, 1] (label smoothing)."""
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"expected {name} in [0, 1], got {value!r}")
     try:
         v = float(value)  # type: ignore[arg-type]

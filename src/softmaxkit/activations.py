@@ -68,7 +68,10 @@ def _prepare(
 
 
 def _has_empty_axis(x: Array, axes: tuple[int, ...]) -> bool:
-    return any(x.shape[a] == 0 for a in axes)
+    """Whether the result is fixed by emptiness: an empty reduced axis (log-sum-exp
+    of nothing is -inf) or any empty axis (the result has no elements at all;
+    some libraries refuse to reduce such arrays)."""
+    return any(n == 0 for n in x.shape)
 
 
 def _reduced_shape(
