@@ -124,9 +124,7 @@ def _dask() -> Backend:
     def to_numpy(a: Any) -> np.ndarray:
         return np.asarray(a.compute())
 
-    return Backend(
-        "dask", da, asarray, to_numpy, ("float32", "float64"), "float64", lazy=True
-    )
+    return Backend("dask", da, asarray, to_numpy, ("float32", "float64"), "float64", lazy=True)
 
 
 BACKENDS = {

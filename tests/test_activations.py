@@ -9,11 +9,11 @@ import mpmath as mp
 import numpy as np
 import pytest
 import scipy.special
-from _helpers import ATOL, DPS, RTOL, mp_logsumexp, mp_softmax, to_float, ulp_error
 from hypothesis import given
 from hypothesis import strategies as st
 
 import softmaxkit as sk
+from _helpers import ATOL, DPS, RTOL, mp_logsumexp, mp_softmax, to_float, ulp_error
 
 INF, NAN = math.inf, math.nan
 
@@ -47,7 +47,9 @@ def test_softmax_within_few_ulp_of_mpmath(row):
     got = sk.softmax(np.array(row))
     normal = ref >= np.finfo(np.float64).tiny  # subnormal results have no full precision
     assert np.all(ulp_error(got[normal], ref[normal]) <= 4)
-    assert np.all(np.abs(got[~normal] - ref[~normal]) <= 4 * np.finfo(np.float64).smallest_subnormal)
+    assert np.all(
+        np.abs(got[~normal] - ref[~normal]) <= 4 * np.finfo(np.float64).smallest_subnormal
+    )
 
 
 @pytest.mark.parametrize("row", TRICKY_ROWS)
@@ -334,14 +336,18 @@ def test_keepdims_must_be_bool():
 # types, dtypes, devices
 
 
-@pytest.mark.parametrize("fn", [sk.softmax, sk.log_softmax, sk.logsumexp, sk.sigmoid, sk.log_sigmoid])
+@pytest.mark.parametrize(
+    "fn", [sk.softmax, sk.log_softmax, sk.logsumexp, sk.sigmoid, sk.log_sigmoid]
+)
 @pytest.mark.parametrize("bad", [[1.0, 2.0], (1.0,), 3.0, "abc", None])
 def test_non_array_raises_type_error(fn, bad):
     with pytest.raises(TypeError, match="expected an array"):
         fn(bad)
 
 
-@pytest.mark.parametrize("fn", [sk.softmax, sk.log_softmax, sk.logsumexp, sk.sigmoid, sk.log_sigmoid])
+@pytest.mark.parametrize(
+    "fn", [sk.softmax, sk.log_softmax, sk.logsumexp, sk.sigmoid, sk.log_sigmoid]
+)
 def test_complex_raises_type_error(fn):
     with pytest.raises(TypeError, match="complex"):
         fn(np.array([1.0 + 1j, 2.0]))
@@ -352,7 +358,9 @@ def test_mixed_libraries_raise_type_error(torch_backend):
         sk.softmax(torch_backend.asarray(np.ones(3)), where=np.ones(3, dtype=bool))
 
 
-@pytest.mark.parametrize("fn", [sk.softmax, sk.log_softmax, sk.logsumexp, sk.sigmoid, sk.log_sigmoid])
+@pytest.mark.parametrize(
+    "fn", [sk.softmax, sk.log_softmax, sk.logsumexp, sk.sigmoid, sk.log_sigmoid]
+)
 def test_preserves_library_dtype_device_and_shape(xp, fn):
     rng = np.random.default_rng(3)
     data = rng.normal(scale=3.0, size=(4, 6))
@@ -465,7 +473,8 @@ def test_sigmoid_edges_and_range(x):
     s = float(sk.sigmoid(np.array(x)))
     ls = float(sk.log_sigmoid(np.array(x)))
     if math.isnan(x):
-        assert math.isnan(s) and math.isnan(ls)
+        assert math.isnan(s)
+        assert math.isnan(ls)
     else:
         assert 0.0 <= s <= 1.0
         assert ls <= 0.0

@@ -158,7 +158,7 @@ def is_finite_positive(value: object) -> bool:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return False
     try:
-        v = float(value)  # type: ignore[arg-type]
+        v = float(value)
     except (TypeError, ValueError):
         return False
     return math.isfinite(v) and v > 0

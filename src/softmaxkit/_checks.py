@@ -29,7 +29,7 @@ def fraction(value: object, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"expected {name} in [0, 1], got {value!r}")
     try:
-        v = float(value)  # type: ignore[arg-type]
+        v = float(value)
     except (TypeError, ValueError):
         raise ValueError(f"expected {name} in [0, 1], got {value!r}") from None
     if not 0.0 <= v <= 1.0:

@@ -165,7 +165,7 @@ def _cross_entropy(
     if want_loss:
         # 0 * log 0 = 0: a zero target entry contributes nothing, even against -inf.
         rows = -xp.sum(y * xp.where(y == 0, zero, logp), axis=-1)
-        rows = xp.where(inactive, zero, w * rows)
+        rows = w * xp.where(inactive, zero, rows)  # 0 weight beats an inf loss, quietly
         if reduction == "none":
             loss = rows
         else:
@@ -176,8 +176,7 @@ def _cross_entropy(
 
     grad = None
     if want_grad:
-        g = xp.expand_dims(w, axis=-1) * (p - y)
-        g = xp.where(xp.expand_dims(inactive, axis=-1), zero, g)
+        g = xp.expand_dims(w, axis=-1) * xp.where(xp.expand_dims(inactive, axis=-1), zero, p - y)
         if T != 1.0:
             g = g / T
         if scale is not None:
@@ -503,7 +502,7 @@ def sigmoid_cross_entropy(
     neg = (1 - t) * xp.where(t == 1, zero, log_sigmoid(-z))
     rows = -(pos * pw + neg) if pw is not None else -(pos + neg)
     if w is not None:
-        rows = xp.where(w == 0, zero, w * rows)
+        rows = w * xp.where(w == 0, zero, rows)
     if reduction == "none":
         return xp.astype(rows, out_dt)
     loss = xp.sum(rows)
