@@ -480,3 +480,40 @@ def test_sigmoid_edges_and_range(x):
         assert ls <= 0.0
         assert s == pytest.approx(scipy.special.expit(x), rel=1e-15, abs=1e-300)
         assert ls == pytest.approx(scipy.special.log_expit(x), rel=1e-14)
+
+
+def test_agrees_with_torch_and_jax_native_on_finite_input(torch_backend, jax_backend):
+    # On finite input the native softmax family of PyTorch and JAX follows our policy.
+    import jax
+    import torch
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(scale=10.0, size=(6, 11))
+    t = torch.asarray(x)
+    np.testing.assert_allclose(sk.softmax(t).numpy(), torch.softmax(t, -1).numpy(), rtol=1e-13)
+    np.testing.assert_allclose(
+        sk.log_softmax(t).numpy(), torch.log_softmax(t, -1).numpy(), rtol=1e-13, atol=1e-15
+    )
+    np.testing.assert_allclose(sk.logsumexp(t).numpy(), torch.logsumexp(t, -1).numpy(), rtol=1e-14)
+    j = jax_backend.asarray(x)
+    np.testing.assert_allclose(np.asarray(sk.softmax(j)), np.asarray(jax.nn.softmax(j)), rtol=1e-13)
+    np.testing.assert_allclose(
+        np.asarray(sk.log_softmax(j)), np.asarray(jax.nn.log_softmax(j)), rtol=1e-13, atol=1e-15
+    )
+
+
+def test_traceable_by_jax_jit_and_differentiable_by_autograd(jax_backend, torch_backend):
+    import jax
+    import torch
+
+    x = np.array([[1.0, -INF, 3.0], [INF, 0.0, 1.0]])
+    f = jax.jit(lambda a: sk.softmax(a, temperature=2.0))
+    np.testing.assert_array_equal(
+        np.asarray(f(jax_backend.asarray(x))), sk.softmax(x, temperature=2.0)
+    )
+    # autograd through the reference implementation gives the softmax VJP
+    z = torch.asarray(np.array([[0.5, 1.5, -2.0]]), requires_grad=True)
+    g = torch.asarray(np.array([[1.0, 0.0, -1.0]]))
+    (auto,) = torch.autograd.grad(sk.softmax(z), z, g)
+    s = sk.softmax(z.detach())
+    np.testing.assert_allclose(auto.numpy(), sk.softmax_vjp(s, g).numpy(), rtol=1e-14)
