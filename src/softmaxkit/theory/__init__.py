@@ -1,0 +1,67 @@
+"""The six results behind softmaxkit, as machine-checked derivations.
+
+1. Shift invariance: ``softmax(x + C) = softmax(x)``.
+2. Two-class softmax is the sigmoid of the logit difference.
+3. The softmax Jacobian is ``diag(s) - s s^T``.
+4. The iterative and vectorized Jacobians agree.
+5. Softmax followed by cross-entropy has gradient ``y_hat - y``.
+6. Cross-entropy = entropy + KL (and KL >= 0, not symmetric, nats vs bits).
+
+Each :class:`Result` has a LaTeX ``statement``, its derivation as ``steps`` (one
+LaTeX equality a step, as a student would write it), and :meth:`Result.check`,
+which proves every step with SymPy (for a general number of classes K where
+SymPy can, else for every K from 2 to 8, and says which) and compares the
+result numerically with the library's own functions.
+
+Needs SymPy: ``pip install "softmaxkit[theory]"``. ``python -m softmaxkit.theory``
+prints the report and exits non-zero if any check fails.
+
+Examples
+--------
+>>> from softmaxkit.theory import get
+>>> shift = get("shift_invariance")
+>>> print(shift.steps[3])
+\\frac{e^{C} e^{x_i}}{e^{C} \\sum_{k=1}^{K} e^{x_k}} = \\frac{e^{x_i}}{\\sum_{k=1}^{K} e^{x_k}}
+>>> check = shift.check()
+>>> check.status, check.modes
+('proven', ['general K', 'exact'])
+"""
+
+from __future__ import annotations
+
+try:
+    import sympy  # noqa: F401 - fail early with an actionable message
+except ImportError as exc:  # pragma: no cover - exercised without the extra
+    raise ImportError('softmaxkit.theory needs SymPy: pip install "softmaxkit[theory]"') from exc
+
+from ._numeric import TrainingComparison, ce_vs_kl_training
+from ._results import all_results
+from ._types import NumericCheck, Result, ResultCheck, StepCheck
+
+__all__ = [
+    "RESULTS",
+    "NumericCheck",
+    "Result",
+    "ResultCheck",
+    "StepCheck",
+    "TrainingComparison",
+    "ce_vs_kl_training",
+    "get",
+    "verify_all",
+]
+
+RESULTS: tuple[Result, ...] = all_results()
+
+
+def get(name: str) -> Result:
+    """The result called ``name`` (e.g. ``"softmax_jacobian"``) or numbered ``name``."""
+    for result in RESULTS:
+        if name in (result.name, str(result.number)):
+            return result
+    names = ", ".join(r.name for r in RESULTS)
+    raise ValueError(f"expected one of {names}, got {name!r}")
+
+
+def verify_all(*, numeric: bool = True) -> list[ResultCheck]:
+    """Check all six results; returns one :class:`ResultCheck` per result, in order."""
+    return [result.check(numeric=numeric) for result in RESULTS]

@@ -1,0 +1,48 @@
+"""``python -m softmaxkit.theory``: prove the six results and print the report.
+
+Exit status 0 when every result is proven, 1 when any check fails, 2 for bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import verify_all
+from ._report import docs_markdown, render_json, render_markdown, render_text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m softmaxkit.theory",
+        description="Check the six softmax results symbolically (SymPy) and numerically.",
+        epilog=(
+            "examples:\n"
+            "  python -m softmaxkit.theory\n"
+            "  python -m softmaxkit.theory --details\n"
+            "  python -m softmaxkit.theory --format json > theory.json\n"
+            "  python -m softmaxkit.theory --docs > docs/theory.md"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    parser.add_argument("--details", action="store_true", help="show every step (text format)")
+    parser.add_argument(
+        "--docs", action="store_true", help="print docs/theory.md (Markdown, no measured numbers)"
+    )
+    args = parser.parse_args(argv)
+    checks = verify_all()
+    if args.docs:
+        text = docs_markdown(checks)
+    elif args.format == "json":
+        text = render_json(checks)
+    elif args.format == "markdown":
+        text = render_markdown(checks)
+    else:
+        text = render_text(checks, details=args.details)
+    sys.stdout.write(text)
+    return 0 if all(c.status == "proven" for c in checks) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
