@@ -203,14 +203,28 @@ def test_command_line_exits_nonzero_when_a_check_fails(monkeypatch, capsys, chec
     broken[2] = dataclasses.replace(
         broken[2], steps=[dataclasses.replace(broken[2].steps[0], status="failed")]
     )
-    monkeypatch.setattr(cli, "verify_all", lambda: broken)
+    monkeypatch.setattr(theory, "verify_all", lambda: broken)
     assert cli.main([]) == 1
     assert "FAILED  3." in capsys.readouterr().out
-    monkeypatch.setattr(cli, "verify_all", lambda: checks)
+    monkeypatch.setattr(theory, "verify_all", lambda: checks)
     assert cli.main(["--format", "markdown"]) == 0
     with pytest.raises(SystemExit) as exc:
         cli.main(["--format", "yaml"])
     assert exc.value.code == 2
+
+
+def test_without_sympy_the_command_says_what_to_install():
+    code = (
+        "import sys; sys.modules['sympy'] = None\n"
+        "from softmaxkit.theory.__main__ import main\n"
+        "raise SystemExit(main([]))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        'error: softmaxkit.theory needs SymPy: pip install "softmaxkit[theory]"'
+    )
+    assert done.stdout == ""
 
 
 def test_docs_theory_md_is_up_to_date(checks):

@@ -29,16 +29,44 @@ Examples
 
 from __future__ import annotations
 
-try:
-    import sympy  # noqa: F401 - fail early with an actionable message
-except ImportError as exc:  # pragma: no cover - exercised without the extra
-    raise ImportError('softmaxkit.theory needs SymPy: pip install "softmaxkit[theory]"') from exc
+from typing import TYPE_CHECKING, Any
 
-from ._numeric import TrainingComparison, ce_vs_kl_training
-from ._results import all_results
-from ._types import NumericCheck, Result, ResultCheck, StepCheck
+MISSING_SYMPY = 'softmaxkit.theory needs SymPy: pip install "softmaxkit[theory]"'
+
+try:
+    import sympy  # noqa: F401 - checked here so the message says what to install
+except ImportError:  # without the extra: every attribute says what to install
+    _HAVE_SYMPY = False
+else:
+    _HAVE_SYMPY = True
+
+if _HAVE_SYMPY or TYPE_CHECKING:
+    from ._numeric import TrainingComparison, ce_vs_kl_training
+    from ._results import all_results
+    from ._types import NumericCheck, Result, ResultCheck, StepCheck
+
+    RESULTS: tuple[Result, ...] = all_results()
+
+    def get(name: str) -> Result:
+        """The result called ``name`` (e.g. ``"softmax_jacobian"``) or numbered ``name``."""
+        for result in RESULTS:
+            if name in (result.name, str(result.number)):
+                return result
+        names = ", ".join(r.name for r in RESULTS)
+        raise ValueError(f"expected one of {names}, got {name!r}")
+
+    def verify_all(*, numeric: bool = True) -> list[ResultCheck]:
+        """Check all six results; returns one :class:`ResultCheck` per result, in order."""
+        return [result.check(numeric=numeric) for result in RESULTS]
+
+else:
+
+    def __getattr__(name: str) -> Any:
+        raise ImportError(MISSING_SYMPY)
+
 
 __all__ = [
+    "MISSING_SYMPY",
     "RESULTS",
     "NumericCheck",
     "Result",
@@ -49,19 +77,3 @@ __all__ = [
     "get",
     "verify_all",
 ]
-
-RESULTS: tuple[Result, ...] = all_results()
-
-
-def get(name: str) -> Result:
-    """The result called ``name`` (e.g. ``"softmax_jacobian"``) or numbered ``name``."""
-    for result in RESULTS:
-        if name in (result.name, str(result.number)):
-            return result
-    names = ", ".join(r.name for r in RESULTS)
-    raise ValueError(f"expected one of {names}, got {name!r}")
-
-
-def verify_all(*, numeric: bool = True) -> list[ResultCheck]:
-    """Check all six results; returns one :class:`ResultCheck` per result, in order."""
-    return [result.check(numeric=numeric) for result in RESULTS]

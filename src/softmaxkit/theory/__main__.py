@@ -8,8 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import verify_all
-from ._report import docs_markdown, render_json, render_markdown, render_text
+from . import MISSING_SYMPY
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,6 +30,12 @@ def main(argv: list[str] | None = None) -> int:
         "--docs", action="store_true", help="print docs/theory.md (Markdown, no measured numbers)"
     )
     args = parser.parse_args(argv)
+    try:
+        from . import verify_all
+        from ._report import docs_markdown, render_json, render_markdown, render_text
+    except ImportError:
+        sys.stderr.write(f"error: {MISSING_SYMPY}\n")
+        return 2
     checks = verify_all()
     if args.docs:
         text = docs_markdown(checks)
