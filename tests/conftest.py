@@ -9,6 +9,10 @@ floating dtypes it has. Tests compare every backend against NumPy values.
 from __future__ import annotations
 
 import os
+
+# scikit-learn's estimator checks include an array-API check that runs only with
+# SciPy's array API mode on; it must be set before SciPy is first imported.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any

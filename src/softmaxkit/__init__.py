@@ -23,7 +23,19 @@ from .losses import (
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    # The classifier needs scikit-learn and SciPy: import them on first use only,
+    # so that `import softmaxkit` stays light.
+    if name == "SoftmaxRegression":
+        from .classifier import SoftmaxRegression
+
+        return SoftmaxRegression
+    raise AttributeError(f"module 'softmaxkit' has no attribute {name!r}")
+
+
 __all__ = [
+    "SoftmaxRegression",
     "__version__",
     "cross_entropy",
     "entropy",

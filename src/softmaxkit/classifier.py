@@ -1,0 +1,913 @@
+r"""SoftmaxRegression: multinomial logistic regression trained on the ``y_hat - y`` gradient.
+
+The objective, for weights ``W`` (n_classes x n_features) and intercepts ``b``:
+
+.. math::
+
+    F(W, b) = \frac{\sum_i w_i\, \ell_i(W x_i + b)}{\sum_i w_i}
+              + \frac{\lVert W \rVert_F^2}{2\, C \sum_i w_i}
+
+where ``l_i`` is the softmax cross-entropy of row i (against its label, its
+smoothed label, or its soft target) and ``w_i`` is its sample weight times the
+class weight of its class; with unit weights ``sum_i w_i = n_samples``. The
+intercept is not penalised. This is the objective of
+``sklearn.linear_model.LogisticRegression(C=C)`` for three or more classes, so
+the two can be compared value for value.
+
+scikit-learn and SciPy are imported here, not by ``import softmaxkit``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from scipy import optimize
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state, compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from . import _model_file
+from .activations import log_softmax, softmax
+from .jacobian import softmax_jvp
+from .losses import softmax_cross_entropy, softmax_cross_entropy_with_grad
+
+__all__ = ["SoftmaxRegression"]
+
+_SOLVERS = ("lbfgs", "newton-cg", "sgd", "adam")
+
+
+class _Progress:
+    """Iteration, objective and gradient norm on stderr; a bar when it is a terminal."""
+
+    def __init__(self, total: int, verbose: int, label: str) -> None:
+        self.total, self.verbose, self.label = total, verbose, label
+        self.tty = sys.stderr.isatty()
+        self.start = time.perf_counter()
+        self.last = 0.0
+
+    def update(self, it: int, objective: float, grad_norm: float, *, final: bool = False) -> None:
+        if not self.verbose:
+            return
+        now = time.perf_counter()
+        if not final and self.verbose < 2 and now - self.last < 0.1:
+            return
+        self.last = now
+        frac = min(1.0, it / max(self.total, 1))
+        msg = (
+            f"{self.label} {it}/{self.total}  objective {objective:.6g}  "
+            f"|grad| {grad_norm:.2e}  {now - self.start:.1f}s"
+        )
+        if self.tty:
+            bar = "#" * int(20 * frac) + "-" * (20 - int(20 * frac))
+            end = "\n" if final else ""
+            sys.stderr.write(f"\r[{bar}] {msg}{end}")
+        else:
+            sys.stderr.write(msg + "\n")
+        sys.stderr.flush()
+
+
+class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+    r"""Multinomial softmax regression, scikit-learn compatible.
+
+    Minimises
+
+    .. math::
+
+        F(W, b) = \frac{\sum_i w_i \ell_i}{\sum_i w_i}
+                  + \frac{\lVert W \rVert_F^2}{2 C \sum_i w_i}
+
+    with ``l_i`` the softmax cross-entropy of row i (``softmax_cross_entropy``)
+    and ``w_i`` its sample weight times its class weight: the objective of
+    ``LogisticRegression(C=C)`` for three or more classes. Its gradient with
+    respect to the logits is ``w_i (y_hat_i - y_i) / sum(w)``
+    (:func:`softmaxkit.softmax_cross_entropy_with_grad`); the Hessian-vector
+    product used by ``"newton-cg"`` applies the softmax Jacobian
+    ``diag(s) - s s^T`` row by row (:func:`softmaxkit.softmax_jvp`).
+
+    Parameters
+    ----------
+    C : float, default 1.0
+        Inverse regularisation strength, > 0 (``inf`` for no penalty).
+    fit_intercept : bool, default True
+        Fit an unpenalised intercept per class.
+    solver : {"lbfgs", "newton-cg", "sgd", "adam"}, default "lbfgs"
+        ``"lbfgs"``: SciPy's L-BFGS-B with the analytic gradient.
+        ``"newton-cg"``: a Newton conjugate-gradient trust-region method
+        (SciPy's ``trust-ncg``) with the analytic Hessian-vector product.
+        ``"sgd"`` and ``"adam"``: mini-batch solvers (also used by
+        :meth:`partial_fit`), for data too large for full-batch methods.
+    max_iter : int, default 1000
+        Iterations (lbfgs, newton-cg) or epochs (sgd, adam).
+    tol : float, default 1e-6
+        Stop when the largest gradient component is below ``tol`` (lbfgs,
+        newton-cg), or when an epoch improves the objective by less than
+        ``tol`` relative (sgd, adam).
+    class_weight : dict, "balanced" or None, default None
+        Weights per class label; ``"balanced"`` is scikit-learn's
+        ``n_samples / (n_classes * bincount(y))`` (with sample weights and
+        soft targets, their weighted counts).
+    label_smoothing : float, default 0.0
+        ``eps`` in [0, 1): targets become ``(1 - eps) y + eps / n_classes``.
+    warm_start : bool, default False
+        Start ``fit`` from the previous solution.
+    batch_size : int, optional
+        Mini-batch size for sgd/adam: default ``min(32, n_samples)`` in ``fit``;
+        in ``partial_fit`` each piece passed is one batch unless this is set.
+    learning_rate : float, optional
+        Step size for sgd/adam (default 0.5 for sgd, 0.05 for adam), decayed
+        as ``1 / sqrt(epoch)``.
+    random_state : int, RandomState or None
+        Shuffling of the mini-batch solvers.
+    verbose : int, default 0
+        1 shows progress (iteration, objective, gradient norm) on stderr, as a
+        bar on a terminal; 2 prints every iteration.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels (``arange(n_classes)`` when fitted on soft targets).
+    coef_ : ndarray of shape (n_classes, n_features)
+    intercept_ : ndarray of shape (n_classes,)
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        When fitted on a DataFrame with string column names.
+    n_iter_ : int
+        Iterations (or epochs) run by the last ``fit``.
+    temperature_ : float
+        1.0 after ``fit``; set by :meth:`calibrate`.
+    loss_curve_ : list of float
+        The objective after each iteration (or epoch).
+    n_samples_seen_ : float
+        Total sample weight seen by :meth:`partial_fit` (or in ``fit``).
+
+    References
+    ----------
+    C. Guo, G. Pleiss, Y. Sun and K. Q. Weinberger, "On Calibration of Modern
+    Neural Networks", ICML 2017 (temperature scaling).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from softmaxkit import SoftmaxRegression
+    >>> X, y = load_iris(return_X_y=True)
+    >>> model = SoftmaxRegression(C=1.0).fit(X, y)
+    >>> model.predict(X[:3]), round(model.score(X, y), 2)
+    (array([0, 0, 0]), 0.97)
+    """
+
+    # Fitted state (set by fit/partial_fit/load, never by __init__).
+    coef_: np.ndarray
+    intercept_: np.ndarray
+    classes_: np.ndarray
+    _rng: np.random.RandomState
+    _opt_state: dict[str, Any]
+
+    def __init__(
+        self,
+        *,
+        C: float = 1.0,
+        fit_intercept: bool = True,
+        solver: str = "lbfgs",
+        max_iter: int = 1000,
+        tol: float = 1e-6,
+        class_weight: dict[Any, float] | str | None = None,
+        label_smoothing: float = 0.0,
+        warm_start: bool = False,
+        batch_size: int | None = None,
+        learning_rate: float | None = None,
+        random_state: int | np.random.RandomState | None = None,
+        verbose: int = 0,
+    ) -> None:
+        self.C = C
+        self.fit_intercept = fit_intercept
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = tol
+        self.class_weight = class_weight
+        self.label_smoothing = label_smoothing
+        self.warm_start = warm_start
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ----------------------------------------------------------------------------------
+    # validation
+
+    def _check_params(self) -> None:
+        if not isinstance(self.C, numbers.Real) or isinstance(self.C, bool) or not self.C > 0:
+            raise ValueError(f"expected C > 0 (inf for no penalty), got {self.C!r}")
+        if self.solver not in _SOLVERS:
+            raise ValueError(f"expected solver in {_SOLVERS}, got {self.solver!r}")
+        if not isinstance(self.max_iter, numbers.Integral) or self.max_iter < 1:
+            raise ValueError(f"expected max_iter to be an int >= 1, got {self.max_iter!r}")
+        if not isinstance(self.tol, numbers.Real) or not self.tol >= 0:
+            raise ValueError(f"expected tol >= 0, got {self.tol!r}")
+        eps = self.label_smoothing
+        if not isinstance(eps, numbers.Real) or isinstance(eps, bool) or not 0 <= eps < 1:
+            raise ValueError(f"expected label_smoothing in [0, 1), got {eps!r}")
+        if self.batch_size is not None and (
+            not isinstance(self.batch_size, numbers.Integral) or self.batch_size < 1
+        ):
+            raise ValueError(
+                f"expected batch_size to be None or an int >= 1, got {self.batch_size!r}"
+            )
+        lr = self.learning_rate
+        if lr is not None and (not isinstance(lr, numbers.Real) or not (0 < lr < math.inf)):
+            raise ValueError(
+                f"expected learning_rate to be None or a finite number > 0, got {lr!r}"
+            )
+        if not (
+            self.class_weight is None
+            or self.class_weight == "balanced"
+            or isinstance(self.class_weight, dict)
+        ):
+            raise ValueError(
+                f"expected class_weight to be None, 'balanced' or a dict, got {self.class_weight!r}"
+            )
+
+    def _validate_X(self, X: Any, *, reset: bool) -> np.ndarray:
+        X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+        return np.asarray(X)
+
+    def _targets(
+        self, y: Any, classes: np.ndarray | None, dtype: Any
+    ) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Return ``(target, classes, soft)``: integer codes or a probability matrix."""
+        y_arr = np.asarray(y)
+        if y_arr.ndim == 2 and y_arr.shape[1] >= 2:
+            if y_arr.dtype.kind not in "fiub":
+                raise ValueError(
+                    f"expected soft targets (a 2-D y) to be numeric probabilities, got dtype "
+                    f"{y_arr.dtype}"
+                )
+            P = y_arr.astype(dtype)
+            if not np.all(np.isfinite(P)):
+                raise ValueError("expected soft targets without NaN or inf")
+            if np.any(P < 0):
+                raise ValueError(f"expected soft targets >= 0, got an entry {P.min():g}")
+            sums = P.sum(axis=1)
+            tol = math.sqrt(np.finfo(dtype).eps)
+            bad = np.flatnonzero(np.abs(sums - 1) > tol)
+            if bad.size:
+                raise ValueError(
+                    f"expected each row of soft targets to sum to 1, got row {bad[0]} summing "
+                    f"to {sums[bad[0]]:.6g}"
+                )
+            k = P.shape[1]
+            if classes is not None and len(classes) != k:
+                raise ValueError(
+                    f"expected soft targets with {len(classes)} columns (one per class), got {k}"
+                )
+            return P, (np.arange(k) if classes is None else classes), True
+        y1 = column_or_1d(y, warn=True)
+        check_classification_targets(y1)
+        if classes is None:
+            classes = np.unique(y1)
+        idx = np.searchsorted(classes, y1)
+        idx = np.clip(idx, 0, len(classes) - 1)
+        unknown = classes[idx] != y1
+        if np.any(unknown):
+            raise ValueError(
+                f"expected labels among classes {classes.tolist()}, got {y1[unknown][0]!r}"
+            )
+        return idx.astype(np.intp), classes, False
+
+    def _sample_weight(self, sample_weight: Any, n: int, dtype: Any) -> np.ndarray:
+        if sample_weight is None:
+            return np.ones(n, dtype=dtype)
+        sw = np.asarray(sample_weight, dtype=dtype)
+        if sw.ndim == 0:
+            sw = np.full(n, sw, dtype=dtype)
+        if sw.shape != (n,):
+            raise ValueError(f"expected sample_weight of shape ({n},), got shape {sw.shape}")
+        if not np.all(np.isfinite(sw)):
+            raise ValueError("expected finite sample_weight, got NaN or inf")
+        if np.any(sw < 0):
+            raise ValueError(f"expected sample_weight >= 0, got {sw.min():g}")
+        if not np.any(sw > 0):
+            raise ValueError("expected at least one positive sample_weight, got all zeros")
+        return sw.copy()
+
+    def _class_weights(
+        self, target: np.ndarray, soft: bool, classes: np.ndarray, sw: np.ndarray, dtype: Any
+    ) -> np.ndarray | None:
+        cw = self.class_weight
+        if cw is None:
+            return None
+        k = len(classes)
+        if cw == "balanced":
+            counts = target.T @ sw if soft else np.bincount(target, weights=sw, minlength=k)
+            if soft:
+                # scikit-learn's definition with expected (soft) counts.
+                with np.errstate(divide="ignore"):
+                    out = np.where(counts > 0, sw.sum() / (k * counts), 0.0)
+                return out.astype(dtype)
+            labels = classes[target]
+            balanced = compute_class_weight("balanced", classes=classes, y=labels, sample_weight=sw)
+            return np.asarray(balanced, dtype=dtype)
+        assert isinstance(cw, dict)
+        out = np.ones(k, dtype=dtype)
+        for label, weight in cw.items():
+            where = np.flatnonzero(classes == label)
+            if where.size == 0:
+                raise ValueError(
+                    f"expected class_weight keys among classes {classes.tolist()}, got {label!r}"
+                )
+            out[where[0]] = weight
+        if not np.all(np.isfinite(out)) or np.any(out < 0):
+            raise ValueError("expected class_weight values finite and >= 0")
+        return out
+
+    # ----------------------------------------------------------------------------------
+    # objective
+
+    def _objective(
+        self,
+        X: np.ndarray,
+        target: np.ndarray,
+        sw: np.ndarray,
+        cw: np.ndarray | None,
+        penalty_scale: float,
+    ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+        """``params -> (F, dF/dparams)`` for the flat parameter vector (W then b)."""
+        n_features = X.shape[1]
+        k = self._k
+        dtype = X.dtype
+        eps = float(self.label_smoothing)
+
+        def fun(params: np.ndarray) -> tuple[float, np.ndarray]:
+            W, b = self._unpack(params, k, n_features, dtype)
+            Z = X @ W.T + b
+            loss, G = softmax_cross_entropy_with_grad(
+                Z, target, class_weight=cw, sample_weight=sw, label_smoothing=eps
+            )
+            grad_W = G.T @ X + penalty_scale * W
+            value = float(loss) + 0.5 * penalty_scale * float(np.sum(W * W, dtype=np.float64))
+            grad = [grad_W.ravel()]
+            if self.fit_intercept:
+                grad.append(G.sum(axis=0))
+            return value, np.concatenate(grad).astype(np.float64)
+
+        return fun
+
+    def _hessp(
+        self, X: np.ndarray, sw_total: np.ndarray, penalty_scale: float
+    ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        """Hessian-vector product: per row, the softmax Jacobian applied to the
+        change of logits, weighted by ``w_i / sum(w)``; never forms the Hessian."""
+        n_features = X.shape[1]
+        k = self._k
+        dtype = X.dtype
+
+        def hessp(params: np.ndarray, v: np.ndarray) -> np.ndarray:
+            W, b = self._unpack(params, k, n_features, dtype)
+            V, vb = self._unpack(v, k, n_features, dtype)
+            S = softmax(X @ W.T + b)
+            dZ = X @ V.T + vb
+            R = sw_total[:, None] * softmax_jvp(S, dZ)
+            out = [(R.T @ X + penalty_scale * V).ravel()]
+            if self.fit_intercept:
+                out.append(R.sum(axis=0))
+            return np.concatenate(out).astype(np.float64)
+
+        return hessp
+
+    def _unpack(
+        self, params: np.ndarray, k: int, n_features: int, dtype: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
+        params = np.asarray(params, dtype=dtype)
+        W = params[: k * n_features].reshape(k, n_features)
+        b = params[k * n_features :] if self.fit_intercept else np.zeros(k, dtype=dtype)
+        return W, b
+
+    def _pack(self, W: np.ndarray, b: np.ndarray) -> np.ndarray:
+        parts = [W.ravel()] + ([b] if self.fit_intercept else [])
+        return np.concatenate(parts).astype(np.float64)
+
+    # ----------------------------------------------------------------------------------
+    # fitting
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> SoftmaxRegression:
+        """Fit on labels (1-D, any label type) or soft targets (2-D probabilities).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Finite features; float32 stays float32, anything else becomes float64.
+        y : array-like of shape (n_samples,) or (n_samples, n_classes)
+            Labels, or rows of class probabilities (each >= 0, summing to 1);
+            with soft targets ``classes_`` is ``arange(n_classes)``.
+        sample_weight : array-like of shape (n_samples,), optional
+            Finite, >= 0, not all 0.
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], multi_output=True)
+        X = np.asarray(X)
+        dtype = X.dtype
+        target, classes, soft = self._targets(y, None, dtype)
+        if len(classes) < 2:
+            raise ValueError(f"expected at least 2 classes in y, got 1 class: {classes.tolist()!r}")
+        sw = self._sample_weight(sample_weight, X.shape[0], dtype)
+        cw = self._class_weights(target, soft, classes, sw, dtype)
+        self.classes_ = classes
+        self._k = len(classes)
+        row_w = _row_weights(target, soft, sw, cw)
+        total = float(np.sum(row_w, dtype=np.float64))
+        if not total > 0:
+            raise ValueError("expected a positive total weight after class weights, got 0")
+        penalty_scale = 0.0 if math.isinf(self.C) else 1.0 / (float(self.C) * total)
+
+        n_features = X.shape[1]
+        if self.warm_start and hasattr(self, "coef_") and self.coef_.shape == (self._k, n_features):
+            W0, b0 = self.coef_.astype(dtype), self.intercept_.astype(dtype)
+        else:
+            W0 = np.zeros((self._k, n_features), dtype=dtype)
+            b0 = np.zeros(self._k, dtype=dtype)
+
+        self.loss_curve_: list[float] = []
+        if self.solver in ("lbfgs", "newton-cg"):
+            fun = self._objective(X, target, sw, cw, penalty_scale)
+            params, n_iter = self._full_batch(fun, X, row_w / total, penalty_scale, W0, b0)
+            W, b = self._unpack(params, self._k, n_features, dtype)
+        else:
+            W, b, n_iter = self._minibatch(
+                X,
+                target,
+                sw,
+                cw,
+                total,
+                W0,
+                b0,
+                epochs=int(self.max_iter),
+                fresh=True,
+                method=self.solver,
+            )
+        self.coef_ = np.ascontiguousarray(W, dtype=dtype)
+        self.intercept_ = np.ascontiguousarray(b, dtype=dtype)
+        self.n_iter_ = int(n_iter)
+        self.temperature_ = 1.0
+        self.n_samples_seen_ = float(np.sum(sw))
+        return self
+
+    def _full_batch(
+        self,
+        fun: Callable[[np.ndarray], tuple[float, np.ndarray]],
+        X: np.ndarray,
+        row_share: np.ndarray,
+        penalty_scale: float,
+        W0: np.ndarray,
+        b0: np.ndarray,
+    ) -> tuple[np.ndarray, int]:
+        progress = _Progress(int(self.max_iter), int(self.verbose), self.solver)
+        x0 = self._pack(W0, b0)
+        last: dict[str, Any] = {"value": math.nan, "grad": math.nan}
+
+        def tracked(params: np.ndarray) -> tuple[float, np.ndarray]:
+            value, grad = fun(params)
+            last["value"], last["grad"] = value, float(np.max(np.abs(grad), initial=0.0))
+            return value, grad
+
+        def callback(intermediate_result: optimize.OptimizeResult) -> None:
+            self.loss_curve_.append(float(intermediate_result.fun))
+            progress.update(len(self.loss_curve_), float(intermediate_result.fun), last["grad"])
+
+        if self.solver == "lbfgs":
+            res = optimize.minimize(
+                tracked,
+                x0,
+                method="L-BFGS-B",
+                jac=True,
+                callback=callback,
+                options={
+                    "maxiter": int(self.max_iter),
+                    "gtol": float(self.tol),
+                    "ftol": 64 * np.finfo(float).eps,
+                    "maxls": 50,
+                },
+            )
+        else:
+            res = optimize.minimize(
+                tracked,
+                x0,
+                method="trust-ncg",
+                jac=True,
+                hessp=self._hessp(X, row_share.astype(X.dtype), penalty_scale),
+                callback=callback,
+                options={"maxiter": int(self.max_iter), "gtol": float(self.tol)},
+            )
+        progress.update(len(self.loss_curve_), float(res.fun), last["grad"], final=True)
+        if not res.success and float(np.max(np.abs(res.jac), initial=0.0)) > float(self.tol):
+            warnings.warn(
+                f"{self.solver} did not converge in {res.nit} iterations "
+                f"(largest gradient component {np.max(np.abs(res.jac)):.2e} > tol={self.tol}): "
+                "increase max_iter or scale the features",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        if not self.loss_curve_:
+            self.loss_curve_.append(float(res.fun))
+        return np.asarray(res.x), int(res.nit)
+
+    def _minibatch(
+        self,
+        X: np.ndarray,
+        target: np.ndarray,
+        sw: np.ndarray,
+        cw: np.ndarray | None,
+        total_weight: float,
+        W: np.ndarray,
+        b: np.ndarray,
+        *,
+        epochs: int,
+        fresh: bool,
+        method: str,
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """Mini-batch SGD or Adam on the objective, ``epochs`` passes over the rows.
+
+        Each step follows the gradient of the batch's weighted-mean loss plus the
+        penalty ``||W||^2 / (2 C N)``, N being the total weight of the data set
+        (``fit``, or ``n_samples`` in ``partial_fit``) or seen so far: an unbiased
+        estimate of the gradient of F. The step size is ``learning_rate /
+        sqrt(1 + passes)``, passes being the rows processed divided by N.
+        """
+        rng = (
+            check_random_state(self.random_state)
+            if fresh or not hasattr(self, "_rng")
+            else self._rng
+        )
+        self._rng = rng
+        n = X.shape[0]
+        # fit: batches of 32 by default; partial_fit: the piece given is the batch.
+        default_bs = min(32, n) if fresh else n
+        bs = int(self.batch_size) if self.batch_size is not None else default_bs
+        adam = method == "adam"
+        lr0 = (
+            float(self.learning_rate) if self.learning_rate is not None else (0.05 if adam else 0.5)
+        )
+        if fresh or not hasattr(self, "_opt_state"):
+            self._opt_state = {
+                "m": [np.zeros_like(W), np.zeros_like(b)],
+                "v": [np.zeros_like(W), np.zeros_like(b)],
+                "t": 0,
+                "processed": 0.0,
+            }
+        state = self._opt_state
+        penalty_scale = 0.0 if math.isinf(self.C) else 1.0 / (float(self.C) * total_weight)
+        eps = float(self.label_smoothing)
+        progress = _Progress(epochs, int(self.verbose), self.solver)
+        previous = math.inf
+        done = 0
+        for _ in range(epochs):
+            # The step decays as 1 / sqrt(passes): passes over data of total weight N,
+            # counted in rows processed, so partial_fit pieces decay like fit epochs.
+            lr = lr0 / math.sqrt(1.0 + math.floor(state["processed"] / total_weight))
+            state["processed"] += float(np.sum(sw))
+            order = rng.permutation(n)
+            grad_norm = 0.0
+            for start in range(0, n, bs):
+                rows = order[start : start + bs]
+                Z = X[rows] @ W.T + b
+                if not np.any(sw[rows] > 0):
+                    continue
+                _, G = softmax_cross_entropy_with_grad(
+                    Z, target[rows], class_weight=cw, sample_weight=sw[rows], label_smoothing=eps
+                )
+                gW = G.T @ X[rows] + penalty_scale * W
+                gb = G.sum(axis=0) if self.fit_intercept else np.zeros_like(b)
+                grad_norm = max(float(np.max(np.abs(gW))), float(np.max(np.abs(gb), initial=0.0)))
+                if adam:
+                    state["t"] += 1
+                    t = state["t"]
+                    for idx, g in enumerate((gW, gb)):
+                        state["m"][idx] = 0.9 * state["m"][idx] + 0.1 * g
+                        state["v"][idx] = 0.999 * state["v"][idx] + 0.001 * g * g
+                    mh = [m / (1 - 0.9**t) for m in state["m"]]
+                    vh = [v / (1 - 0.999**t) for v in state["v"]]
+                    W = W - lr * mh[0] / (np.sqrt(vh[0]) + 1e-8)
+                    b = b - lr * mh[1] / (np.sqrt(vh[1]) + 1e-8)
+                else:
+                    W = W - lr * gW
+                    b = b - lr * gb
+            value = self._objective_value(X, target, sw, cw, W, b, penalty_scale)
+            self.loss_curve_.append(value)
+            done += 1
+            progress.update(done, value, grad_norm)
+            if abs(previous - value) <= float(self.tol) * max(abs(value), 1e-12):
+                break
+            previous = value
+        progress.update(
+            done, self.loss_curve_[-1] if self.loss_curve_ else math.nan, 0.0, final=True
+        )
+        return W.astype(X.dtype), b.astype(X.dtype), done
+
+    def _objective_value(
+        self,
+        X: np.ndarray,
+        target: np.ndarray,
+        sw: np.ndarray,
+        cw: np.ndarray | None,
+        W: np.ndarray,
+        b: np.ndarray,
+        penalty_scale: float,
+    ) -> float:
+        loss = softmax_cross_entropy(
+            X @ W.T + b,
+            target,
+            class_weight=cw,
+            sample_weight=sw,
+            label_smoothing=float(self.label_smoothing),
+        )
+        return float(loss) + 0.5 * penalty_scale * float(np.sum(W * W, dtype=np.float64))
+
+    def objective(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """The training objective F of the fitted coefficients on ``(X, y)``.
+
+        Uses the same ``C``, class weights and label smoothing as ``fit``, so
+        ``model.objective(X, y)`` is the value ``fit`` minimised on that data.
+        """
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        target, _, soft = self._targets(y, self.classes_, X.dtype)
+        sw = self._sample_weight(sample_weight, X.shape[0], X.dtype)
+        cw = self._class_weights(target, soft, self.classes_, sw, X.dtype)
+        total = float(np.sum(_row_weights(target, soft, sw, cw), dtype=np.float64))
+        penalty_scale = 0.0 if math.isinf(self.C) else 1.0 / (float(self.C) * total)
+        return self._objective_value(X, target, sw, cw, self.coef_, self.intercept_, penalty_scale)
+
+    def partial_fit(
+        self,
+        X: Any,
+        y: Any,
+        classes: Any = None,
+        sample_weight: Any = None,
+        *,
+        n_samples: float | None = None,
+    ) -> SoftmaxRegression:
+        """One multinomial mini-batch pass over ``(X, y)`` (sgd; adam for the other solvers).
+
+        Parameters
+        ----------
+        X, y, sample_weight
+            As for :meth:`fit`; ``y`` labels must be among ``classes``.
+        classes : array-like, optional
+            All class labels; required on the first call with 1-D labels.
+        n_samples : float, optional
+            Size (total sample weight) of the data set the pieces come from: the
+            penalty is ``||W||^2 / (2 C n_samples)``, as ``fit`` on that data
+            set would use. By default, the total weight seen by ``partial_fit``
+            so far, which is right for a stream seen once; when the same rows
+            are fed again for several passes, pass ``n_samples`` (else the
+            penalty weakens with every pass, as for an ever larger data set).
+        """
+        self._check_params()
+        first = not hasattr(self, "classes_")
+        X = validate_data(self, X, reset=first, dtype=[np.float64, np.float32])
+        X = np.asarray(X)
+        dtype = X.dtype
+        y_arr = np.asarray(y)
+        if first:
+            if classes is None and not (y_arr.ndim == 2 and y_arr.shape[1] >= 2):
+                raise ValueError("expected classes= on the first call to partial_fit, got None")
+            known = None if classes is None else np.unique(np.asarray(classes))
+        else:
+            known = self.classes_
+            if classes is not None and not np.array_equal(np.unique(np.asarray(classes)), known):
+                raise ValueError(
+                    f"expected the same classes as the first call {known.tolist()}, got "
+                    f"{np.unique(classes).tolist()}"
+                )
+        if y_arr.shape[0] != X.shape[0]:
+            raise ValueError(f"expected y with {X.shape[0]} rows like X, got {y_arr.shape[0]}")
+        target, classes_, soft = self._targets(y, known, dtype)
+        if len(classes_) < 2:
+            raise ValueError(f"expected at least 2 classes, got 1 class: {classes_.tolist()!r}")
+        sw = self._sample_weight(sample_weight, X.shape[0], dtype)
+        cw = self._class_weights(target, soft, classes_, sw, dtype)
+        if first:
+            self.classes_ = classes_
+            self._k = len(classes_)
+            self.coef_ = np.zeros((self._k, X.shape[1]), dtype=dtype)
+            self.intercept_ = np.zeros(self._k, dtype=dtype)
+            self.n_samples_seen_ = 0.0
+            self.n_iter_ = 0
+            self.temperature_ = 1.0
+            self.loss_curve_ = []
+        self._k = len(self.classes_)
+        self.n_samples_seen_ += float(np.sum(sw))
+        if n_samples is not None and not (
+            isinstance(n_samples, numbers.Real) and 0 < n_samples < math.inf
+        ):
+            raise ValueError(f"expected n_samples to be a finite number > 0, got {n_samples!r}")
+        W, b, _ = self._minibatch(
+            X,
+            target,
+            sw,
+            cw,
+            float(n_samples) if n_samples is not None else self.n_samples_seen_,
+            self.coef_.astype(dtype),
+            self.intercept_.astype(dtype),
+            epochs=1,
+            fresh=False,
+            method="sgd" if self.solver == "sgd" else "adam",
+        )
+        self.coef_, self.intercept_ = W, b
+        self.n_iter_ += 1
+        return self
+
+    # ----------------------------------------------------------------------------------
+    # prediction
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Logits ``X W^T + b``, shape (n_samples, n_classes); for two classes the single
+        logit ``z1 - z0`` (shape (n_samples,)): softmax of two classes is the sigmoid of
+        the logit difference. Not divided by ``temperature_``."""
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        Z = X @ self.coef_.T + self.intercept_
+        return np.asarray(Z[:, 1] - Z[:, 0] if Z.shape[1] == 2 else Z)
+
+    def _logits(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        return np.asarray(X @ self.coef_.T + self.intercept_)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """``softmax(z / temperature_)`` per row."""
+        return np.asarray(softmax(self._logits(X), temperature=float(self.temperature_)))
+
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """``log_softmax(z / temperature_)``: exact where ``log(predict_proba)`` gives -inf."""
+        return np.asarray(log_softmax(self._logits(X), temperature=float(self.temperature_)))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The class with the largest logit (unchanged by temperature)."""
+        Z = self._logits(X)  # checks that the model is fitted before classes_ is read
+        return np.asarray(self.classes_[np.argmax(Z, axis=1)])
+
+    # ----------------------------------------------------------------------------------
+    # calibration
+
+    def calibrate(self, X_val: Any, y_val: Any) -> SoftmaxRegression:
+        """Temperature scaling: fit ``T > 0`` minimising validation cross-entropy.
+
+        ``T`` minimises ``mean_i CE(softmax(z_i / T), y_i)`` over ``log T`` in
+        ``[log 1e-3, log 1e3]`` (bounded Brent). Afterwards ``predict_proba`` is
+        ``softmax(z / T)``; ``predict`` is unchanged (argmax is scale-free).
+
+        References
+        ----------
+        C. Guo, G. Pleiss, Y. Sun and K. Q. Weinberger, "On Calibration of
+        Modern Neural Networks", ICML 2017.
+        """
+        Z = self._logits(X_val)
+        target, _, _ = self._targets(y_val, self.classes_, Z.dtype)
+
+        def nll(log_t: float) -> float:
+            return float(softmax_cross_entropy(Z, target, temperature=math.exp(log_t)))
+
+        res = optimize.minimize_scalar(
+            nll, bounds=(math.log(1e-3), math.log(1e3)), method="bounded", options={"xatol": 1e-8}
+        )
+        self.temperature_ = float(math.exp(res.x))
+        return self
+
+    # ----------------------------------------------------------------------------------
+    # the model file
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the fitted model to ``path`` (``.npz`` with a JSON header; never pickled)."""
+        check_is_fitted(self)
+        _model_file.write(path, self._header(), self._arrays())
+
+    def _header(self) -> dict[str, Any]:
+        labels = [_label_to_json(c) for c in self.classes_]
+        params = self.get_params()
+        params["class_weight"] = (
+            None
+            if params["class_weight"] is None
+            else params["class_weight"]
+            if params["class_weight"] == "balanced"
+            else [[_label_to_json(k), float(v)] for k, v in params["class_weight"].items()]
+        )
+        params["random_state"] = (
+            params["random_state"] if isinstance(params["random_state"], int) else None
+        )
+        header: dict[str, Any] = {
+            "kind": "SoftmaxRegression",
+            "params": params,
+            "classes": labels,
+            "classes_dtype": str(np.asarray(self.classes_).dtype),
+            "n_features_in": int(self.n_features_in_),
+            "n_iter": int(self.n_iter_),
+            "temperature": float(self.temperature_),
+            "dtype": str(self.coef_.dtype),
+        }
+        if hasattr(self, "feature_names_in_"):
+            header["feature_names_in"] = [str(f) for f in self.feature_names_in_]
+        return header
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "coef": self.coef_,
+            "intercept": self.intercept_,
+            "loss_curve": np.asarray(self.loss_curve_, dtype=np.float64),
+        }
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> SoftmaxRegression:
+        """Read a model written by :meth:`save`; ``ValueError`` for any bad file."""
+        header, arrays = _model_file.read(path, "SoftmaxRegression")
+        return cls._from_parts(header, arrays, str(path))
+
+    @classmethod
+    def _from_parts(
+        cls, header: dict[str, Any], arrays: dict[str, np.ndarray], where: str
+    ) -> SoftmaxRegression:
+        bad = _model_file.ModelFileError
+        try:
+            params = dict(header["params"])
+            if isinstance(params.get("class_weight"), list):
+                params["class_weight"] = {
+                    _label_from_json(k): float(v) for k, v in params["class_weight"]
+                }
+            model = cls(**params)
+            classes = np.asarray(
+                [_label_from_json(c) for c in header["classes"]], dtype=header["classes_dtype"]
+            )
+            n_features = int(header["n_features_in"])
+            coef, intercept = arrays["coef"], arrays["intercept"]
+            dtype = np.dtype(header["dtype"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise bad(
+                f"expected a consistent SoftmaxRegression header in {where!r}, got {exc}"
+            ) from None
+        k = len(classes)
+        if k < 2 or coef.shape != (k, n_features) or intercept.shape != (k,):
+            raise bad(
+                f"expected coef of shape ({k}, {n_features}) and intercept of shape ({k},) in "
+                f"{where!r}, got {coef.shape} and {intercept.shape}"
+            )
+        if dtype not in (np.float32, np.float64) or coef.dtype != dtype or intercept.dtype != dtype:
+            raise bad(f"expected float32 or float64 coefficients in {where!r}, got {coef.dtype}")
+        if not (np.all(np.isfinite(coef)) and np.all(np.isfinite(intercept))):
+            raise bad(f"expected finite coefficients in {where!r}")
+        temperature = float(header["temperature"])
+        if not (math.isfinite(temperature) and temperature > 0):
+            raise bad(f"expected a temperature > 0 in {where!r}, got {temperature}")
+        model.classes_ = classes
+        model._k = k
+        model.coef_ = coef
+        model.intercept_ = intercept
+        model.n_features_in_ = n_features
+        if "feature_names_in" in header:
+            names = np.asarray(header["feature_names_in"], dtype=object)
+            if names.shape != (n_features,):
+                raise bad(f"expected {n_features} feature names in {where!r}")
+            model.feature_names_in_ = names
+        model.n_iter_ = int(header["n_iter"])
+        model.temperature_ = temperature
+        model.loss_curve_ = [float(v) for v in arrays.get("loss_curve", [])]
+        return model
+
+
+def _row_weights(
+    target: np.ndarray, soft: bool, sw: np.ndarray, cw: np.ndarray | None
+) -> np.ndarray:
+    """w_i: the sample weight times the class weight of the row's class (its expected
+    class weight under a soft target), as in :func:`softmaxkit.softmax_cross_entropy`."""
+    if cw is None:
+        return sw
+    return np.asarray(sw * (target @ cw if soft else cw[target]))
+
+
+def _label_to_json(label: Any) -> Any:
+    """Class labels travel as JSON: str, int, float and bool only (never pickled)."""
+    if isinstance(label, (np.generic,)):
+        label = label.item()
+    if isinstance(label, (str, bool, int, float)):
+        return label
+    raise ValueError(
+        f"expected class labels of type str, int, float or bool to save safely, got "
+        f"{type(label).__name__}"
+    )
+
+
+def _label_from_json(label: Any) -> Any:
+    if isinstance(label, (str, bool, int, float)):
+        return label
+    raise ValueError(f"expected a str, int, float or bool label, got {type(label).__name__}")

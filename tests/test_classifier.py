@@ -1,0 +1,468 @@
+"""SoftmaxRegression: the scikit-learn contract, agreement with LogisticRegression,
+soft targets, mini-batches, weights, calibration, the model file and bad input."""
+
+from __future__ import annotations
+
+import math
+import pickle
+import warnings
+import zipfile
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits, load_iris, load_wine, make_blobs
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils import compute_class_weight
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import softmaxkit as sk
+from softmaxkit import SoftmaxRegression
+
+
+def _standardized(loader):
+    X, y = loader(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+# --------------------------------------------------------------------------------------
+# the scikit-learn contract, with no expected failures declared
+
+
+@parametrize_with_checks(
+    [SoftmaxRegression(), SoftmaxRegression(solver="newton-cg", label_smoothing=0.1)]
+)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def test_pipeline_grid_search_and_cross_val_score():
+    X, y = load_iris(return_X_y=True)
+    pipe = make_pipeline(StandardScaler(), SoftmaxRegression())
+    scores = cross_val_score(pipe, X, y, cv=3)
+    assert scores.mean() > 0.9
+    grid = GridSearchCV(pipe, {"softmaxregression__C": [0.1, 1.0]}, cv=3).fit(X, y)
+    assert grid.best_params_["softmaxregression__C"] in (0.1, 1.0)
+
+
+# --------------------------------------------------------------------------------------
+# the same objective as LogisticRegression
+
+
+@pytest.mark.parametrize("loader", [load_iris, load_wine, load_digits])
+@pytest.mark.parametrize("C", [0.1, 1.0])
+def test_matches_logistic_regression(loader, C):
+    X, y = _standardized(loader)
+    ref = LogisticRegression(C=C, tol=1e-10, max_iter=10_000).fit(X, y)
+    ours = SoftmaxRegression(C=C).fit(X, y)
+    # Evaluate scikit-learn's solution under our objective: same formula, same C.
+    theirs = SoftmaxRegression(C=C).fit(X, y)
+    theirs.classes_, theirs.coef_, theirs.intercept_ = ref.classes_, ref.coef_, ref.intercept_
+    f_ref, f_ours = theirs.objective(X, y), ours.objective(X, y)
+    assert abs(f_ours - f_ref) <= 1e-6 * f_ref
+    assert f_ours >= f_ref * (1 - 1e-9)  # not below the optimum: same objective
+    tight = SoftmaxRegression(C=C, tol=1e-8).fit(X, y)
+    np.testing.assert_allclose(tight.predict_proba(X), ref.predict_proba(X), atol=1e-4)
+    newton = SoftmaxRegression(C=C, solver="newton-cg").fit(X, y)
+    np.testing.assert_allclose(newton.predict_proba(X), ref.predict_proba(X), atol=1e-4)
+    assert abs(newton.objective(X, y) - f_ref) <= 1e-6 * f_ref
+
+
+def test_objective_value_is_the_documented_formula():
+    X, y = _standardized(load_wine)
+    model = SoftmaxRegression(C=0.5).fit(X, y)
+    Z = X @ model.coef_.T + model.intercept_
+    # Written out from the docstring, with scipy's log_softmax as the oracle.
+    from scipy.special import log_softmax
+
+    ce = -np.mean(log_softmax(Z, axis=1)[np.arange(len(y)), np.searchsorted(model.classes_, y)])
+    expected = ce + np.sum(model.coef_**2) / (2 * 0.5 * len(y))
+    assert model.objective(X, y) == pytest.approx(expected, rel=1e-12)
+
+
+def test_training_gradient_matches_finite_differences():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = rng.integers(0, 4, size=40)
+    sw = rng.uniform(0.5, 2.0, size=40)
+    model = SoftmaxRegression(C=0.7, class_weight="balanced", label_smoothing=0.1).fit(
+        X, y, sample_weight=sw
+    )
+    target, _, _ = model._targets(y, model.classes_, X.dtype)
+    cw = model._class_weights(target, False, model.classes_, sw, X.dtype)
+    total = float(np.sum(sw * cw[target]))
+    fun = model._objective(X, target, sw, cw, 1.0 / (0.7 * total))
+    params = rng.normal(size=4 * 3 + 4)  # W and the intercept
+    _, grad = fun(params)
+    h = 1e-6
+    fd = np.array(
+        [(fun(params + h * e)[0] - fun(params - h * e)[0]) / (2 * h) for e in np.eye(len(params))]
+    )
+    np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-9)
+    # and the Hessian-vector product of newton-cg against differences of the gradient
+    hessp = model._hessp(X, (sw * cw[target]) / total, 1.0 / (0.7 * total))
+    v = rng.normal(size=len(params))
+    fd_hv = (fun(params + h * v)[1] - fun(params - h * v)[1]) / (2 * h)
+    np.testing.assert_allclose(hessp(params, v), fd_hv, rtol=1e-6, atol=1e-9)
+
+
+# --------------------------------------------------------------------------------------
+# soft targets and label smoothing
+
+
+def test_one_hot_probabilities_give_the_same_model_as_labels():
+    X, y = _standardized(load_wine)
+    labels = SoftmaxRegression(C=1.0, tol=1e-9).fit(X, y)
+    onehot = np.eye(3)[y]
+    soft = SoftmaxRegression(C=1.0, tol=1e-9).fit(X, onehot)
+    np.testing.assert_array_equal(soft.classes_, [0, 1, 2])
+    np.testing.assert_allclose(soft.coef_, labels.coef_, atol=1e-6)
+    np.testing.assert_allclose(soft.predict_proba(X), labels.predict_proba(X), atol=1e-7)
+
+
+def test_soft_targets_and_label_smoothing_make_the_model_less_confident():
+    X, y = _standardized(load_iris)
+    hard = SoftmaxRegression(C=10.0).fit(X, y)
+    smooth = SoftmaxRegression(C=10.0, label_smoothing=0.2).fit(X, y)
+    conf_hard = hard.predict_proba(X).max(axis=1).mean()
+    conf_smooth = smooth.predict_proba(X).max(axis=1).mean()
+    assert conf_smooth < conf_hard
+    assert sk.entropy(smooth.predict_proba(X)).mean() > sk.entropy(hard.predict_proba(X)).mean()
+    # label_smoothing=eps is the same as fitting the smoothed soft targets
+    P = 0.8 * np.eye(3)[y] + 0.2 / 3
+    soft = SoftmaxRegression(C=10.0).fit(X, P)
+    np.testing.assert_allclose(soft.predict_proba(X), smooth.predict_proba(X), atol=1e-5)
+
+
+# --------------------------------------------------------------------------------------
+# mini-batches
+
+
+@pytest.mark.parametrize("loader", [load_iris, load_wine])
+def test_partial_fit_epochs_reach_the_full_batch_objective(loader):
+    X, y = _standardized(loader)
+    full = SoftmaxRegression(C=0.1).fit(X, y)
+    F = full.objective(X, y)
+    rng = np.random.default_rng(0)
+    model = SoftmaxRegression(C=0.1, random_state=0)
+    for _ in range(60):
+        order = rng.permutation(len(X))
+        for rows in np.array_split(order, max(1, len(X) // 32)):
+            model.partial_fit(X[rows], y[rows], classes=np.unique(y), n_samples=len(X))
+    assert model.objective(X, y) <= F * (1 + 1e-3)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_minibatch_solvers_in_fit(solver):
+    X, y = _standardized(load_wine)
+    F = SoftmaxRegression(C=0.1).fit(X, y).objective(X, y)
+    model = SoftmaxRegression(C=0.1, solver=solver, max_iter=80, tol=0, random_state=0).fit(X, y)
+    assert model.objective(X, y) <= F * (1 + 5e-3)
+    assert len(model.loss_curve_) == model.n_iter_ == 80
+    again = SoftmaxRegression(C=0.1, solver=solver, max_iter=80, tol=0, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(again.coef_, model.coef_)  # random_state makes it repeatable
+
+
+def test_partial_fit_is_multinomial_and_accumulates():
+    X, y = _standardized(load_iris)
+    model = SoftmaxRegression(random_state=0)
+    model.partial_fit(X[:50], y[:50], classes=[0, 1, 2])
+    assert model.coef_.shape == (3, 4)
+    model.partial_fit(X[50:], y[50:])
+    assert model.n_samples_seen_ == 150
+    assert model.n_iter_ == 2
+
+
+# --------------------------------------------------------------------------------------
+# weights
+
+
+def test_integer_sample_weights_equal_repeated_rows():
+    X, y = _standardized(load_wine)
+    rng = np.random.default_rng(1)
+    w = rng.integers(0, 4, size=len(y))
+    weighted = SoftmaxRegression(C=1.0, tol=1e-9).fit(X, y, sample_weight=w)
+    repeated = SoftmaxRegression(C=1.0, tol=1e-9).fit(np.repeat(X, w, axis=0), np.repeat(y, w))
+    np.testing.assert_allclose(weighted.coef_, repeated.coef_, atol=1e-6)
+    np.testing.assert_allclose(weighted.intercept_, repeated.intercept_, atol=1e-6)
+
+
+def test_balanced_class_weight_is_sklearns_definition():
+    X, y = _standardized(load_wine)
+    y = y.copy()
+    keep = np.r_[np.flatnonzero(y == 0), np.flatnonzero(y == 1)[:20], np.flatnonzero(y == 2)]
+    X, y = X[keep], y[keep]
+    model = SoftmaxRegression(class_weight="balanced")
+    target, classes, _ = model._targets(y, None, X.dtype)
+    cw = model._class_weights(target, False, classes, np.ones(len(y)), X.dtype)
+    expected = len(y) / (3 * np.bincount(y))  # n_samples / (n_classes * bincount(y))
+    np.testing.assert_allclose(cw, expected)
+    np.testing.assert_allclose(cw, compute_class_weight("balanced", classes=classes, y=y))
+    balanced = SoftmaxRegression(class_weight="balanced", tol=1e-9).fit(X, y)
+    as_weights = SoftmaxRegression(tol=1e-9).fit(X, y, sample_weight=expected[y])
+    np.testing.assert_allclose(balanced.coef_, as_weights.coef_, atol=1e-6)
+    ref = LogisticRegression(class_weight="balanced", tol=1e-10, max_iter=10_000).fit(X, y)
+    np.testing.assert_allclose(balanced.predict_proba(X), ref.predict_proba(X), atol=1e-4)
+
+
+def test_class_weight_dict_by_label():
+    X, y = _standardized(load_iris)
+    labels = np.array(["setosa", "versicolor", "virginica"])[y]
+    model = SoftmaxRegression(class_weight={"virginica": 3.0}).fit(X, labels)
+    assert list(model.classes_) == ["setosa", "versicolor", "virginica"]
+    with pytest.raises(ValueError, match="class_weight keys"):
+        SoftmaxRegression(class_weight={"rose": 2.0}).fit(X, labels)
+
+
+# --------------------------------------------------------------------------------------
+# prediction, dtypes, binary case
+
+
+def test_string_labels_predict_log_proba_and_decision_function():
+    X, y = _standardized(load_iris)
+    labels = np.array(["a", "b", "c"], dtype=object)[y]
+    model = SoftmaxRegression().fit(X, labels)
+    assert set(model.predict(X)) <= {"a", "b", "c"}
+    Z = model.decision_function(X)
+    assert Z.shape == (150, 3)
+    np.testing.assert_allclose(model.predict_log_proba(X), sk.log_softmax(Z), rtol=1e-12)
+    # exact where log(predict_proba) underflows
+    far = X[:1] * 400
+    assert np.all(np.isfinite(model.predict_log_proba(far)))
+
+
+def test_binary_decision_function_is_the_logit_difference():
+    X, y = make_blobs(n_samples=80, centers=2, random_state=0)
+    model = SoftmaxRegression().fit(X, y)
+    d = model.decision_function(X)
+    assert d.shape == (80,)
+    np.testing.assert_allclose(model.predict_proba(X)[:, 1], sk.sigmoid(d), rtol=1e-12)
+    np.testing.assert_array_equal(model.predict(X), model.classes_[(d > 0).astype(int)])
+
+
+def test_float32_end_to_end():
+    X, y = _standardized(load_digits)
+    X32 = X.astype(np.float32)
+    m32 = SoftmaxRegression().fit(X32, y)
+    assert m32.coef_.dtype == np.float32
+    assert m32.intercept_.dtype == np.float32
+    assert m32.predict_proba(X32).dtype == np.float32
+    m64 = SoftmaxRegression().fit(X, y)
+    assert m64.coef_.dtype == np.float64
+    assert np.mean(m32.predict(X32) == m64.predict(X)) > 0.99
+
+
+def test_dataframe_feature_names():
+    pd = pytest.importorskip("pandas")
+    data = load_iris(as_frame=True)
+    model = SoftmaxRegression().fit(data.data, data.target)
+    assert list(model.feature_names_in_) == list(data.data.columns)
+    with pytest.raises(ValueError, match="feature names"):
+        model.predict(data.data[data.data.columns[::-1]])
+    assert isinstance(pd.DataFrame, type)
+
+
+def test_loss_curve_n_iter_and_verbose_progress(capsys):
+    X, y = _standardized(load_digits)
+    model = SoftmaxRegression(verbose=1).fit(X, y)
+    err = capsys.readouterr().err
+    assert "objective" in err
+    assert "|grad|" in err
+    assert len(model.loss_curve_) == model.n_iter_
+    assert model.loss_curve_[-1] < model.loss_curve_[0]
+    assert model.loss_curve_[-1] == pytest.approx(model.objective(X, y), rel=1e-10)
+
+
+def test_warm_start_continues_from_the_previous_solution():
+    X, y = _standardized(load_digits)
+    first = SoftmaxRegression(warm_start=True, max_iter=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        first.fit(X, y)
+    f5 = first.objective(X, y)
+    first.set_params(max_iter=1000).fit(X, y)
+    assert first.objective(X, y) < f5
+    assert first.n_iter_ < SoftmaxRegression().fit(X, y).n_iter_
+
+
+def test_convergence_warning():
+    X, y = _standardized(load_digits)
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        SoftmaxRegression(max_iter=2).fit(X, y)
+
+
+# --------------------------------------------------------------------------------------
+# calibration
+
+
+def test_calibrate_fits_a_temperature_and_keeps_predictions():
+    X, y = _standardized(load_digits)
+    X_train, y_train, X_val, y_val = X[:1000], y[:1000], X[1000:], y[1000:]
+    model = SoftmaxRegression(C=100.0).fit(X_train, y_train)  # weakly penalised: overconfident
+    before_pred = model.predict(X_val)
+    before = float(sk.softmax_cross_entropy(model.decision_function(X_val), y_val))
+    model.calibrate(X_val, y_val)
+    assert model.temperature_ > 1.0
+    np.testing.assert_array_equal(model.predict(X_val), before_pred)
+    after = float(sk.softmax_cross_entropy(np.log(model.predict_proba(X_val)), y_val))
+    assert after < before
+    # T is the minimiser: nearby temperatures do worse
+    Z = model.decision_function(X_val)
+    T = model.temperature_
+    nll = [
+        float(sk.softmax_cross_entropy(Z, y_val, temperature=t)) for t in (T / 1.05, T, T * 1.05)
+    ]
+    assert nll[1] < nll[0]
+    assert nll[1] < nll[2]
+
+
+# --------------------------------------------------------------------------------------
+# the model file
+
+
+def test_save_load_round_trip(tmp_path):
+    X, y = _standardized(load_iris)
+    labels = np.array(["setosa", "versicolor", "virginica"])[y]
+    model = SoftmaxRegression(C=0.5, class_weight={"setosa": 2.0}).fit(X, labels)
+    model.calibrate(X, labels)
+    path = tmp_path / "model.npz"
+    model.save(path)
+    loaded = SoftmaxRegression.load(path)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    assert loaded.temperature_ == model.temperature_
+    assert loaded.get_params() == model.get_params()
+    assert loaded.loss_curve_ == model.loss_curve_
+
+
+def test_save_load_keeps_feature_names_and_float32(tmp_path):
+    data = load_iris(as_frame=True)
+    model = SoftmaxRegression().fit(data.data.astype(np.float32), data.target)
+    model.save(tmp_path / "m.npz")
+    loaded = SoftmaxRegression.load(tmp_path / "m.npz")
+    assert loaded.coef_.dtype == np.float32
+    assert list(loaded.feature_names_in_) == list(data.data.columns)
+
+
+def test_bad_model_files_raise_value_error(tmp_path):
+    X, y = _standardized(load_iris)
+    good = tmp_path / "good.npz"
+    SoftmaxRegression().fit(X, y).save(good)
+    raw = good.read_bytes()
+    cases = {
+        "truncated.npz": raw[: len(raw) // 2],
+        "garbage.npz": b"not a model at all",
+        "empty.npz": b"",
+    }
+    for name, content in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ValueError, match="softmaxkit model file"):
+            SoftmaxRegression.load(tmp_path / name)
+    # a foreign npz
+    np.savez(tmp_path / "foreign.npz", a=np.arange(3))
+    with pytest.raises(ValueError, match="no header"):
+        SoftmaxRegression.load(tmp_path / "foreign.npz")
+    # a pickled object inside: never unpickled
+    np.savez(tmp_path / "pickle.npz", header=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(ValueError, match="softmaxkit model file"):
+        SoftmaxRegression.load(tmp_path / "pickle.npz")
+    # consistent zip, inconsistent content: wrong coefficient shape
+    with zipfile.ZipFile(good) as zf, np.load(good) as npz:
+        header = npz["header"]
+        coef = npz["coef"][:, :2]
+        np.savez(
+            tmp_path / "shape.npz",
+            header=header,
+            coef=coef,
+            intercept=npz["intercept"],
+            loss_curve=npz["loss_curve"],
+        )
+        assert "header.npy" in zf.namelist()
+    with pytest.raises(ValueError, match="coef of shape"):
+        SoftmaxRegression.load(tmp_path / "shape.npz")
+    with pytest.raises(ValueError, match="no file"):
+        SoftmaxRegression.load(tmp_path / "missing.npz")
+
+
+def test_labels_that_cannot_be_saved_safely(tmp_path):
+    X, y = _standardized(load_iris)
+    labels = np.array([(0,), (1,), (2,)] + [(0,)] * 0, dtype=object)
+    labels = np.empty(150, dtype=object)
+    for i, v in enumerate(y):
+        labels[i] = frozenset([int(v)])
+    with pytest.raises((ValueError, TypeError)):
+        SoftmaxRegression().fit(X, labels).save(tmp_path / "m.npz")
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_pickle_still_works_for_sklearn_users():
+    X, y = _standardized(load_iris)
+    model = SoftmaxRegression().fit(X, y)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(model)).predict(X), model.predict(X))
+
+
+# --------------------------------------------------------------------------------------
+# bad input
+
+
+@pytest.mark.parametrize(
+    ("X_fix", "y_fix", "kwargs", "match"),
+    [
+        (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 5, np.nan, X), None, {}, "NaN"),
+        (
+            lambda X: np.where(np.arange(X.size).reshape(X.shape) == 5, np.inf, X),
+            None,
+            {},
+            "infinity",
+        ),
+        (None, lambda y: np.zeros_like(y), {}, "at least 2 classes"),
+        (None, None, {"sample_weight": -np.ones(150)}, "sample_weight >= 0"),
+        (None, None, {"sample_weight": np.zeros(150)}, "all zeros"),
+        (None, lambda y: np.full((150, 3), 0.5), {}, "sum to 1"),
+        (None, lambda y: np.full((150, 3), -1.0), {}, ">= 0"),
+        (None, lambda y: y + 0.5, {}, "Unknown label type"),
+    ],
+)
+def test_bad_fit_input(X_fix, y_fix, kwargs, match):
+    X, y = _standardized(load_iris)
+    X = X_fix(X) if X_fix else X
+    y = y_fix(y) if y_fix else y
+    with pytest.raises(ValueError, match=match):
+        SoftmaxRegression().fit(X, y, **kwargs)
+
+
+def test_bad_predict_and_partial_fit_input():
+    X, y = _standardized(load_iris)
+    model = SoftmaxRegression().fit(X, y)
+    with pytest.raises(ValueError, match="4 features"):
+        model.predict(X[:, :3])
+    with pytest.raises(ValueError, match="classes="):
+        SoftmaxRegression().partial_fit(X, y)
+    pf = SoftmaxRegression().partial_fit(X, y, classes=[0, 1, 2])
+    with pytest.raises(ValueError, match="among classes"):
+        pf.partial_fit(X[:5], np.array([0, 1, 2, 3, 3]))
+    with pytest.raises(ValueError, match="among classes"):
+        model.calibrate(X[:5], np.array([0, 1, 7, 1, 1]))
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"C": 0}, "C > 0"),
+        ({"C": -1.0}, "C > 0"),
+        ({"solver": "saga"}, "solver"),
+        ({"max_iter": 0}, "max_iter"),
+        ({"label_smoothing": 1.0}, "label_smoothing"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"learning_rate": -0.1}, "learning_rate"),
+        ({"class_weight": "auto"}, "class_weight"),
+        ({"tol": math.nan}, "tol"),
+    ],
+)
+def test_bad_parameters(params, match):
+    X, y = _standardized(load_iris)
+    with pytest.raises(ValueError, match=match):
+        SoftmaxRegression(**params).fit(X, y)
