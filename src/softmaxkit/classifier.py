@@ -54,6 +54,7 @@ class _Progress:
         self.tty = sys.stderr.isatty()
         self.start = time.perf_counter()
         self.last = 0.0
+        self.printed = -1  # the last iteration written
 
     def update(self, it: int, objective: float, grad_norm: float, *, final: bool = False) -> None:
         if not self.verbose:
@@ -61,7 +62,9 @@ class _Progress:
         now = time.perf_counter()
         if not final and self.verbose < 2 and now - self.last < 0.1:
             return
-        self.last = now
+        if final and it == self.printed and not self.tty:
+            return  # already on its own line
+        self.last, self.printed = now, it
         frac = min(1.0, it / max(self.total, 1))
         msg = (
             f"{self.label} {it}/{self.total}  objective {objective:.6g}  "
