@@ -54,6 +54,12 @@ def read(path: str | os.PathLike[str], kind: str) -> tuple[dict[str, Any], dict[
     if not path.is_file():
         raise ModelFileError(f"expected a softmaxkit model file, got no file at {str(path)!r}")
     try:
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+        if magic != b"PK\x03\x04":
+            raise ModelFileError(
+                f"expected a softmaxkit model file, got {str(path)!r} (not an .npz archive)"
+            )
         with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as npz:
             names = set(npz.files)
             if "header" not in names:

@@ -1,0 +1,74 @@
+"""The ``softmaxkit`` command line: train, evaluate, predict, verify, jacobian.
+
+Each command lives in its own module; this one builds the parser and turns bad
+input into a one-line message and exit status 2 (never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .. import __version__
+from ._errors import MISSING_EXTRA, UsageError
+
+__all__ = ["load_model", "main"]
+
+
+def load_model(path: str):  # type: ignore[no-untyped-def]
+    """The fitted scikit-learn ``Pipeline`` (scaler + SoftmaxRegression) in a run's model.npz.
+
+    Returns ``(pipeline, feature_columns, target_column)``; ``pipeline.predict``
+    takes raw rows with those columns, exactly as ``softmaxkit predict`` does.
+    """
+    from ._model import load_model as _load
+
+    return _load(path)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import evaluate, jacobian, predict, train, verify
+
+    parser = argparse.ArgumentParser(
+        prog="softmaxkit",
+        description="Train, evaluate and use a multinomial softmax classifier; check the "
+        "softmax results behind it.",
+        epilog="examples:\n  softmaxkit train\n  softmaxkit train data.csv --target label "
+        "--calibrate\n  softmaxkit predict runs/<run>/model.npz new.csv --proba\n"
+        "  softmaxkit jacobian 5 7 8\n\nsee 'softmaxkit COMMAND --help' for each command",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"softmaxkit {__version__}")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for module in (train, evaluate, predict, verify, jacobian):
+        module.add_parser(sub)
+    return parser
+
+
+def _needs_tables(command: str) -> bool:
+    return command in ("train", "evaluate", "predict")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help(sys.stderr)
+        return 2
+    command = (argv if argv is not None else sys.argv[1:])[0] if (argv or sys.argv[1:]) else ""
+    try:
+        if _needs_tables(args.run.__module__.rsplit(".", 1)[-1]):
+            try:
+                import matplotlib  # noqa: F401
+                import pandas  # noqa: F401
+            except ImportError:
+                raise UsageError(MISSING_EXTRA) from None
+        return int(args.run(args))
+    except UsageError as exc:
+        sys.stderr.write(f"softmaxkit {command}: error: {exc}\n".replace("  ", " "))
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("softmaxkit: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return 0

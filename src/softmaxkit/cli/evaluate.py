@@ -1,0 +1,100 @@
+"""``softmaxkit evaluate``: the metrics and report of a saved model on labelled data."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import numpy as np
+
+from ._errors import UsageError
+
+HELP = "evaluate a saved model on a labelled CSV/Parquet table"
+EPILOG = """examples:
+  softmaxkit evaluate runs/20261127-101500/model.npz new_data.csv
+  softmaxkit evaluate model.npz data.parquet --target species --out runs/eval1
+"""
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help=HELP,
+        description=HELP,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model", help="model.npz written by 'softmaxkit train'")
+    p.add_argument("data", help="CSV or Parquet file with the model's columns and labels")
+    p.add_argument("--target", help="label column (default: the model's target column)")
+    p.add_argument("--out", help="report folder to create (default runs/<timestamp>-evaluate)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import log_softmax
+    from . import _data, _metrics, _model, _run, report
+
+    out_dir = _run.check_out_dir(args.out, "-evaluate")
+    pipeline, features, model_target = _model.load_model_for_cli(args.model)
+    frame, source = _data.read_table(args.data)
+    frame.columns = [str(c) for c in frame.columns]
+    target = args.target or model_target
+    if target not in frame.columns:
+        raise UsageError(f"no label column {target!r} in {source}: name it with --target")
+    if frame[target].isna().any():
+        raise UsageError(f"the label column {target!r} has missing values: drop those rows")
+    if not args.quiet:
+        sys.stderr.write(f"evaluating {len(frame)} rows...\n")
+    X = _data.model_features(frame, features, source).astype(float)
+    scaler, clf = pipeline[0], pipeline[-1]
+    labels = frame[target].to_numpy()
+    classes = clf.classes_
+    known = np.isin(
+        labels.astype(classes.dtype) if classes.dtype.kind in "iuf" else labels.astype(str),
+        classes if classes.dtype.kind in "iuf" else classes.astype(str),
+    )
+    if not known.all():
+        bad = labels[~known][0]
+        raise UsageError(
+            f"label {bad!r} in column {target!r} is not one of the model's classes "
+            f"{[str(c) for c in classes][:10]}"
+        )
+    lookup = {str(c): i for i, c in enumerate(classes)}
+    codes = np.array(
+        [
+            lookup[str(v if classes.dtype.kind not in "iuf" else classes.dtype.type(v))]
+            for v in labels
+        ]
+    )
+    Z = np.asarray(scaler.transform(X) @ clf.coef_.T + clf.intercept_)
+    log_p = np.asarray(log_softmax(Z))
+    log_p_cal = (
+        None
+        if clf.temperature_ == 1.0
+        else np.asarray(log_softmax(Z, temperature=clf.temperature_))
+    )
+    metrics = _metrics.evaluate(log_p, log_p_cal, codes, len(classes), float(clf.label_smoothing))
+    metrics.update(
+        {"data": source, "model": args.model, "target": target, "temperature": clf.temperature_}
+    )
+    table_text = _metrics.summary_table(metrics, {})
+    with _run.run_folder(out_dir) as tmp:
+        _run.write_json(tmp / "metrics.json", metrics)
+        proba = np.exp(log_p_cal if log_p_cal is not None else log_p)
+        images = report.draw(tmp, metrics, clf.loss_curve_, proba, codes, [str(c) for c in classes])
+        info = {
+            "model": str(args.model),
+            "data": source,
+            "target": target,
+            "rows": str(len(codes)),
+            "temperature": f"{clf.temperature_:.4f}",
+        }
+        report.write_html(tmp / "report.html", "softmaxkit evaluate", table_text, info, images)
+    sys.stdout.write(
+        f"evaluated {args.model} on {source} ({len(codes)} rows):\n{table_text}\n"
+        f"report: {out_dir / 'report.html'}\n"
+    )
+    return 0

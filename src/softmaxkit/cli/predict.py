@@ -1,0 +1,65 @@
+"""``softmaxkit predict``: labels (and probabilities) for each row, as CSV."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HELP = "predict labels (and probabilities) for each row of a CSV/Parquet table"
+EPILOG = """examples:
+  softmaxkit predict runs/20261127-101500/model.npz new_rows.csv
+  softmaxkit predict model.npz data.parquet --proba --output predictions.csv
+"""
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "predict",
+        help=HELP,
+        description=HELP,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model", help="model.npz written by 'softmaxkit train'")
+    p.add_argument("data", help="CSV or Parquet file with the model's feature columns")
+    p.add_argument("--proba", action="store_true", help="add one probability column per class")
+    p.add_argument("--output", help="CSV file to write (default: standard output)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from . import _data, _model
+
+    pipeline, features, _ = _model.load_model_for_cli(args.model)
+    frame, source = _data.read_table(args.data)
+    X = _data.model_features(frame, features, source).astype(float)
+    clf = pipeline[-1]
+    out = pd.DataFrame({"prediction": pipeline.predict(X)})
+    if args.proba:
+        proba = np.asarray(pipeline.predict_proba(X))
+        for i, c in enumerate(clf.classes_):
+            out[f"proba_{c}"] = proba[:, i]
+    if args.output is None:
+        out.to_csv(sys.stdout, index=False, lineterminator="\n")
+        return 0
+    target = Path(args.output)
+    fd, tmp = tempfile.mkstemp(prefix=".softmaxkit-", suffix=".csv", dir=target.parent or ".")
+    try:
+        with os.fdopen(fd, "w", newline="") as fh:
+            out.to_csv(fh, index=False, lineterminator="\n")
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    sys.stderr.write(f"wrote {len(out)} predictions to {target}\n")
+    return 0

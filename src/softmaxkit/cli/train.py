@@ -1,0 +1,166 @@
+"""``softmaxkit train``: fit, calibrate, evaluate and report on a data table."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+
+from ._errors import UsageError
+
+HELP = "train a softmax classifier on a CSV/Parquet table (default: the digits data)"
+EPILOG = """examples:
+  softmaxkit train                                  # embedded digits data
+  softmaxkit train data.csv --target species --calibrate
+  softmaxkit train data.parquet --C 0.5 --label-smoothing 0.1 --out runs/exp1
+"""
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "train",
+        help=HELP,
+        description=HELP,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("data", nargs="?", help="CSV or Parquet file; omitted: scikit-learn's digits")
+    p.add_argument("--target", help="target column (default: the last column)")
+    p.add_argument("--test-size", type=float, default=0.2, help="test fraction (default 0.2)")
+    p.add_argument("--C", type=float, default=1.0, help="inverse regularisation (default 1.0)")
+    p.add_argument("--solver", default="lbfgs", choices=["lbfgs", "newton-cg", "sgd", "adam"])
+    p.add_argument("--label-smoothing", type=float, default=0.0, help="in [0, 1) (default 0)")
+    p.add_argument(
+        "--calibrate", action="store_true", help="fit a temperature on the validation split"
+    )
+    p.add_argument("--out", help="run folder to create (default runs/<timestamp>)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the splits and solvers")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(run=run)
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if not 0 < args.test_size < 1:
+        raise UsageError(f"--test-size must be between 0 and 1, got {args.test_size}")
+    if not args.C > 0:
+        raise UsageError(f"--C must be > 0, got {args.C}")
+    if not 0 <= args.label_smoothing < 1:
+        raise UsageError(f"--label-smoothing must be in [0, 1), got {args.label_smoothing}")
+
+
+def _split(X: Any, codes: np.ndarray, test_size: float, seed: int) -> tuple[Any, ...]:
+    from sklearn.model_selection import train_test_split
+
+    counts = np.bincount(codes)
+    if counts.min() < 3:
+        raise UsageError(
+            f"a class has only {counts.min()} row(s): the stratified train/validation/test "
+            "split needs at least 3 per class"
+        )
+    try:
+        X_rest, X_test, y_rest, y_test = train_test_split(
+            X, codes, test_size=test_size, stratify=codes, random_state=seed
+        )
+        X_train, X_val, y_train, y_val = train_test_split(
+            X_rest, y_rest, test_size=test_size, stratify=y_rest, random_state=seed
+        )
+    except ValueError as exc:
+        raise UsageError(f"cannot split the data: {exc}") from None
+    return X_train, X_val, X_test, y_train, y_val, y_test
+
+
+def run(args: argparse.Namespace) -> int:
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from .. import log_softmax
+    from ..classifier import SoftmaxRegression
+    from . import _data, _metrics, _model, _run, report
+
+    _check_args(args)
+    out_dir = _run.check_out_dir(args.out)
+    frame, source = _data.read_table(args.data)
+    table = _data.split_table(frame, source, args.target, quiet=args.quiet)
+    X = table.frame[table.features].astype(float)
+    labels = table.frame[table.target].to_numpy()
+    classes, codes = np.unique(labels, return_inverse=True)
+    if len(classes) < 2:
+        raise UsageError(f"the target column {table.target!r} has one class only: need 2 or more")
+    X_train, X_val, X_test, y_train, y_val, y_test = _split(X, codes, args.test_size, args.seed)
+
+    clf = SoftmaxRegression(
+        C=args.C,
+        solver=args.solver,
+        label_smoothing=args.label_smoothing,
+        random_state=args.seed,
+        verbose=0 if args.quiet else 1,
+    )
+    pipeline = make_pipeline(StandardScaler(), clf)
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pipeline.fit(X_train, classes[y_train])
+    fit_time = time.perf_counter() - start
+    for w in caught:
+        sys.stderr.write(f"warning: {w.message}\n")
+    scaler = pipeline[0]
+    Z_test = np.asarray(scaler.transform(X_test) @ clf.coef_.T + clf.intercept_)
+    log_p = np.asarray(log_softmax(Z_test))
+    log_p_cal = None
+    if args.calibrate:
+        clf.calibrate(scaler.transform(X_val), classes[y_val])
+        log_p_cal = np.asarray(log_softmax(Z_test, temperature=clf.temperature_))
+    metrics = _metrics.evaluate(log_p, log_p_cal, y_test, len(classes), args.label_smoothing)
+    metrics.update(
+        {
+            "fit_time_s": fit_time,
+            "n_iter": clf.n_iter_,
+            "temperature": clf.temperature_,
+            "splits": {"train": len(y_train), "validation": len(y_val), "test": len(y_test)},
+            "data": table.source,
+            "target": table.target,
+            "features": table.features,
+            "classes": [str(c) for c in classes],
+            "params": {
+                "C": args.C,
+                "solver": args.solver,
+                "label_smoothing": args.label_smoothing,
+                "calibrate": args.calibrate,
+                "seed": args.seed,
+                "test_size": args.test_size,
+            },
+        }
+    )
+    extra = {"fit time": f"{fit_time:.2f} s ({clf.n_iter_} iterations)"}
+    if args.calibrate:
+        extra["temperature"] = f"{clf.temperature_:.4f}"
+    table_text = _metrics.summary_table(metrics, extra)
+    with _run.run_folder(out_dir) as tmp:
+        _model.save_model(tmp / "model.npz", pipeline, table.features, str(table.target))
+        _run.write_json(tmp / "metrics.json", metrics)
+        proba = np.exp(log_p_cal if log_p_cal is not None else log_p)
+        images = report.draw(
+            tmp, metrics, clf.loss_curve_, proba, y_test, [str(c) for c in classes]
+        )
+        info = {
+            "data": table.source,
+            "target": str(table.target),
+            "rows (train / validation / test)": f"{len(y_train)} / {len(y_val)} / {len(y_test)}",
+            "features": str(len(table.features)),
+            "classes": str(len(classes)),
+            "C": str(args.C),
+            "solver": args.solver,
+            "label smoothing": str(args.label_smoothing),
+        }
+        report.write_html(tmp / "report.html", "softmaxkit train", table_text, info, images)
+    sys.stdout.write(
+        f"trained on {table.source}: {len(y_train)} rows, {len(table.features)} features, "
+        f"{len(classes)} classes (target {table.target!r})\n\n"
+        f"test split ({len(y_test)} rows):\n{table_text}\n"
+        f"run folder: {out_dir}\nreport: {out_dir / 'report.html'}\n"
+    )
+    return 0

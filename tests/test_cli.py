@@ -1,0 +1,321 @@
+"""The softmaxkit command line, end to end through the installed console script."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_iris
+
+from softmaxkit.cli import load_model
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+PLOTS = {
+    "training_objective.png",
+    "confusion_matrix.png",
+    "reliability.png",
+    "class_probabilities.png",
+}
+
+
+def _exe() -> str:
+    path = Path(sys.executable).parent / "softmaxkit"
+    found = str(path) if path.exists() else shutil.which("softmaxkit")
+    if found is None:
+        pytest.fail("the softmaxkit console script is not installed (pip install -e .)")
+    return found
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [_exe(), *args], capture_output=True, text=True, check=False, cwd=cwd, timeout=600
+    )
+
+
+@pytest.fixture(scope="module")
+def iris_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("data")
+    frame = load_iris(as_frame=True).frame
+    frame["species"] = frame.pop("target").map({0: "setosa", 1: "versicolor", 2: "virginica"})
+    frame["comment"] = "text"  # a non-numeric column: left out of the features
+    files = {"csv": folder / "iris.csv", "parquet": folder / "iris.parquet"}
+    frame.to_csv(files["csv"], index=False)
+    frame.to_parquet(files["parquet"])
+    bad = frame.copy()
+    bad["sepal width (cm)"] = bad["sepal width (cm)"].astype(object)
+    bad.loc[7, "sepal width (cm)"] = "3,4"  # a typo: not a number
+    files["bad_values"] = folder / "bad_values.csv"
+    bad.to_csv(files["bad_values"], index=False)
+    bad.loc[7, "sepal width (cm)"] = "n/a"  # pandas reads it as a missing value
+    files["missing_values"] = folder / "missing_values.csv"
+    bad.to_csv(files["missing_values"], index=False)
+    files["no_numeric"] = folder / "no_numeric.csv"
+    pd.DataFrame({"a": ["x", "y", "z"] * 4, "label": [0, 1, 2] * 4}).to_csv(
+        files["no_numeric"], index=False
+    )
+    files["other_columns"] = folder / "other.csv"
+    frame.rename(columns={"petal width (cm)": "petal_w"}).to_csv(
+        files["other_columns"], index=False
+    )
+    files["unreadable"] = folder / "garbage.parquet"
+    files["unreadable"].write_bytes(b"this is not parquet")
+    files["folder"] = folder
+    return files
+
+
+@pytest.fixture(scope="module")
+def iris_run(iris_files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "iris"
+    done = run(
+        "train", str(iris_files["csv"]), "--target", "species", "--calibrate", "--out", str(out)
+    )
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+class _Images(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "img":
+            self.images.append(dict(attrs))
+
+
+# --------------------------------------------------------------------------------------
+# train
+
+
+def test_train_on_the_embedded_default(tmp_path):
+    done = run("train", "--out", str(tmp_path / "run"))
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    for label in ("accuracy", "macro F1", "log loss", "H(P) + KL(P || Q)", "ECE", "fit time"):
+        assert label in out
+    assert "digits" in out
+    assert f"report: {tmp_path / 'run' / 'report.html'}" in out
+    assert "objective" in done.stderr  # progress
+    files = {p.name for p in (tmp_path / "run").iterdir()}
+    assert files == {"model.npz", "metrics.json", "report.html"} | PLOTS
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["accuracy"] > 0.9
+    assert metrics["entropy_P"] == 0.0
+    assert metrics["cross_entropy_P_Q"] == pytest.approx(metrics["kl_P_Q"], abs=1e-12)
+
+
+def test_default_run_folder_is_runs_timestamp(tmp_path):
+    done = run("train", "--quiet", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    runs = list((tmp_path / "runs").iterdir())
+    assert len(runs) == 1
+    assert runs[0].name[:8].isdigit()
+    assert done.stderr == ""  # --quiet silences progress
+
+
+def test_report_html_contains_every_plot_and_pngs_are_valid(iris_run):
+    parser = _Images()
+    parser.feed((iris_run / "report.html").read_text())
+    alts = {img["alt"] for img in parser.images}
+    assert len(parser.images) == 4
+    assert all(str(img["src"]).startswith("data:image/png;base64,") for img in parser.images)
+    assert "Reliability diagram" in alts
+    import matplotlib.image as mpimg
+
+    for name in PLOTS:
+        data = (iris_run / name).read_bytes()
+        assert data.startswith(PNG_MAGIC)
+        assert mpimg.imread(iris_run / name).ndim == 3
+
+
+def test_calibration_and_label_smoothing_show_in_metrics(iris_files, tmp_path):
+    done = run(
+        "train",
+        str(iris_files["parquet"]),
+        "--target",
+        "species",
+        "--label-smoothing",
+        "0.1",
+        "--calibrate",
+        "--quiet",
+        "--out",
+        str(tmp_path / "r"),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "ECE after temperature scaling" in done.stdout
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert metrics["entropy_P"] > 0  # H(P) > 0 with label smoothing
+    assert metrics["cross_entropy_P_Q"] == pytest.approx(
+        metrics["entropy_P"] + metrics["kl_P_Q"], abs=1e-12
+    )
+    assert metrics["temperature"] > 0
+    assert "ece_calibrated" in metrics
+
+
+# --------------------------------------------------------------------------------------
+# evaluate, predict, verify, jacobian
+
+
+def test_evaluate_writes_the_same_metrics_and_report(iris_run, iris_files, tmp_path):
+    done = run(
+        "evaluate",
+        str(iris_run / "model.npz"),
+        str(iris_files["parquet"]),
+        "--quiet",
+        "--out",
+        str(tmp_path / "ev"),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "accuracy" in done.stdout
+    assert {p.name for p in (tmp_path / "ev").iterdir()} == {"metrics.json", "report.html"} | PLOTS
+
+
+def test_predict_round_trip_matches_the_python_api(iris_run, iris_files, tmp_path):
+    done = run("predict", str(iris_run / "model.npz"), str(iris_files["csv"]))
+    assert done.returncode == 0, done.stderr
+    from io import StringIO
+
+    cli_labels = pd.read_csv(StringIO(done.stdout))["prediction"].to_numpy()
+    pipeline, features, target = load_model(iris_run / "model.npz")
+    frame = pd.read_csv(iris_files["csv"])
+    assert target == "species"
+    np.testing.assert_array_equal(cli_labels, pipeline.predict(frame[features]))
+    assert (cli_labels == frame["species"]).mean() > 0.9
+    out = tmp_path / "pred.csv"
+    done = run(
+        "predict",
+        str(iris_run / "model.npz"),
+        str(iris_files["parquet"]),
+        "--proba",
+        "--output",
+        str(out),
+    )
+    assert done.returncode == 0, done.stderr
+    pred = pd.read_csv(out)
+    proba = pred[[c for c in pred.columns if c.startswith("proba_")]].to_numpy()
+    assert proba.shape == (150, 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_allclose(proba, pipeline.predict_proba(frame[features]), rtol=1e-12)
+
+
+def test_verify_json():
+    done = run("verify", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert [d["status"] for d in data] == ["proven"] * 6
+
+
+def test_jacobian_prints_both_constructions():
+    done = run("jacobian", "5", "7", "8")
+    assert done.returncode == 0, done.stderr
+    assert "0.03511903" in done.stdout
+    assert done.stdout.count("-0.18304478") == 4  # twice per row, two rows, both ways
+    assert "0.20781720" in done.stdout
+    done = run("jacobian", "--precision", "3", "--", "-1", "0")
+    assert done.returncode == 0, done.stderr
+    assert "0.269" in done.stdout
+
+
+def test_help_and_version():
+    done = run("--version")
+    assert done.returncode == 0
+    assert done.stdout.startswith("softmaxkit ")
+    for command in ("train", "evaluate", "predict", "verify", "jacobian"):
+        done = run(command, "--help")
+        assert done.returncode == 0
+        assert "examples:" in done.stdout
+    assert run().returncode == 2
+
+
+def test_python_dash_m_is_the_same_command():
+    done = subprocess.run(
+        [sys.executable, "-m", "softmaxkit", "jacobian", "1", "2"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0
+    assert "softmax" in done.stdout
+
+
+# --------------------------------------------------------------------------------------
+# bad input: one line, exit 2, nothing written
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "{folder}/missing.csv"], "no such file"),
+        (["train", "{folder}"], "it is a folder"),
+        (["train", "{unreadable}"], "cannot read"),
+        (["train", "{csv}", "--target", "nope"], "no column 'nope'"),
+        (["train", "{no_numeric}", "--target", "label"], "no numeric feature columns"),
+        (["train", "{bad_values}", "--target", "species"], "non-numeric value '3,4' (row 8)"),
+        (["train", "{missing_values}", "--target", "species"], "missing or infinite value (row 8)"),
+        (["train", "{csv}", "--target", "species", "--test-size", "1.5"], "--test-size"),
+        (["evaluate", "{csv}", "{csv}"], "not an .npz archive"),
+        (["predict", "{csv}", "{csv}"], "not an .npz archive"),
+        (["predict", "{run}/metrics.json", "{csv}"], "not an .npz archive"),
+        (["predict", "{run}/model.npz", "{other_columns}"], "lacks 1 column"),
+        (["evaluate", "{run}/model.npz", "{no_numeric}"], "no label column 'species'"),
+        (["jacobian", "1", "x"], "expected numbers"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(
+    args, message, iris_files, iris_run, tmp_path
+):
+    names = {k: str(v) for k, v in iris_files.items()} | {"run": str(iris_run)}
+    argv = [a.format(**names) for a in args]
+    if argv[0] in ("train", "evaluate"):
+        argv += ["--out", str(tmp_path / "out")]
+    done = run(*argv, cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert 1 <= len(lines) <= 2, done.stderr
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()
+    assert not list(tmp_path.glob(".out*"))  # no temporary folder left either
+
+
+def test_corrupted_model_file(iris_run, iris_files, tmp_path):
+    broken = tmp_path / "broken.npz"
+    data = (iris_run / "model.npz").read_bytes()
+    broken.write_bytes(data[: len(data) // 2])
+    done = run("predict", str(broken), str(iris_files["csv"]))
+    assert done.returncode == 2
+    assert "softmaxkit model file" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_existing_output_folder_is_not_overwritten(iris_files, tmp_path):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "keep.txt").write_text("mine")
+    done = run(
+        "train", str(iris_files["csv"]), "--target", "species", "--out", str(tmp_path / "taken")
+    )
+    assert done.returncode == 2
+    assert "already exists" in done.stderr
+    assert (tmp_path / "taken" / "keep.txt").read_text() == "mine"
+
+
+def test_a_failing_run_removes_its_folder(tmp_path, monkeypatch):
+    # Fail in the middle of writing the run folder: nothing may be left behind.
+    from softmaxkit.cli import main, report
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(report, "write_html", boom)
+    out = tmp_path / "half"
+    with pytest.raises(RuntimeError, match="disk full"):
+        main(["train", "--quiet", "--out", str(out)])
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []
