@@ -35,7 +35,7 @@ def test_import_is_light():
     # Optional libraries must not be imported by `import softmaxkit`.
     code = (
         "import sys, softmaxkit; "
-        "heavy = [m for m in ('torch', 'jax', 'dask', 'scipy', 'sympy', 'matplotlib') "
+        "heavy = [m for m in ('torch', 'jax', 'dask', 'scipy', 'sympy', 'matplotlib', 'sklearn', 'pandas') "
         "if m in sys.modules]; print(heavy)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
