@@ -1,0 +1,195 @@
+"""The softmax family side by side: softmaxkit, SciPy/NumPy, PyTorch and JAX, one process.
+
+Each operation on each shape is timed for every library that is installed,
+interleaved (one call of each in turn, repeated), and reported as the median
+time, its ratio to the copy floor (``numpy.ndarray.copy`` of the same array:
+the input must be read and the output written at least once) and its ratio to
+the fastest peer. JAX runs with 64-bit enabled and ``jit`` so float64 is float64.
+
+Run: ``python benchmarks/run.py [--repeats 5] [--quick] [--json out.json]``
+(``--quick`` uses shapes 16x smaller, for a smoke test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import softmaxkit as sk
+
+SHAPES = [
+    ("softmax", (4096, 32000), "float32"),
+    ("softmax", (2048, 32000), "float64"),
+    ("softmax", (1_000_000, 10), "float64"),
+    ("log_softmax", (2048, 32000), "float64"),
+    ("logsumexp", (2048, 32000), "float64"),
+    ("ce_loss_grad", (1_000_000, 10), "float64"),
+    ("ce_loss_grad", (4096, 32000), "float32"),
+]
+
+
+def _peers(op: str) -> dict[str, Callable[[Any, Any], Callable[[], Any]]]:
+    """``name -> make(x_numpy, labels) -> zero-argument callable`` for each library."""
+    peers: dict[str, Callable[[Any, Any], Callable[[], Any]]] = {}
+
+    def ours(x: Any, y: Any) -> Callable[[], Any]:
+        if op == "ce_loss_grad":
+            return lambda: sk.softmax_cross_entropy_with_grad(x, y)
+        fn = getattr(sk, op)
+        return lambda: fn(x, axis=-1)
+
+    peers["softmaxkit"] = ours
+    import scipy.special as sps
+
+    def scipy_numpy(x: Any, y: Any) -> Callable[[], Any]:
+        if op == "softmax":
+            return lambda: sps.softmax(x, axis=-1)
+        if op == "log_softmax":
+            return lambda: sps.log_softmax(x, axis=-1)
+        if op == "logsumexp":
+            return lambda: sps.logsumexp(x, axis=-1)
+
+        def ce() -> Any:  # the textbook NumPy version: log_softmax, pick, gradient
+            logp = sps.log_softmax(x, axis=-1)
+            loss = -logp[np.arange(len(y)), y].mean()
+            grad = np.exp(logp)
+            grad[np.arange(len(y)), y] -= 1
+            return loss, grad / len(y)
+
+        return ce
+
+    peers["scipy/numpy"] = scipy_numpy
+    try:
+        import torch
+
+        torch.set_num_threads(max(1, torch.get_num_threads()))
+
+        def torch_op(x: Any, y: Any) -> Callable[[], Any]:
+            t = torch.from_numpy(x)
+            if op == "softmax":
+                return lambda: torch.softmax(t, -1)
+            if op == "log_softmax":
+                return lambda: torch.log_softmax(t, -1)
+            if op == "logsumexp":
+                return lambda: torch.logsumexp(t, -1)
+            ty = torch.from_numpy(y)
+
+            def ce() -> Any:
+                z = t.detach().requires_grad_(True)
+                loss = torch.nn.functional.cross_entropy(z, ty)
+                (g,) = torch.autograd.grad(loss, z)
+                return loss, g
+
+            return ce
+
+        peers["pytorch"] = torch_op
+    except ImportError:
+        pass
+    try:
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+        import jax.numpy as jnp
+
+        def jax_op(x: Any, y: Any) -> Callable[[], Any]:
+            jx = jnp.asarray(x)
+            if op == "softmax":
+                f = jax.jit(lambda a: jax.nn.softmax(a, axis=-1))
+            elif op == "log_softmax":
+                f = jax.jit(lambda a: jax.nn.log_softmax(a, axis=-1))
+            elif op == "logsumexp":
+                f = jax.jit(lambda a: jax.nn.logsumexp(a, axis=-1))
+            else:
+                jy = jnp.asarray(y)
+
+                def loss(a: Any, labels: Any) -> Any:
+                    logp = jax.nn.log_softmax(a, axis=-1)
+                    return -jnp.mean(jnp.take_along_axis(logp, labels[:, None], axis=-1))
+
+                g = jax.jit(jax.value_and_grad(loss))
+                # labels as an argument: closed over, XLA would constant-fold the scatter
+                return lambda: jax.block_until_ready(g(jx, jy))
+            return lambda: jax.block_until_ready(f(jx))
+
+        peers["jax"] = jax_op
+    except ImportError:
+        pass
+    return peers
+
+
+def _time(calls: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
+    for call in calls.values():  # warm up: compile, allocate, fault in pages
+        call()
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, call in calls.items():  # interleaved: one of each in turn
+            gc.collect()
+            start = time.perf_counter()
+            call()
+            samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(v) for name, v in samples.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json", help="also write the results here")
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    results = []
+    print(
+        f"machine: {platform.machine()}, {platform.processor() or 'cpu'}; medians of "
+        f"{args.repeats} interleaved runs; ratio = time / copy floor"
+    )
+    header = (
+        f"{'operation':<14}{'shape':<18}{'dtype':<9}{'library':<13}"
+        f"{'time [ms]':>10}{'x copy':>8}{'x best peer':>12}"
+    )
+    print(header)
+    print("-" * len(header))
+    for op, shape, dtype in SHAPES:
+        if args.quick:
+            shape = (max(1, shape[0] // 16), shape[1])
+        x = rng.normal(scale=3.0, size=shape).astype(dtype)
+        y = rng.integers(0, shape[1], size=shape[0])
+        calls = {"copy": x.copy}
+        for name, make in _peers(op).items():
+            calls[name] = make(x, y)
+        times = _time(calls, args.repeats)
+        floor = times.pop("copy")
+        peers = {k: v for k, v in times.items() if k != "softmaxkit"}
+        best_peer = min(peers.values()) if peers else float("nan")
+        for name, t in times.items():
+            print(
+                f"{op:<14}{shape!s:<18}{dtype:<9}{name:<13}{t * 1e3:>10.1f}"
+                f"{t / floor:>8.2f}{t / best_peer:>12.2f}"
+            )
+            results.append(
+                {
+                    "operation": op,
+                    "shape": list(shape),
+                    "dtype": dtype,
+                    "library": name,
+                    "seconds": t,
+                    "ratio_to_copy": t / floor,
+                    "ratio_to_best_peer": t / best_peer,
+                    "copy_seconds": floor,
+                }
+            )
+        print()
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(results, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()
