@@ -46,3 +46,87 @@ def test_backend_names(xp):
     from softmaxkit._array import namespace
 
     assert _fast.backend_name(namespace(("x", xp.asarray(np.ones(2))))) == xp.name
+
+
+# --------------------------------------------------------------------------------------
+# the registered fast paths agree with the reference on the same inputs, edges included
+
+import math  # noqa: E402
+
+import hypothesis.extra.numpy as hnp  # noqa: E402
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_EDGE_FLOATS = st.one_of(
+    st.floats(-50, 50),
+    st.sampled_from([-math.inf, math.inf, math.nan, 1e300, -1e300, 0.0]),
+)
+
+
+def _edge_arrays(dtype):
+    return hnp.arrays(
+        dtype,
+        hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=6),
+        elements=_EDGE_FLOATS
+        if dtype == np.float64
+        else st.one_of(
+            st.floats(-50, 50, width=32),
+            st.sampled_from([-math.inf, math.inf, math.nan, 3e38, -3e38, 0.0]),
+        ),
+    )
+
+
+def _agree(fast, ref, dtype):
+    fast, ref = np.asarray(fast, dtype=np.float64), np.asarray(ref, dtype=np.float64)
+    np.testing.assert_array_equal(np.isnan(fast), np.isnan(ref))
+    np.testing.assert_array_equal(np.isinf(fast) & (fast > 0), np.isinf(ref) & (ref > 0))
+    np.testing.assert_array_equal(np.isinf(fast) & (fast < 0), np.isinf(ref) & (ref < 0))
+    finite = np.isfinite(ref)
+    eps = np.finfo(dtype).eps
+    np.testing.assert_allclose(fast[finite], ref[finite], rtol=8 * eps, atol=8 * eps)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@given(data=st.data())
+def test_torch_fast_path_matches_reference(torch_backend, dtype, data):
+    x = data.draw(_edge_arrays(dtype))
+    axis = data.draw(st.integers(-x.ndim, x.ndim - 1))
+    T = data.draw(st.sampled_from([1.0, 2.5]))
+    t = torch_backend.asarray(x)
+    fast = sk.softmax(t, axis=axis, temperature=T)
+    with _fast.reference_only():
+        ref = sk.softmax(t, axis=axis, temperature=T)
+    _agree(fast.numpy(), ref.numpy(), dtype)
+
+
+@pytest.mark.parametrize("fn", [sk.softmax, sk.log_softmax, sk.logsumexp])
+@given(data=st.data())
+def test_jax_fast_path_matches_reference(jax_backend, fn, data):
+    x = data.draw(_edge_arrays(np.float64))
+    axis = data.draw(st.integers(-x.ndim, x.ndim - 1))
+    j = jax_backend.asarray(x)
+    fast = fn(j, axis=axis)
+    with _fast.reference_only():
+        ref = fn(j, axis=axis)
+    _agree(np.asarray(fast), np.asarray(ref), np.float64)
+
+
+def test_torch_fast_path_is_used_and_declines_edges(torch_backend, monkeypatch):
+    import torch
+
+    calls = []
+    real = torch.softmax
+    monkeypatch.setattr(torch, "softmax", lambda *a, **k: calls.append(1) or real(*a, **k))
+    out = sk.softmax(torch.tensor([[1.0, 2.0], [-math.inf, -math.inf]]))
+    assert calls  # tried natively, found NaN rows, fell back to the reference
+    np.testing.assert_array_equal(out[1].numpy(), [0.0, 0.0])
+    calls.clear()
+    sk.softmax(torch.tensor([1.0, 2.0]), temperature=0.5)
+    assert calls == []  # T < 1 declines before calling torch
+
+
+def test_jax_fast_path_declines_under_jit(jax_backend):
+    import jax
+
+    x = jax_backend.asarray(np.array([[1.0, -np.inf], [-np.inf, -np.inf]]))
+    np.testing.assert_array_equal(np.asarray(jax.jit(sk.softmax)(x)), [[1.0, 0.0], [0.0, 0.0]])

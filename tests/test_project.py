@@ -35,8 +35,8 @@ def test_import_is_light():
     # Optional libraries must not be imported by `import softmaxkit`.
     code = (
         "import sys, softmaxkit; "
-        "heavy = [m for m in ('torch', 'jax', 'dask', 'scipy', 'sympy', 'matplotlib', 'sklearn', 'pandas') "
-        "if m in sys.modules]; print(heavy)"
+        "heavy = [m for m in ('torch', 'jax', 'dask', 'scipy', 'sympy', 'matplotlib', "
+        "'sklearn', 'pandas') if m in sys.modules]; print(heavy)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
@@ -51,7 +51,10 @@ def _tool(name: str) -> str:
 
 
 def test_ruff_clean():
-    for args in (["check", "src", "tests"], ["format", "--check", "src", "tests"]):
+    for args in (
+        ["check", "src", "tests", "benchmarks"],
+        ["format", "--check", "src", "tests", "benchmarks"],
+    ):
         done = subprocess.run(
             [_tool("ruff"), *args], cwd=ROOT, capture_output=True, text=True, check=False
         )

@@ -13,13 +13,16 @@ A fast path is registered per function name and backend name::
 It receives exactly the arguments the reference receives *after* validation
 (a floating array, normalised axes, a checked temperature, a broadcast mask or
 ``None``) and must return the same result, or ``NotImplemented`` to decline a
-case it does not cover (the reference then runs). No fast path is registered
-yet; :func:`reference_only` turns the layer off, for tests and benchmarks.
+case it does not cover (the reference then runs). The module of a backend
+(``_fast/torch.py``, ``_fast/jax.py``) is imported the first time an array of
+that library arrives, so ``import softmaxkit`` imports none of them;
+:func:`reference_only` turns the layer off, for tests and benchmarks.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -29,6 +32,17 @@ FastPath = Callable[..., Any]
 
 _REGISTRY: dict[tuple[str, str], FastPath] = {}
 _enabled = True
+_LOADED: set[str] = set()
+_BACKEND_MODULES = {"torch", "jax"}  # backends with a module of fast paths here
+
+
+def _load(backend: str) -> None:
+    """Import the fast paths of ``backend`` once (its library is already imported)."""
+    if backend in _LOADED:
+        return
+    _LOADED.add(backend)
+    if backend in _BACKEND_MODULES:
+        importlib.import_module(f"{__name__}.{backend}")
 
 
 def backend_name(xp: Any) -> str:
@@ -70,7 +84,9 @@ def lookup(function: str, xp: Any, device: Any = None) -> FastPath | None:
     """
     if not _enabled:
         return None
-    return _REGISTRY.get((function, backend_name(xp)))
+    backend = backend_name(xp)
+    _load(backend)
+    return _REGISTRY.get((function, backend))
 
 
 @contextlib.contextmanager
