@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -19,9 +21,13 @@ def fake_numpy_softmax():
             return NotImplemented  # declines: the reference runs
         return np.full(x.shape, 42.0)
 
+    _fast._load("numpy")  # the real fast path first, so the fake replaces it
+    saved = _fast._REGISTRY.get(("softmax", "numpy"))
     _fast.register("softmax", "numpy")(impl)
     yield calls
     _fast.unregister("softmax", "numpy")
+    if saved is not None:
+        _fast.register("softmax", "numpy")(saved)
 
 
 def test_fast_path_receives_validated_arguments(fake_numpy_softmax):
@@ -130,3 +136,100 @@ def test_jax_fast_path_declines_under_jit(jax_backend):
 
     x = jax_backend.asarray(np.array([[1.0, -np.inf], [-np.inf, -np.inf]]))
     np.testing.assert_array_equal(np.asarray(jax.jit(sk.softmax)(x)), [[1.0, 0.0], [0.0, 0.0]])
+
+
+@contextlib.contextmanager
+def tiny_blocks():
+    """Blocks of a few rows and the thread pool even for small arrays, so that
+    hypothesis-sized inputs exercise the blocked, threaded code paths."""
+    from softmaxkit._fast import numpy as fast_numpy
+
+    saved = fast_numpy.BLOCK_BYTES, fast_numpy.SMALL
+    fast_numpy.BLOCK_BYTES, fast_numpy.SMALL = 64, 0
+    try:
+        yield
+    finally:
+        fast_numpy.BLOCK_BYTES, fast_numpy.SMALL = saved
+
+
+@pytest.mark.parametrize("fn", [sk.softmax, sk.log_softmax, sk.logsumexp])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@given(data=st.data())
+def test_numpy_fast_path_matches_reference(fn, dtype, data):
+    x = data.draw(_edge_arrays(dtype))
+    n_axes = data.draw(st.integers(1, x.ndim))
+    axis = tuple(data.draw(st.permutations(range(x.ndim)))[:n_axes])
+    kwargs = {"axis": axis if len(axis) > 1 else axis[0]}
+    if fn is not sk.logsumexp:
+        kwargs["temperature"] = data.draw(st.sampled_from([1.0, 0.5, 3.0]))
+    with tiny_blocks():
+        fast = fn(x, **kwargs)
+    with _fast.reference_only():
+        ref = fn(x, **kwargs)
+    assert fast.dtype == ref.dtype
+    assert fast.shape == ref.shape
+    _agree(fast, ref, dtype)
+
+
+@given(data=st.data())
+def test_numpy_fast_path_with_mask(data):
+    x = data.draw(_edge_arrays(np.float64))
+    mask = data.draw(hnp.arrays(bool, x.shape[-1:]))
+    for fn in (sk.softmax, sk.log_softmax, sk.logsumexp):
+        with tiny_blocks():
+            fast = fn(x, where=mask)
+        with _fast.reference_only():
+            ref = fn(x, where=mask)
+        _agree(fast, ref, np.float64)
+
+
+@st.composite
+def _ce_problems(draw):
+    n = draw(st.integers(1, 12))
+    k = draw(st.integers(1, 7))
+    dtype = draw(st.sampled_from([np.float64, np.float32]))
+    logits = draw(
+        hnp.arrays(
+            dtype,
+            (n, k),
+            elements=st.one_of(
+                st.floats(-30, 30, width=32), st.sampled_from([-math.inf, math.inf, 1e30])
+            ),
+        )
+    )
+    labels = draw(hnp.arrays(np.int64, n, elements=st.integers(-1, k - 1)))
+    opts = {
+        "ignore_index": -1,
+        "label_smoothing": draw(st.sampled_from([0.0, 0.1])),
+        "temperature": draw(st.sampled_from([1.0, 0.5, 2.0])),
+        "reduction": draw(st.sampled_from(["mean", "sum", "none"])),
+    }
+    if draw(st.booleans()):
+        opts["class_weight"] = draw(hnp.arrays(dtype, k, elements=st.floats(0, 3, width=32)))
+    if draw(st.booleans()):
+        opts["sample_weight"] = draw(hnp.arrays(dtype, n, elements=st.floats(0, 3, width=32)))
+    return logits, labels, opts
+
+
+@given(_ce_problems())
+def test_numpy_cross_entropy_fast_path_matches_reference(problem):
+    logits, labels, opts = problem
+    with tiny_blocks():
+        fast = sk.softmax_cross_entropy_with_grad(logits, labels, **opts)
+    with _fast.reference_only():
+        ref = sk.softmax_cross_entropy_with_grad(logits, labels, **opts)
+    for a, b in zip(fast, ref, strict=True):
+        assert a.dtype == b.dtype
+        _agree(a, b, logits.dtype)
+
+
+def test_numpy_fast_path_is_used(monkeypatch):
+    from softmaxkit._fast import numpy as fast_numpy
+
+    calls = []
+    real = fast_numpy._blocks
+    monkeypatch.setattr(fast_numpy, "_blocks", lambda *a: calls.append(1) or real(*a))
+    x = np.random.default_rng(0).normal(size=(300, 200))
+    sk.softmax(x)
+    sk.softmax_cross_entropy_with_grad(x, np.zeros(300, dtype=np.int64))
+    assert len(calls) == 2

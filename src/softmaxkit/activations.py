@@ -104,6 +104,9 @@ def _shift(
     d = xp.where(far, ninf, xp.where(far, m0, x) - m0)
     # A row whose max is +inf: the limit puts equal mass on its +inf entries.
     d = xp.where(m == math.inf, xp.where(x == math.inf, zero, ninf), d)
+    # A row with a NaN is NaN throughout; setting it here keeps exp(1e300) (beside
+    # the NaN, unshifted) from overflowing with a warning.
+    d = xp.where(xp.isnan(m), m, d)
     if temperature < 1.0:
         # d / T overflows below -fmax * T; the true value rounds to -inf there.
         too_far = d < -finfo_max(xp, x.dtype) * temperature

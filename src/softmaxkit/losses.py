@@ -37,6 +37,7 @@ from ._array import (
     single_axis,
     work_dtype,
 )
+from ._fast import lookup
 from .activations import log_sigmoid, log_softmax_and_softmax
 
 __all__ = [
@@ -118,6 +119,7 @@ def _cross_entropy(
         cw = _weights(xp, class_weight, (K,), dt, "class_weight", "the class axis")
 
     valid = None
+    labels = None
     if xp.isdtype(target.dtype, "integral"):
         if tuple(target.shape) != batch:
             raise ValueError(
@@ -133,6 +135,7 @@ def _cross_entropy(
         if valid is not None:
             hot = hot & xp.expand_dims(valid, axis=-1)
         y = xp.astype(hot, dt)
+        labels = target
     elif xp.isdtype(target.dtype, "real floating"):
         _checks.same_shape(logits, target, "logits", "target", " (probability targets)")
         _checks.probabilities(xp, target, ax)
@@ -153,13 +156,32 @@ def _cross_entropy(
     if valid is not None:
         w = xp.where(valid, w, zero)
 
+    inactive = w == 0
+    total = xp.sum(w)
+    scale = xp.where(total == 0, const(xp, 1.0, total), total) if reduction == "mean" else None
+
+    if labels is not None:
+        impl = lookup("softmax_cross_entropy", xp, device(z))
+        fast = (
+            NotImplemented
+            if impl is None
+            else impl(
+                xp.reshape(z, (-1, K)),
+                labels=xp.reshape(labels, (-1,)),
+                weights=xp.reshape(w, (-1,)),
+                label_smoothing=eps,
+                temperature=T,
+                want_loss=want_loss,
+                want_grad=want_grad,
+            )
+        )
+        if fast is not NotImplemented:
+            return _finish(xp, fast, batch, z.shape, ax, scale, reduction, out_dt)
+
     if eps > 0.0:
         y = (1.0 - eps) * y + eps / K if K > 0 else y
 
     logp, p = log_softmax_and_softmax(xp, z, (z.ndim - 1,), T)
-    inactive = w == 0
-    total = xp.sum(w)
-    scale = xp.where(total == 0, const(xp, 1.0, total), total) if reduction == "mean" else None
 
     loss = None
     if want_loss:
@@ -179,6 +201,34 @@ def _cross_entropy(
         g = xp.expand_dims(w, axis=-1) * xp.where(xp.expand_dims(inactive, axis=-1), zero, p - y)
         if T != 1.0:
             g = g / T
+        if scale is not None:
+            g = g / scale
+        grad = xp.astype(xp.moveaxis(g, -1, ax), out_dt)
+    return loss, grad
+
+
+def _finish(
+    xp: Namespace,
+    fast: tuple[Array | None, Array | None],
+    batch: tuple[int, ...],
+    shape: tuple[int, ...],
+    ax: int,
+    scale: Array | None,
+    reduction: str,
+    out_dt: Any,
+) -> tuple[Array | None, Array | None]:
+    """Reduce and reshape a fast path's per-row losses and gradient rows."""
+    rows, g = fast
+    loss = None
+    if rows is not None:
+        rows = xp.reshape(rows, batch)
+        loss = rows if reduction == "none" else xp.sum(rows)
+        if scale is not None:
+            loss = loss / scale
+        loss = xp.astype(loss, out_dt)
+    grad = None
+    if g is not None:
+        g = xp.reshape(g, shape)
         if scale is not None:
             g = g / scale
         grad = xp.astype(xp.moveaxis(g, -1, ax), out_dt)

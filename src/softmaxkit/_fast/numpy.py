@@ -1,0 +1,253 @@
+"""NumPy on the CPU: the softmax family in cache-sized row blocks, on every core.
+
+The reference makes a dozen passes over its input, each through main memory.
+Here the rows are cut into blocks of about 1 MiB, which stay in the core's L2
+cache while NumPy's SIMD ufuncs (``maximum.reduce``, ``exp``, ``log1p``) make
+their passes over them: main memory sees the input read once and the output
+written once, as a copy would. Blocks are shared among threads (NumPy releases
+the GIL inside ufuncs), one per core.
+
+Each block uses the reference's arithmetic (shift by the row maximum, the
+normaliser split as ``log(c) + log1p(rest / c)``), so results agree with the
+reference to a few ulp. A block with a non-finite row maximum (an all ``-inf``
+row, a ``+inf`` entry, a NaN) is handed to the reference itself, so every edge
+case is the reference's. 16-bit floats decline (the reference computes them
+in float32). See docs/performance.md for the measurements behind the choices.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from . import register
+
+BLOCK_BYTES = 1 << 20  # ~1 MiB of input per block: fits L2 with its temporaries
+SMALL = 1 << 15  # elements below which one block on this thread beats the pool's overhead
+_THREADS = max(1, min(8, os.cpu_count() or 1))
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="softmaxkit")
+    return _POOL
+
+
+def _np() -> Any:
+    from .._array import namespace
+
+    return namespace(("x", np.empty(0)))
+
+
+def _as_rows(x: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, tuple[int, ...]] | None:
+    """``x`` as a C-contiguous (rows, K) matrix with the reduced axes last, and the
+    shape of the moved array (to undo the move); None if there is nothing to do."""
+    if x.dtype not in (np.float32, np.float64) or x.ndim == 0 or x.size == 0:
+        return None
+    rest = [a for a in range(x.ndim) if a not in axes]
+    moved = np.transpose(x, (*rest, *axes)) if rest + list(axes) != list(range(x.ndim)) else x
+    k = math.prod(x.shape[a] for a in axes)
+    rows = np.ascontiguousarray(moved).reshape(-1, k)
+    return rows, moved.shape
+
+
+def _back(
+    out_rows: np.ndarray, moved_shape: tuple[int, ...], x: np.ndarray, axes: tuple[int, ...]
+) -> np.ndarray:
+    rest = [a for a in range(x.ndim) if a not in axes]
+    order = (*rest, *axes)
+    out = out_rows.reshape(moved_shape)
+    if list(order) == list(range(x.ndim)):
+        return out
+    return np.ascontiguousarray(np.transpose(out, np.argsort(order)))
+
+
+def _blocks(n: int, k: int, itemsize: int, work: Callable[[int, int], None]) -> None:
+    """Run ``work(start, stop)`` over row blocks, on the pool when it pays."""
+    rows = max(1, BLOCK_BYTES // max(1, k * itemsize))
+    starts = list(range(0, n, rows))
+    if n * k < SMALL or len(starts) == 1 or _THREADS == 1:
+        for s in starts:
+            work(s, min(n, s + rows))
+        return
+
+    def run(my: list[int]) -> None:
+        for s in my:
+            work(s, min(n, s + rows))
+
+    list(_pool().map(run, [starts[t::_THREADS] for t in range(_THREADS)]))
+
+
+def _shift(x: np.ndarray, temperature: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(d, m)``: ``d = (x - m) / T`` for a block whose row maxima are all finite."""
+    m = np.max(x, axis=1, keepdims=True)
+    if not np.all(np.isfinite(m)):
+        return None
+    with np.errstate(over="ignore"):  # x - m below -fmax is -inf: the correctly rounded value
+        d = x - m
+        if temperature != 1.0:
+            np.divide(d, temperature, out=d)
+    return d, m
+
+
+def _log_norm(d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``exp(d)``, the normaliser ``c + rest`` and its log ``log(c) + log1p(rest / c)``,
+    summed exactly as the reference sums them (c: entries at the maximum)."""
+    e = np.exp(d)
+    top = d == 0
+    c = np.count_nonzero(top, axis=1).reshape(-1, 1).astype(d.dtype)
+    rest = np.sum(np.where(top, 0, e), axis=1, keepdims=True)
+    return e, c + rest, np.log(c) + np.log1p(rest / c)
+
+
+def _reference(name: str) -> Callable[..., np.ndarray]:
+    from .. import activations as act
+
+    return {
+        "softmax": act._softmax_ref,
+        "log_softmax": act._log_softmax_ref,
+        "logsumexp": act._logsumexp_ref,
+    }[name]
+
+
+def _masked(x: np.ndarray, where: np.ndarray | None) -> np.ndarray:
+    return x if where is None else np.where(where, x, -np.inf).astype(x.dtype, copy=False)
+
+
+@register("softmax", "numpy")
+def softmax(x: Any, *, axes: tuple[int, ...], temperature: float, where: Any) -> Any:
+    prepared = _as_rows(_masked(x, where), axes) if isinstance(x, np.ndarray) else None
+    if prepared is None:
+        return NotImplemented
+    rows, moved_shape = prepared
+    out = np.empty_like(rows)
+    ref, xp = _reference("softmax"), _np()
+
+    def work(a: int, b: int) -> None:
+        block = rows[a:b]
+        shifted = _shift(block, temperature)
+        if shifted is None:
+            out[a:b] = ref(xp, block, (1,), temperature, None)
+            return
+        e, total, _ = _log_norm(shifted[0])
+        np.divide(e, total, out=out[a:b])
+
+    _blocks(rows.shape[0], rows.shape[1], rows.itemsize, work)
+    return _back(out, moved_shape, x, axes)
+
+
+@register("log_softmax", "numpy")
+def log_softmax(x: Any, *, axes: tuple[int, ...], temperature: float, where: Any) -> Any:
+    prepared = _as_rows(_masked(x, where), axes) if isinstance(x, np.ndarray) else None
+    if prepared is None:
+        return NotImplemented
+    rows, moved_shape = prepared
+    out = np.empty_like(rows)
+    ref, xp = _reference("log_softmax"), _np()
+
+    def work(a: int, b: int) -> None:
+        block = rows[a:b]
+        shifted = _shift(block, temperature)
+        if shifted is None:
+            out[a:b] = ref(xp, block, (1,), temperature, None)
+            return
+        d = shifted[0]
+        np.subtract(d, _log_norm(d)[2], out=out[a:b])
+
+    _blocks(rows.shape[0], rows.shape[1], rows.itemsize, work)
+    return _back(out, moved_shape, x, axes)
+
+
+@register("logsumexp", "numpy")
+def logsumexp(x: Any, *, axes: tuple[int, ...], keepdims: bool, where: Any) -> Any:
+    prepared = _as_rows(_masked(x, where), axes) if isinstance(x, np.ndarray) else None
+    if prepared is None:
+        return NotImplemented
+    rows = prepared[0]
+    out = np.empty((rows.shape[0], 1), dtype=rows.dtype)
+    ref, xp = _reference("logsumexp"), _np()
+
+    def work(a: int, b: int) -> None:
+        block = rows[a:b]
+        shifted = _shift(block, 1.0)
+        if shifted is None:
+            out[a:b] = ref(xp, block, (1,), True, None)
+            return
+        d, m = shifted
+        np.add(m, _log_norm(d)[2], out=out[a:b])
+
+    _blocks(rows.shape[0], rows.shape[1], rows.itemsize, work)
+    kept = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
+    result = out.reshape(tuple(n for i, n in enumerate(x.shape) if i not in axes))
+    return result.reshape(kept) if keepdims else result
+
+
+@register("softmax_cross_entropy", "numpy")
+def cross_entropy(
+    z: Any,
+    *,
+    labels: Any,
+    weights: Any,
+    label_smoothing: float,
+    temperature: float,
+    want_loss: bool,
+    want_grad: bool,
+) -> Any:
+    """Per-row weighted loss ``w_i l_i`` and gradient ``w_i (p_i - y_i) / T`` for
+    integer labels (rows with weight 0 give 0), from one shifted block at a time.
+
+    ``z`` is (n, K) with the class axis last; ``labels`` are in [0, K) where
+    ``weights > 0``. Returns ``(rows, grad)`` (either may be None).
+    """
+    if not isinstance(z, np.ndarray) or z.dtype not in (np.float32, np.float64) or z.ndim != 2:
+        return NotImplemented
+    n, k = z.shape
+    if n == 0 or k == 0:
+        return NotImplemented
+    z = np.ascontiguousarray(z)
+    rows_out = np.empty(n if want_loss else 0, dtype=z.dtype)
+    grad = np.empty_like(z) if want_grad else np.empty((0, k), dtype=z.dtype)
+    eps = float(label_smoothing)
+    safe_labels = np.where(weights > 0, labels, 0).astype(np.intp)
+    xp = _np()
+    from .. import activations as act
+
+    def work(a: int, b: int) -> None:
+        block = z[a:b]
+        lab = safe_labels[a:b]
+        w = weights[a:b]
+        idx = np.arange(b - a)
+        shifted = _shift(block, temperature)
+        if shifted is None:
+            logp, p = act.log_softmax_and_softmax(xp, block, (1,), temperature)
+        else:
+            d = shifted[0]
+            e, total, log_norm = _log_norm(d)
+            logp = d - log_norm
+            p = e / total
+        active = w > 0
+        if want_loss:
+            picked = logp[idx, lab]
+            if eps > 0.0:
+                with np.errstate(invalid="ignore"):
+                    mean_logp = np.sum(logp, axis=1) / k
+                    loss = -((1.0 - eps) * picked + eps * mean_logp)
+            else:
+                loss = -picked
+            rows_out[a:b] = np.where(active, w * np.where(active, loss, 0), 0)
+        if want_grad:
+            g = p if eps == 0.0 else p - eps / k  # p is this block's own array: reuse it
+            g[idx, lab] -= 1.0 - eps
+            g *= (w / temperature if temperature != 1.0 else w)[:, None]
+            g[~active] = 0
+            grad[a:b] = g
+
+    _blocks(n, k, z.itemsize, work)
+    return (rows_out if want_loss else None), (grad if want_grad else None)
