@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -85,26 +86,53 @@ def _blocks(n: int, k: int, itemsize: int, work: Callable[[int, int], None]) -> 
     list(_pool().map(run, [starts[t::_THREADS] for t in range(_THREADS)]))
 
 
-def _shift(x: np.ndarray, temperature: float) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(d, m)``: ``d = (x - m) / T`` for a block whose row maxima are all finite."""
-    m = np.max(x, axis=1, keepdims=True)
-    if not np.all(np.isfinite(m)):
-        return None
-    with np.errstate(over="ignore"):  # x - m below -fmax is -inf: the correctly rounded value
-        d = x - m
+_local = threading.local()
+
+
+def _scratch(shape: tuple[int, int], dtype: Any, slot: str) -> np.ndarray:
+    """A per-thread buffer reused across blocks: allocating a fresh 1 MiB array per
+    block costs page faults (the kernel's zeroing) that would dominate."""
+    key = (slot, np.dtype(dtype).str)
+    buf = getattr(_local, "bufs", None)
+    if buf is None:
+        buf = _local.bufs = {}
+    arr = buf.get(key)
+    size = shape[0] * shape[1]
+    if arr is None or arr.size < size:
+        arr = buf[key] = np.empty(max(size, 1), dtype=dtype)
+    return arr[:size].reshape(shape)
+
+
+def _row_max(x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(argmax, max)`` per row (max with keepdims) in one pass, or None when a row
+    maximum is not finite (NaN, ``+inf``, all ``-inf``: the reference's cases)."""
+    at = np.argmax(x, axis=1)
+    m = x[np.arange(x.shape[0]), at].reshape(-1, 1)
+    return (at, m) if np.all(np.isfinite(m)) else None
+
+
+def _shifted_into(x: np.ndarray, m: np.ndarray, temperature: float, d: np.ndarray) -> None:
+    """``d = (x - m) / T``; differences below -fmax become -inf, the rounded value."""
+    with np.errstate(over="ignore"):
+        np.subtract(x, m, out=d)
         if temperature != 1.0:
             np.divide(d, temperature, out=d)
-    return d, m
 
 
-def _log_norm(d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``exp(d)``, the normaliser ``c + rest`` and its log ``log(c) + log1p(rest / c)``,
-    summed exactly as the reference sums them (c: entries at the maximum)."""
-    e = np.exp(d)
-    top = d == 0
-    c = np.count_nonzero(top, axis=1).reshape(-1, 1).astype(d.dtype)
-    rest = np.sum(np.where(top, 0, e), axis=1, keepdims=True)
-    return e, c + rest, np.log(c) + np.log1p(rest / c)
+def _normaliser(e: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """With ``e = exp(d)`` written: the normaliser and its log ``log1p(rest)``.
+
+    ``rest`` is the sum of ``e`` without the one entry at ``at`` (an argmax,
+    where ``e`` is exactly 1): the same array the reference sums when the maximum
+    is unique, so the same rounding; with ties it also holds the other maxima's
+    1s, and ``log1p(c - 1 + rest)`` equals the reference's ``log(c) + log1p(rest / c)``
+    to a few ulp. ``e`` is left unchanged.
+    """
+    rows = np.arange(e.shape[0])
+    e[rows, at] = 0.0
+    rest = np.sum(e, axis=1, keepdims=True)
+    e[rows, at] = 1.0
+    return 1.0 + rest, np.log1p(rest)
 
 
 def _reference(name: str) -> Callable[..., np.ndarray]:
@@ -131,13 +159,16 @@ def softmax(x: Any, *, axes: tuple[int, ...], temperature: float, where: Any) ->
     ref, xp = _reference("softmax"), _np()
 
     def work(a: int, b: int) -> None:
-        block = rows[a:b]
-        shifted = _shift(block, temperature)
-        if shifted is None:
-            out[a:b] = ref(xp, block, (1,), temperature, None)
+        block, o = rows[a:b], out[a:b]
+        found = _row_max(block)
+        if found is None:
+            o[...] = ref(xp, block, (1,), temperature, None)
             return
-        e, total, _ = _log_norm(shifted[0])
-        np.divide(e, total, out=out[a:b])
+        at, m = found
+        _shifted_into(block, m, temperature, o)
+        np.exp(o, out=o)
+        total, _ = _normaliser(o, at)
+        np.divide(o, total, out=o)
 
     _blocks(rows.shape[0], rows.shape[1], rows.itemsize, work)
     return _back(out, moved_shape, x, axes)
@@ -153,13 +184,17 @@ def log_softmax(x: Any, *, axes: tuple[int, ...], temperature: float, where: Any
     ref, xp = _reference("log_softmax"), _np()
 
     def work(a: int, b: int) -> None:
-        block = rows[a:b]
-        shifted = _shift(block, temperature)
-        if shifted is None:
-            out[a:b] = ref(xp, block, (1,), temperature, None)
+        block, o = rows[a:b], out[a:b]
+        found = _row_max(block)
+        if found is None:
+            o[...] = ref(xp, block, (1,), temperature, None)
             return
-        d = shifted[0]
-        np.subtract(d, _log_norm(d)[2], out=out[a:b])
+        at, m = found
+        _shifted_into(block, m, temperature, o)
+        e = _scratch(o.shape, o.dtype, "e")
+        np.exp(o, out=e)
+        _, log_norm = _normaliser(e, at)
+        np.subtract(o, log_norm, out=o)
 
     _blocks(rows.shape[0], rows.shape[1], rows.itemsize, work)
     return _back(out, moved_shape, x, axes)
@@ -176,12 +211,16 @@ def logsumexp(x: Any, *, axes: tuple[int, ...], keepdims: bool, where: Any) -> A
 
     def work(a: int, b: int) -> None:
         block = rows[a:b]
-        shifted = _shift(block, 1.0)
-        if shifted is None:
+        found = _row_max(block)
+        if found is None:
             out[a:b] = ref(xp, block, (1,), True, None)
             return
-        d, m = shifted
-        np.add(m, _log_norm(d)[2], out=out[a:b])
+        at, m = found
+        e = _scratch(block.shape, block.dtype, "e")
+        _shifted_into(block, m, 1.0, e)
+        np.exp(e, out=e)
+        _, log_norm = _normaliser(e, at)
+        np.add(m, log_norm, out=out[a:b])
 
     _blocks(rows.shape[0], rows.shape[1], rows.itemsize, work)
     kept = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
@@ -224,30 +263,43 @@ def cross_entropy(
         lab = safe_labels[a:b]
         w = weights[a:b]
         idx = np.arange(b - a)
-        shifted = _shift(block, temperature)
-        if shifted is None:
+        found = _row_max(block)
+        if found is None:
             logp, p = act.log_softmax_and_softmax(xp, block, (1,), temperature)
         else:
-            d = shifted[0]
-            e, total, log_norm = _log_norm(d)
-            logp = d - log_norm
-            p = e / total
+            at, m = found
+            logp = _scratch(block.shape, block.dtype, "logp")
+            _shifted_into(block, m, temperature, logp)
+            p = grad[a:b] if want_grad else _scratch(block.shape, block.dtype, "p")
+            np.exp(logp, out=p)
+            total, log_norm = _normaliser(p, at)
+            np.subtract(logp, log_norm, out=logp)
+            np.divide(p, total, out=p)
         active = w > 0
         if want_loss:
-            picked = logp[idx, lab]
             if eps > 0.0:
-                with np.errstate(invalid="ignore"):
-                    mean_logp = np.sum(logp, axis=1) / k
-                    loss = -((1.0 - eps) * picked + eps * mean_logp)
+                # -sum_j y_j log p_j with y = (1 - eps) onehot + eps / K, term by term
+                # and summed in the reference's order.
+                terms = _scratch(logp.shape, logp.dtype, "terms")
+                np.multiply(logp, eps / k, out=terms)
+                terms[idx, lab] = logp[idx, lab] * ((1.0 - eps) + eps / k)
+                loss = -np.sum(terms, axis=1)
             else:
-                loss = -picked
-            rows_out[a:b] = np.where(active, w * np.where(active, loss, 0), 0)
+                loss = -logp[idx, lab]
+            rows_out[a:b] = w * np.where(active, loss, 0)
         if want_grad:
-            g = p if eps == 0.0 else p - eps / k  # p is this block's own array: reuse it
-            g[idx, lab] -= 1.0 - eps
-            g *= (w / temperature if temperature != 1.0 else w)[:, None]
-            g[~active] = 0
-            grad[a:b] = g
+            g = grad[a:b]
+            at_label = p[idx, lab]
+            if g is not p:
+                np.copyto(g, p)
+            if eps > 0.0:
+                np.subtract(g, eps / k, out=g)
+            # the target entry as the reference forms it: (1 - eps) * 1 + eps / K
+            g[idx, lab] = at_label - ((1.0 - eps) + eps / k)
+            scale = w / temperature if temperature != 1.0 else w
+            np.multiply(g, np.where(active, scale, 0)[:, None], out=g)
+            if not np.all(active):
+                g[~active] = 0  # also clears NaN rows that carry no weight
 
     _blocks(n, k, z.itemsize, work)
     return (rows_out if want_loss else None), (grad if want_grad else None)
