@@ -173,6 +173,7 @@ def _cross_entropy(
                 temperature=T,
                 want_loss=want_loss,
                 want_grad=want_grad,
+                grad_scale=scale,
             )
         )
         if fast is not NotImplemented:
@@ -227,11 +228,9 @@ def _finish(
             loss = loss / scale
         loss = xp.astype(loss, out_dt)
     grad = None
-    if g is not None:
-        g = xp.reshape(g, shape)
-        if scale is not None:
-            g = g / scale
-        grad = xp.astype(xp.moveaxis(g, -1, ax), out_dt)
+    if g is not None:  # already divided by the scale (the fast path fuses it)
+        g = xp.moveaxis(xp.reshape(g, shape), -1, ax)
+        grad = g if g.dtype == out_dt else xp.astype(g, out_dt)
     return loss, grad
 
 

@@ -238,9 +238,11 @@ def cross_entropy(
     temperature: float,
     want_loss: bool,
     want_grad: bool,
+    grad_scale: Any = None,
 ) -> Any:
-    """Per-row weighted loss ``w_i l_i`` and gradient ``w_i (p_i - y_i) / T`` for
-    integer labels (rows with weight 0 give 0), from one shifted block at a time.
+    """Per-row weighted loss ``w_i l_i`` and gradient ``w_i (p_i - y_i) / (T S)`` for
+    integer labels (rows with weight 0 give 0), from one shifted block at a time;
+    ``S`` is ``grad_scale`` (the total weight for a mean, None for 1).
 
     ``z`` is (n, K) with the class axis last; ``labels`` are in [0, K) where
     ``weights > 0``. Returns ``(rows, grad)`` (either may be None).
@@ -254,6 +256,7 @@ def cross_entropy(
     rows_out = np.empty(n if want_loss else 0, dtype=z.dtype)
     grad = np.empty_like(z) if want_grad else np.empty((0, k), dtype=z.dtype)
     eps = float(label_smoothing)
+    divisor = 1.0 if grad_scale is None else float(grad_scale)
     safe_labels = np.where(weights > 0, labels, 0).astype(np.intp)
     xp = _np()
     from .. import activations as act
@@ -296,8 +299,10 @@ def cross_entropy(
                 np.subtract(g, eps / k, out=g)
             # the target entry as the reference forms it: (1 - eps) * 1 + eps / K
             g[idx, lab] = at_label - ((1.0 - eps) + eps / k)
-            scale = w / temperature if temperature != 1.0 else w
-            np.multiply(g, np.where(active, scale, 0)[:, None], out=g)
+            factor = w / temperature if temperature != 1.0 else w
+            if divisor != 1.0:
+                factor = factor / divisor
+            np.multiply(g, np.where(active, factor, 0)[:, None], out=g)
             if not np.all(active):
                 g[~active] = 0  # also clears NaN rows that carry no weight
 
