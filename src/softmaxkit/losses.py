@@ -130,12 +130,8 @@ def _cross_entropy(
         if ignore_index is not None and _fits(xp, target.dtype, ignore_index):
             valid = target != ignore_index
         _checks.labels(xp, target, K, valid, ignore_index)
-        classes = xp.arange(K, dtype=target.dtype, device=device(target))
-        hot = xp.expand_dims(target, axis=-1) == classes
-        if valid is not None:
-            hot = hot & xp.expand_dims(valid, axis=-1)
-        y = xp.astype(hot, dt)
         labels = target
+        y = None  # the one-hot matrix is built only if no fast path takes the call
     elif xp.isdtype(target.dtype, "real floating"):
         _checks.same_shape(logits, target, "logits", "target", " (probability targets)")
         _checks.probabilities(xp, target, ax)
@@ -148,7 +144,11 @@ def _cross_entropy(
 
     # Row weights: sample weight times the class weight of the (expected) true class.
     w = xp.ones(batch, dtype=dt, device=device(z))
-    if cw is not None:
+    if cw is not None and labels is not None:
+        # the class weight of each row's label (ignored rows: any class; weight 0 below)
+        safe = labels if valid is None else xp.where(valid, labels, xp.zeros_like(labels))
+        w = xp.reshape(xp.take(cw, xp.reshape(safe, (-1,)), axis=0), batch)
+    elif cw is not None:
         w = xp.sum(y * cw, axis=-1)
     sw = _weights(xp, sample_weight, batch, dt, "sample_weight", "logits without the class axis")
     if sw is not None:
@@ -179,6 +179,12 @@ def _cross_entropy(
         if fast is not NotImplemented:
             return _finish(xp, fast, batch, z.shape, ax, scale, reduction, out_dt)
 
+    if y is None:
+        classes = xp.arange(K, dtype=target.dtype, device=device(target))
+        hot = xp.expand_dims(target, axis=-1) == classes
+        if valid is not None:
+            hot = hot & xp.expand_dims(valid, axis=-1)
+        y = xp.astype(hot, dt)
     if eps > 0.0:
         y = (1.0 - eps) * y + eps / K if K > 0 else y
 
