@@ -41,7 +41,7 @@ def main() -> None:
         t_native = median_ms(lambda x=x: torch.softmax(x, -1))
         t_ours = median_ms(lambda x=x: sk.softmax(x))
         print(
-            f"{str(shape):<16}{str(dtype):<16}torch {t_native:8.3f} ms   softmaxkit "
+            f"{shape!s:<16}{dtype!s:<16}torch {t_native:8.3f} ms   softmaxkit "
             f"{t_ours:8.3f} ms   ratio {t_ours / t_native:5.2f}"
         )
 
