@@ -138,12 +138,64 @@ def _time(calls: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]
     return {name: statistics.median(v) for name, v in samples.items()}
 
 
+def jacobian_section(repeats: int, quick: bool) -> list[dict[str, Any]]:
+    """The batched Jacobian against autodiff, and vectorized against iterative."""
+    rng = np.random.default_rng(1)
+    n, k = (256, 256) if quick else (4096, 256)
+    s = sk.softmax(rng.normal(size=(n, k)))
+    calls: dict[str, Callable[[], Any]] = {"softmaxkit": lambda: sk.softmax_jacobian(s)}
+    try:
+        import torch
+
+        ts = torch.from_numpy(s)
+        jac = torch.func.vmap(torch.func.jacrev(lambda r: torch.softmax(r, -1)))
+        calls["pytorch vmap(jacrev)"] = lambda: jac(ts)
+    except ImportError:
+        pass
+    try:
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+        import jax.numpy as jnp
+
+        js = jnp.asarray(s)
+        jj = jax.jit(jax.vmap(jax.jacfwd(jax.nn.softmax)))
+        calls["jax vmap(jacfwd)"] = lambda: jax.block_until_ready(jj(js))
+    except ImportError:
+        pass
+    times = _time(calls, repeats)
+    ours = times["softmaxkit"]
+    out = []
+    print(f"softmax_jacobian, batch {n} x {k}, float64 (ratio = time / softmaxkit)")
+    for name, t in times.items():
+        print(f"  {name:<22}{t * 1e3:>10.1f} ms{t / ours:>8.1f}")
+        out.append(
+            {"operation": "softmax_jacobian", "shape": [n, k], "library": name, "seconds": t}
+        )
+    row = sk.softmax(rng.normal(size=512))
+    t_vec = _time({"v": lambda: sk.softmax_jacobian(row)}, repeats)["v"]
+    t_loop = _time({"l": lambda: sk.softmax_jacobian_iterative(row)}, 1)["l"]
+    print(
+        f"  K = 512: vectorized {t_vec * 1e3:.2f} ms, iterative {t_loop * 1e3:.0f} ms, "
+        f"{t_loop / t_vec:.0f}x"
+    )
+    out.append(
+        {"operation": "jacobian_iterative_over_vectorized", "K": 512, "ratio": t_loop / t_vec}
+    )
+    print()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--only-jacobian", action="store_true", help="just the Jacobian section")
     args = parser.parse_args()
+    if args.only_jacobian:
+        jacobian_section(args.repeats, args.quick)
+        return
     rng = np.random.default_rng(0)
     results = []
     print(
@@ -186,6 +238,7 @@ def main() -> None:
                 }
             )
         print()
+    results.extend(jacobian_section(args.repeats, args.quick))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=2)

@@ -233,3 +233,22 @@ def test_numpy_fast_path_is_used(monkeypatch):
     sk.softmax(x)
     sk.softmax_cross_entropy_with_grad(x, np.zeros(300, dtype=np.int64))
     assert len(calls) == 2
+
+
+@given(
+    s=hnp.arrays(
+        np.float64,
+        hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=6),
+        elements=st.floats(0, 1),
+    ),
+    data=st.data(),
+)
+def test_numpy_jacobian_fast_path_is_the_reference_to_the_bit(s, data):
+    axis = data.draw(st.integers(-s.ndim, s.ndim - 1))
+    with tiny_blocks():
+        fast = sk.softmax_jacobian(s, axis=axis)
+    with _fast.reference_only():
+        ref = sk.softmax_jacobian(s, axis=axis)
+    assert fast.shape == ref.shape
+    assert fast.dtype == ref.dtype
+    np.testing.assert_array_equal(fast, ref)

@@ -308,3 +308,28 @@ def cross_entropy(
 
     _blocks(n, k, z.itemsize, work)
     return (rows_out if want_loss else None), (grad if want_grad else None)
+
+
+@register("softmax_jacobian", "numpy")
+def softmax_jacobian(s: Any, *, axis: int) -> Any:
+    """``diag(s) - s s^T`` written once into the output, block by block on every core.
+
+    The off-diagonal entries are ``-(s_i * s_j)`` and the diagonal ``s_i * (1 - s_i)``,
+    the reference's two products, so the result is the reference's to the bit;
+    the output (K times the input) is the whole cost, and it is written once.
+    """
+    if not isinstance(s, np.ndarray) or s.dtype not in (np.float32, np.float64) or s.size == 0:
+        return NotImplemented
+    moved = np.moveaxis(s, axis, -1)
+    k = moved.shape[-1]
+    rows = np.ascontiguousarray(moved).reshape(-1, k)
+    out = np.empty((rows.shape[0], k, k), dtype=s.dtype)
+
+    def work(a: int, b: int) -> None:
+        sb, ob = rows[a:b], out[a:b]
+        np.multiply(sb[:, :, None], sb[:, None, :], out=ob)
+        np.negative(ob, out=ob)
+        ob.reshape(b - a, k * k)[:, :: k + 1] = sb * (1 - sb)
+
+    _blocks(rows.shape[0], k * k, s.itemsize, work)
+    return out.reshape((*moved.shape[:-1], k, k))
