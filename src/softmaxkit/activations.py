@@ -182,6 +182,15 @@ def _logsumexp_ref(
     return xp.astype(out, x.dtype)
 
 
+# The reference of each function, by name: fast paths that decline part of their
+# input (a block, a traced array) call these for it.
+REFERENCES = {
+    "softmax": _softmax_ref,
+    "log_softmax": _log_softmax_ref,
+    "logsumexp": _logsumexp_ref,
+}
+
+
 def log_softmax_and_softmax(
     xp: Namespace, x: Array, axes: tuple[int, ...], temperature: float
 ) -> tuple[Array, Array]:

@@ -18,13 +18,9 @@ from . import register
 
 
 def _compiled(name: str) -> Callable[..., Any]:
-    from .. import activations as act
+    from ..activations import REFERENCES
 
-    reference = {
-        "softmax": act._softmax_ref,
-        "log_softmax": act._log_softmax_ref,
-        "logsumexp": act._logsumexp_ref,
-    }[name]
+    reference = REFERENCES[name]
 
     @functools.lru_cache(maxsize=64)
     def build(option: Any, has_mask: bool) -> Callable[..., Any]:

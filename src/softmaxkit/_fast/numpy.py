@@ -24,6 +24,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import array_api_compat.numpy as xp_numpy  # the namespace the reference gets for NumPy
 import numpy as np
 
 from . import register
@@ -41,31 +42,23 @@ def _pool() -> ThreadPoolExecutor:
     return _POOL
 
 
-def _np() -> Any:
-    from .._array import namespace
-
-    return namespace(("x", np.empty(0)))
-
-
-def _as_rows(x: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, tuple[int, ...]] | None:
-    """``x`` as a C-contiguous (rows, K) matrix with the reduced axes last, and the
-    shape of the moved array (to undo the move); None if there is nothing to do."""
+def _as_rows(
+    x: np.ndarray, axes: tuple[int, ...]
+) -> tuple[np.ndarray, tuple[int, ...], tuple[int, ...]] | None:
+    """``x`` as a C-contiguous (rows, K) matrix with the reduced axes last, with the
+    shape of the moved array and the axis order that moved it (to undo the move);
+    None for what the fast path does not take (16-bit floats, 0-d, empty)."""
     if x.dtype not in (np.float32, np.float64) or x.ndim == 0 or x.size == 0:
         return None
-    rest = [a for a in range(x.ndim) if a not in axes]
-    moved = np.transpose(x, (*rest, *axes)) if rest + list(axes) != list(range(x.ndim)) else x
+    order = (*(a for a in range(x.ndim) if a not in axes), *axes)
+    moved = x if order == tuple(range(x.ndim)) else np.transpose(x, order)
     k = math.prod(x.shape[a] for a in axes)
-    rows = np.ascontiguousarray(moved).reshape(-1, k)
-    return rows, moved.shape
+    return np.ascontiguousarray(moved).reshape(-1, k), moved.shape, order
 
 
-def _back(
-    out_rows: np.ndarray, moved_shape: tuple[int, ...], x: np.ndarray, axes: tuple[int, ...]
-) -> np.ndarray:
-    rest = [a for a in range(x.ndim) if a not in axes]
-    order = (*rest, *axes)
+def _back(out_rows: np.ndarray, moved_shape: tuple[int, ...], order: tuple[int, ...]) -> np.ndarray:
     out = out_rows.reshape(moved_shape)
-    if list(order) == list(range(x.ndim)):
+    if order == tuple(range(len(order))):
         return out
     return np.ascontiguousarray(np.transpose(out, np.argsort(order)))
 
@@ -135,96 +128,83 @@ def _normaliser(e: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return 1.0 + rest, np.log1p(rest)
 
 
-def _reference(name: str) -> Callable[..., np.ndarray]:
-    from .. import activations as act
-
-    return {
-        "softmax": act._softmax_ref,
-        "log_softmax": act._log_softmax_ref,
-        "logsumexp": act._logsumexp_ref,
-    }[name]
-
-
 def _masked(x: np.ndarray, where: np.ndarray | None) -> np.ndarray:
     return x if where is None else np.where(where, x, -np.inf).astype(x.dtype, copy=False)
 
 
-@register("softmax", "numpy")
-def softmax(x: Any, *, axes: tuple[int, ...], temperature: float, where: Any) -> Any:
+Body = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], None]
+
+
+def _rowwise(
+    x: Any, axes: tuple[int, ...], where: Any, name: str, option: Any, width: int | None, body: Body
+) -> tuple[np.ndarray, tuple[int, ...], tuple[int, ...]] | None:
+    """Run ``body(block, argmax, max, out_block)`` over row blocks of ``x``.
+
+    The output has ``width`` columns (None: as many as the input). A block with a
+    non-finite row maximum gets ``REFERENCES[name](xp, block, (1,), option, None)``
+    instead. Returns ``(out, moved_shape, order)``, or None to decline.
+    """
+    from ..activations import REFERENCES
+
     prepared = _as_rows(_masked(x, where), axes) if isinstance(x, np.ndarray) else None
     if prepared is None:
-        return NotImplemented
-    rows, moved_shape = prepared
-    out = np.empty_like(rows)
-    ref, xp = _reference("softmax"), _np()
+        return None
+    rows, moved_shape, order = prepared
+    out = np.empty((rows.shape[0], width or rows.shape[1]), dtype=rows.dtype)
+    reference = REFERENCES[name]
 
     def work(a: int, b: int) -> None:
-        block, o = rows[a:b], out[a:b]
+        block = rows[a:b]
         found = _row_max(block)
         if found is None:
-            o[...] = ref(xp, block, (1,), temperature, None)
-            return
-        at, m = found
+            out[a:b] = reference(xp_numpy, block, (1,), option, None)
+        else:
+            body(block, *found, out[a:b])
+
+    _blocks(rows.shape[0], rows.shape[1], rows.itemsize, work)
+    return out, moved_shape, order
+
+
+@register("softmax", "numpy")
+def softmax(x: Any, *, axes: tuple[int, ...], temperature: float, where: Any) -> Any:
+    def body(block: np.ndarray, at: np.ndarray, m: np.ndarray, o: np.ndarray) -> None:
         _shifted_into(block, m, temperature, o)
         np.exp(o, out=o)
         total, _ = _normaliser(o, at)
         np.divide(o, total, out=o)
 
-    _blocks(rows.shape[0], rows.shape[1], rows.itemsize, work)
-    return _back(out, moved_shape, x, axes)
+    done = _rowwise(x, axes, where, "softmax", temperature, None, body)
+    return NotImplemented if done is None else _back(*done)
 
 
 @register("log_softmax", "numpy")
 def log_softmax(x: Any, *, axes: tuple[int, ...], temperature: float, where: Any) -> Any:
-    prepared = _as_rows(_masked(x, where), axes) if isinstance(x, np.ndarray) else None
-    if prepared is None:
-        return NotImplemented
-    rows, moved_shape = prepared
-    out = np.empty_like(rows)
-    ref, xp = _reference("log_softmax"), _np()
-
-    def work(a: int, b: int) -> None:
-        block, o = rows[a:b], out[a:b]
-        found = _row_max(block)
-        if found is None:
-            o[...] = ref(xp, block, (1,), temperature, None)
-            return
-        at, m = found
+    def body(block: np.ndarray, at: np.ndarray, m: np.ndarray, o: np.ndarray) -> None:
         _shifted_into(block, m, temperature, o)
         e = _scratch(o.shape, o.dtype, "e")
         np.exp(o, out=e)
         _, log_norm = _normaliser(e, at)
         np.subtract(o, log_norm, out=o)
 
-    _blocks(rows.shape[0], rows.shape[1], rows.itemsize, work)
-    return _back(out, moved_shape, x, axes)
+    done = _rowwise(x, axes, where, "log_softmax", temperature, None, body)
+    return NotImplemented if done is None else _back(*done)
 
 
 @register("logsumexp", "numpy")
 def logsumexp(x: Any, *, axes: tuple[int, ...], keepdims: bool, where: Any) -> Any:
-    prepared = _as_rows(_masked(x, where), axes) if isinstance(x, np.ndarray) else None
-    if prepared is None:
-        return NotImplemented
-    rows = prepared[0]
-    out = np.empty((rows.shape[0], 1), dtype=rows.dtype)
-    ref, xp = _reference("logsumexp"), _np()
-
-    def work(a: int, b: int) -> None:
-        block = rows[a:b]
-        found = _row_max(block)
-        if found is None:
-            out[a:b] = ref(xp, block, (1,), True, None)
-            return
-        at, m = found
+    def body(block: np.ndarray, at: np.ndarray, m: np.ndarray, o: np.ndarray) -> None:
         e = _scratch(block.shape, block.dtype, "e")
         _shifted_into(block, m, 1.0, e)
         np.exp(e, out=e)
         _, log_norm = _normaliser(e, at)
-        np.add(m, log_norm, out=out[a:b])
+        np.add(m, log_norm, out=o)
 
-    _blocks(rows.shape[0], rows.shape[1], rows.itemsize, work)
+    # the reference fallback keeps the reduced axis, so its (rows, 1) fits `out`
+    done = _rowwise(x, axes, where, "logsumexp", True, 1, body)
+    if done is None:
+        return NotImplemented
     kept = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
-    result = out.reshape(tuple(n for i, n in enumerate(x.shape) if i not in axes))
+    result = done[0].reshape(tuple(n for i, n in enumerate(x.shape) if i not in axes))
     return result.reshape(kept) if keepdims else result
 
 
@@ -258,8 +238,7 @@ def cross_entropy(
     eps = float(label_smoothing)
     divisor = 1.0 if grad_scale is None else float(grad_scale)
     safe_labels = np.where(weights > 0, labels, 0).astype(np.intp)
-    xp = _np()
-    from .. import activations as act
+    from ..activations import log_softmax_and_softmax
 
     def work(a: int, b: int) -> None:
         block = z[a:b]
@@ -268,7 +247,7 @@ def cross_entropy(
         idx = np.arange(b - a)
         found = _row_max(block)
         if found is None:
-            logp, p = act.log_softmax_and_softmax(xp, block, (1,), temperature)
+            logp, p = log_softmax_and_softmax(xp_numpy, block, (1,), temperature)
         else:
             at, m = found
             logp = _scratch(block.shape, block.dtype, "logp")
@@ -318,11 +297,11 @@ def softmax_jacobian(s: Any, *, axis: int) -> Any:
     the reference's two products, so the result is the reference's to the bit;
     the output (K times the input) is the whole cost, and it is written once.
     """
-    if not isinstance(s, np.ndarray) or s.dtype not in (np.float32, np.float64) or s.size == 0:
+    prepared = _as_rows(s, (axis,)) if isinstance(s, np.ndarray) else None
+    if prepared is None:
         return NotImplemented
-    moved = np.moveaxis(s, axis, -1)
-    k = moved.shape[-1]
-    rows = np.ascontiguousarray(moved).reshape(-1, k)
+    rows, moved_shape, _ = prepared
+    k = rows.shape[1]
     out = np.empty((rows.shape[0], k, k), dtype=s.dtype)
 
     def work(a: int, b: int) -> None:
@@ -332,4 +311,4 @@ def softmax_jacobian(s: Any, *, axis: int) -> Any:
         ob.reshape(b - a, k * k)[:, :: k + 1] = sb * (1 - sb)
 
     _blocks(rows.shape[0], k * k, s.itemsize, work)
-    return out.reshape((*moved.shape[:-1], k, k))
+    return out.reshape((*moved_shape[:-1], k, k))
