@@ -386,6 +386,10 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 
         return hessp
 
+    def _penalty_scale(self, total_weight: float) -> float:
+        """``1 / (C * sum(w))``, the weight of ``||W||^2 / 2`` in F (0 for C = inf)."""
+        return 0.0 if math.isinf(self.C) else 1.0 / (float(self.C) * total_weight)
+
     def _unpack(
         self, params: np.ndarray, k: int, n_features: int, dtype: Any
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -433,7 +437,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         total = float(np.sum(row_w, dtype=np.float64))
         if not total > 0:
             raise ValueError("expected a positive total weight after class weights, got 0")
-        penalty_scale = 0.0 if math.isinf(self.C) else 1.0 / (float(self.C) * total)
+        penalty_scale = self._penalty_scale(total)
 
         n_features = X.shape[1]
         if self.warm_start and hasattr(self, "coef_") and self.coef_.shape == (self._k, n_features):
@@ -570,7 +574,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 "processed": 0.0,
             }
         state = self._opt_state
-        penalty_scale = 0.0 if math.isinf(self.C) else 1.0 / (float(self.C) * total_weight)
+        penalty_scale = self._penalty_scale(total_weight)
         eps = float(self.label_smoothing)
         progress = _Progress(epochs, int(self.verbose), self.solver)
         previous = math.inf
@@ -649,7 +653,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         sw = self._sample_weight(sample_weight, X.shape[0], X.dtype)
         cw = self._class_weights(target, soft, self.classes_, sw, X.dtype)
         total = float(np.sum(_row_weights(target, soft, sw, cw), dtype=np.float64))
-        penalty_scale = 0.0 if math.isinf(self.C) else 1.0 / (float(self.C) * total)
+        penalty_scale = self._penalty_scale(total)
         return self._objective_value(X, target, sw, cw, self.coef_, self.intercept_, penalty_scale)
 
     def partial_fit(
@@ -739,9 +743,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         """Logits ``X W^T + b``, shape (n_samples, n_classes); for two classes the single
         logit ``z1 - z0`` (shape (n_samples,)): softmax of two classes is the sigmoid of
         the logit difference. Not divided by ``temperature_``."""
-        check_is_fitted(self)
-        X = self._validate_X(X, reset=False)
-        Z = X @ self.coef_.T + self.intercept_
+        Z = self._logits(X)
         return np.asarray(Z[:, 1] - Z[:, 0] if Z.shape[1] == 2 else Z)
 
     def _logits(self, X: Any) -> np.ndarray:

@@ -55,9 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help(sys.stderr)
         return 2
-    command = (argv if argv is not None else sys.argv[1:])[0] if (argv or sys.argv[1:]) else ""
+    command = args.run.__module__.rsplit(".", 1)[-1]  # the module is named as the command
     try:
-        if _needs_tables(args.run.__module__.rsplit(".", 1)[-1]):
+        if _needs_tables(command):
             try:
                 import matplotlib  # noqa: F401
                 import pandas  # noqa: F401
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise UsageError(MISSING_EXTRA) from None
         return int(args.run(args))
     except UsageError as exc:
-        sys.stderr.write(f"softmaxkit {command}: error: {exc}\n".replace("  ", " "))
+        sys.stderr.write(f"softmaxkit {command}: error: {exc}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("softmaxkit: interrupted\n")

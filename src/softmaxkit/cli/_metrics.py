@@ -9,25 +9,8 @@ import numpy as np
 from .. import cross_entropy, entropy, kl_divergence, softmax_cross_entropy
 
 
-def expected_calibration_error(proba: np.ndarray, y: np.ndarray, bins: int = 15) -> float:
-    """ECE: the bin-weighted mean |accuracy - confidence| over equal-width confidence bins.
-
-    References: M. P. Naeini, G. Cooper and M. Hauskrecht, "Obtaining Well
-    Calibrated Probabilities Using Bayesian Binning", AAAI 2015.
-    """
-    confidence = proba.max(axis=1)
-    correct = proba.argmax(axis=1) == y
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.searchsorted(edges, confidence, side="right") - 1, 0, bins - 1)
-    ece = 0.0
-    for b in range(bins):
-        inside = which == b
-        if inside.any():
-            ece += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())
-    return float(ece)
-
-
 def reliability(proba: np.ndarray, y: np.ndarray, bins: int = 15) -> dict[str, list[float]]:
+    """Accuracy, mean confidence (max probability) and count per equal-width confidence bin."""
     confidence = proba.max(axis=1)
     correct = proba.argmax(axis=1) == y
     edges = np.linspace(0.0, 1.0, bins + 1)
@@ -39,6 +22,21 @@ def reliability(proba: np.ndarray, y: np.ndarray, bins: int = 15) -> dict[str, l
         acc.append(float(correct[inside].mean()) if inside.any() else float("nan"))
         conf.append(float(confidence[inside].mean()) if inside.any() else float("nan"))
     return {"accuracy": acc, "confidence": conf, "count": count, "edges": edges.tolist()}
+
+
+def expected_calibration_error(rel: dict[str, list[float]]) -> float:
+    """ECE from the bins of :func:`reliability`: the count-weighted mean of
+    |accuracy - confidence| over the non-empty bins.
+
+    References: M. P. Naeini, G. Cooper and M. Hauskrecht, "Obtaining Well
+    Calibrated Probabilities Using Bayesian Binning", AAAI 2015.
+    """
+    n = sum(rel["count"])
+    ece = 0.0
+    for acc, conf, count in zip(rel["accuracy"], rel["confidence"], rel["count"], strict=True):
+        if count:
+            ece += count / n * abs(acc - conf)
+    return float(ece)
 
 
 def evaluate(
@@ -68,15 +66,14 @@ def evaluate(
         "cross_entropy_P_Q": ce,
         "entropy_P": h,
         "kl_P_Q": kl,
-        "ece": expected_calibration_error(proba, y),
         "confusion_matrix": confusion_matrix(y, pred, labels=np.arange(n_classes)).tolist(),
         "reliability": reliability(proba, y),
     }
+    out["ece"] = expected_calibration_error(out["reliability"])
     if log_proba_calibrated is not None:
-        proba_cal = np.exp(log_proba_calibrated)
-        out["ece_calibrated"] = expected_calibration_error(proba_cal, y)
+        out["reliability_calibrated"] = reliability(np.exp(log_proba_calibrated), y)
+        out["ece_calibrated"] = expected_calibration_error(out["reliability_calibrated"])
         out["log_loss_calibrated"] = float(softmax_cross_entropy(log_proba_calibrated, y))
-        out["reliability_calibrated"] = reliability(proba_cal, y)
     return out
 
 

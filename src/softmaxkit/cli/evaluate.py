@@ -50,26 +50,12 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"evaluating {len(frame)} rows...\n")
     X = _data.model_features(frame, features, source).astype(float)
     scaler, clf = pipeline[0], pipeline[-1]
-    labels = frame[target].to_numpy()
     classes = clf.classes_
-    known = np.isin(
-        labels.astype(classes.dtype) if classes.dtype.kind in "iuf" else labels.astype(str),
-        classes if classes.dtype.kind in "iuf" else classes.astype(str),
-    )
-    if not known.all():
-        bad = labels[~known][0]
-        raise UsageError(
-            f"label {bad!r} in column {target!r} is not one of the model's classes "
-            f"{[str(c) for c in classes][:10]}"
-        )
-    lookup = {str(c): i for i, c in enumerate(classes)}
-    codes = np.array(
-        [
-            lookup[str(v if classes.dtype.kind not in "iuf" else classes.dtype.type(v))]
-            for v in labels
-        ]
-    )
-    Z = np.asarray(scaler.transform(X) @ clf.coef_.T + clf.intercept_)
+    try:  # the classifier's own label check: codes, or "expected labels among classes"
+        codes, _, _ = clf._targets(frame[target].to_numpy(), classes, np.float64)
+    except ValueError as exc:
+        raise UsageError(f"column {target!r}: {exc}") from None
+    Z = clf._logits(scaler.transform(X))
     log_p = np.asarray(log_softmax(Z))
     log_p_cal = (
         None

@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     for w in caught:
         sys.stderr.write(f"warning: {w.message}\n")
     scaler = pipeline[0]
-    Z_test = np.asarray(scaler.transform(X_test) @ clf.coef_.T + clf.intercept_)
+    Z_test = clf._logits(scaler.transform(X_test))
     log_p = np.asarray(log_softmax(Z_test))
     log_p_cal = None
     if args.calibrate:
