@@ -14,12 +14,14 @@ field is checked (type, shape, finiteness) and anything unexpected raises
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -38,10 +40,19 @@ def write(path: str | os.PathLike[str], header: dict[str, Any], arrays: dict[str
     full = {"format": FORMAT, "version": VERSION, **header, "arrays": sorted(arrays)}
     payload: dict[str, Any] = {name: np.ascontiguousarray(a) for name, a in arrays.items()}
     blob = np.frombuffer(json.dumps(full, sort_keys=True).encode("utf-8"), dtype=np.uint8)
-    fd, tmp = tempfile.mkstemp(prefix=".softmaxkit-", suffix=".npz", dir=path.parent or ".")
+    with replaced_atomically(path, "wb") as fh:
+        np.savez(fh, header=blob, **payload)
+
+
+@contextlib.contextmanager
+def replaced_atomically(path: str | os.PathLike[str], mode: str) -> Iterator[IO[Any]]:
+    """A file handle on a temporary file beside ``path``, renamed to ``path`` when the
+    block ends without error and deleted otherwise: never a half-written file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=".softmaxkit-", suffix=path.suffix, dir=path.parent or ".")
     try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, header=blob, **payload)
+        with os.fdopen(fd, mode, newline="" if "b" not in mode else None) as fh:
+            yield fh
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -55,42 +66,42 @@ def read(path: str | os.PathLike[str], kind: str) -> tuple[dict[str, Any], dict[
         raise ModelFileError(f"expected a softmaxkit model file, got no file at {str(path)!r}")
     try:
         with open(path, "rb") as fh:
-            magic = fh.read(4)
-        if magic != b"PK\x03\x04":
-            raise ModelFileError(
-                f"expected a softmaxkit model file, got {str(path)!r} (not an .npz archive)"
-            )
-        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as npz:
-            names = set(npz.files)
-            if "header" not in names:
+            if fh.read(4) != b"PK\x03\x04":
                 raise ModelFileError(
-                    f"expected a softmaxkit model file, got {str(path)!r} (no header)"
+                    f"expected a softmaxkit model file, got {str(path)!r} (not an .npz archive)"
                 )
-            header = json.loads(bytes(npz["header"]).decode("utf-8"))
-            if not isinstance(header, dict) or header.get("format") != FORMAT:
-                raise ModelFileError(
-                    f"expected a softmaxkit model file, got {str(path)!r} (unknown format)"
-                )
-            if header.get("version") != VERSION:
-                raise ModelFileError(
-                    f"expected model file version {VERSION}, got version "
-                    f"{header.get('version')!r} in {str(path)!r}"
-                )
-            if header.get("kind") != kind:
-                raise ModelFileError(
-                    f"expected a {kind} model, got {header.get('kind')!r} in {str(path)!r}"
-                )
-            wanted = header.get("arrays")
-            if not isinstance(wanted, list) or not set(wanted) <= names:
-                raise ModelFileError(f"expected the arrays the header lists in {str(path)!r}")
-            arrays = {}
-            for name in wanted:
-                a = npz[name]
-                if a.dtype.kind not in "fiub":
+            fh.seek(0)
+            with np.load(fh, allow_pickle=False) as npz:
+                names = set(npz.files)
+                if "header" not in names:
                     raise ModelFileError(
-                        f"expected numeric array {name!r} in {str(path)!r}, got dtype {a.dtype}"
+                        f"expected a softmaxkit model file, got {str(path)!r} (no header)"
                     )
-                arrays[name] = a
+                header = json.loads(bytes(npz["header"]).decode("utf-8"))
+                if not isinstance(header, dict) or header.get("format") != FORMAT:
+                    raise ModelFileError(
+                        f"expected a softmaxkit model file, got {str(path)!r} (unknown format)"
+                    )
+                if header.get("version") != VERSION:
+                    raise ModelFileError(
+                        f"expected model file version {VERSION}, got version "
+                        f"{header.get('version')!r} in {str(path)!r}"
+                    )
+                if header.get("kind") != kind:
+                    raise ModelFileError(
+                        f"expected a {kind} model, got {header.get('kind')!r} in {str(path)!r}"
+                    )
+                wanted = header.get("arrays")
+                if not isinstance(wanted, list) or not set(wanted) <= names:
+                    raise ModelFileError(f"expected the arrays the header lists in {str(path)!r}")
+                arrays = {}
+                for name in wanted:
+                    a = npz[name]
+                    if a.dtype.kind not in "fiub":
+                        raise ModelFileError(
+                            f"expected numeric array {name!r} in {str(path)!r}, got dtype {a.dtype}"
+                        )
+                    arrays[name] = a
     except ModelFileError:
         raise
     except ValueError as exc:  # numpy's or json's own complaint about the bytes

@@ -24,6 +24,7 @@ they are skipped on lazy arrays: Dask arrays and JAX arrays under tracing
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from . import _checks
@@ -562,13 +563,6 @@ def sigmoid_cross_entropy(
         return xp.astype(rows, out_dt)
     loss = xp.sum(rows)
     if reduction == "mean":
-        total = xp.sum(w) if w is not None else const(xp, float(_size(shape)), z)
+        total = xp.sum(w) if w is not None else const(xp, float(math.prod(shape)), z)
         loss = xp.where(total == 0, zero, loss / xp.where(total == 0, const(xp, 1.0, z), total))
     return xp.astype(loss, out_dt)
-
-
-def _size(shape: tuple[int, ...]) -> int:
-    n = 1
-    for s in shape:
-        n *= int(s)
-    return n

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +34,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
+    from .._model_file import replaced_atomically
     from . import _data, _model
 
     pipeline, features, _ = _model.load_model_for_cli(args.model)
@@ -52,14 +50,7 @@ def run(args: argparse.Namespace) -> int:
         out.to_csv(sys.stdout, index=False, lineterminator="\n")
         return 0
     target = Path(args.output)
-    fd, tmp = tempfile.mkstemp(prefix=".softmaxkit-", suffix=".csv", dir=target.parent or ".")
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            out.to_csv(fh, index=False, lineterminator="\n")
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with replaced_atomically(target, "w") as fh:
+        out.to_csv(fh, index=False, lineterminator="\n")
     sys.stderr.write(f"wrote {len(out)} predictions to {target}\n")
     return 0
