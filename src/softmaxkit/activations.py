@@ -34,7 +34,7 @@ from ._array import (
     normalize_axis,
     work_dtype,
 )
-from ._fast import lookup
+from ._fast import call as fast_call
 
 __all__ = ["log_sigmoid", "log_softmax", "logsumexp", "sigmoid", "softmax"]
 
@@ -208,14 +208,6 @@ def log_softmax_and_softmax(
     return xp.astype(d - log_norm, x.dtype), xp.astype(e / total, x.dtype)
 
 
-def _dispatch(name: str, xp: Namespace, x: Array, **kwargs: object) -> Array | None:
-    impl = lookup(name, xp, device(x))
-    if impl is None:
-        return None
-    out = impl(x, **kwargs)
-    return None if out is NotImplemented else out
-
-
 # --------------------------------------------------------------------------------------
 # public functions
 
@@ -285,7 +277,7 @@ def softmax(
     """
     xp, x, axes, mask, was_0d = _prepare(x, axis, where)
     temperature = _checks.temperature(temperature)
-    out = _dispatch("softmax", xp, x, axes=axes, temperature=temperature, where=mask)
+    out = fast_call("softmax", xp, x, axes=axes, temperature=temperature, where=mask)
     if out is None:
         out = _softmax_ref(xp, x, axes, temperature, mask)
     return xp.reshape(out, ()) if was_0d else out
@@ -342,7 +334,7 @@ def log_softmax(
     """
     xp, x, axes, mask, was_0d = _prepare(x, axis, where)
     temperature = _checks.temperature(temperature)
-    out = _dispatch("log_softmax", xp, x, axes=axes, temperature=temperature, where=mask)
+    out = fast_call("log_softmax", xp, x, axes=axes, temperature=temperature, where=mask)
     if out is None:
         out = _log_softmax_ref(xp, x, axes, temperature, mask)
     return xp.reshape(out, ()) if was_0d else out
@@ -404,7 +396,7 @@ def logsumexp(
     if not isinstance(keepdims, bool):
         raise TypeError(f"expected a bool for keepdims, got {keepdims!r}")
     xp, x, axes, mask, was_0d = _prepare(x, axis, where)
-    out = _dispatch("logsumexp", xp, x, axes=axes, keepdims=keepdims, where=mask)
+    out = fast_call("logsumexp", xp, x, axes=axes, keepdims=keepdims, where=mask)
     if out is None:
         out = _logsumexp_ref(xp, x, axes, keepdims, mask)
     return xp.reshape(out, ()) if was_0d else out
@@ -447,7 +439,7 @@ def sigmoid(x: Array, /) -> Array:
     """
     xp = namespace(("x", x))
     x = as_float(xp, x)
-    out = _dispatch("sigmoid", xp, x)
+    out = fast_call("sigmoid", xp, x)
     if out is not None:
         return out
     xw = _to_work(xp, x)
@@ -487,7 +479,7 @@ def log_sigmoid(x: Array, /) -> Array:
     """
     xp = namespace(("x", x))
     x = as_float(xp, x)
-    out = _dispatch("log_sigmoid", xp, x)
+    out = fast_call("log_sigmoid", xp, x)
     if out is not None:
         return out
     xw = _to_work(xp, x)

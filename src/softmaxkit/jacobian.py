@@ -14,7 +14,7 @@ product equals the Jacobian-vector product.
 from __future__ import annotations
 
 from ._array import Array, as_float, const, device, namespace, single_axis
-from ._fast import lookup
+from ._fast import call as fast_call
 
 __all__ = [
     "softmax_jacobian",
@@ -71,8 +71,7 @@ def softmax_jacobian(s: Array, /, *, axis: int = -1) -> Array:
     xp = namespace(("s", s))
     s = as_float(xp, s, "s")
     ax = single_axis(axis, s.ndim)
-    impl = lookup("softmax_jacobian", xp, device(s))
-    if impl is not None and (out := impl(s, axis=ax)) is not NotImplemented:
+    if (out := fast_call("softmax_jacobian", xp, s, axis=ax)) is not None:
         return out
     s = xp.moveaxis(s, ax, -1)
     K = s.shape[-1]
@@ -149,8 +148,7 @@ def _jvp(s: Array, v: Array, axis: int, name: str, op: str) -> Array:
     ax = single_axis(axis, s.ndim)
     dt = xp.result_type(s, v)
     s, v = xp.astype(s, dt), xp.astype(v, dt)
-    impl = lookup(op, xp, device(s))
-    if impl is not None and (out := impl(s, v, axis=ax)) is not NotImplemented:
+    if (out := fast_call(op, xp, s, v, axis=ax)) is not None:
         return out
     return s * (v - xp.sum(s * v, axis=ax, keepdims=True))
 

@@ -38,7 +38,7 @@ from ._array import (
     single_axis,
     work_dtype,
 )
-from ._fast import lookup
+from ._fast import call as fast_call
 from .activations import log_sigmoid, log_softmax_and_softmax
 
 __all__ = [
@@ -162,22 +162,19 @@ def _cross_entropy(
     scale = xp.where(total == 0, const(xp, 1.0, total), total) if reduction == "mean" else None
 
     if labels is not None:
-        impl = lookup("softmax_cross_entropy", xp, device(z))
-        fast = (
-            NotImplemented
-            if impl is None
-            else impl(
-                xp.reshape(z, (-1, K)),
-                labels=xp.reshape(labels, (-1,)),
-                weights=xp.reshape(w, (-1,)),
-                label_smoothing=eps,
-                temperature=T,
-                want_loss=want_loss,
-                want_grad=want_grad,
-                grad_scale=scale,
-            )
+        fast = fast_call(
+            "softmax_cross_entropy",
+            xp,
+            xp.reshape(z, (-1, K)),
+            labels=xp.reshape(labels, (-1,)),
+            weights=xp.reshape(w, (-1,)),
+            label_smoothing=eps,
+            temperature=T,
+            want_loss=want_loss,
+            want_grad=want_grad,
+            grad_scale=scale,
         )
-        if fast is not NotImplemented:
+        if fast is not None:
             return _finish(xp, fast, batch, z.shape, ax, scale, reduction, out_dt)
 
     if y is None:

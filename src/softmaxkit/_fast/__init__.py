@@ -89,6 +89,16 @@ def lookup(function: str, xp: Any, device: Any = None) -> FastPath | None:
     return _REGISTRY.get((function, backend))
 
 
+def call(function: str, xp: Any, *arrays: Any, **options: Any) -> Any:
+    """The fast path's result for ``function(*arrays, **options)``, or None when there
+    is no fast path for the arrays' library and device or it declines."""
+    impl = lookup(function, xp, array_api_compat.device(arrays[0]))
+    if impl is None:
+        return None
+    out = impl(*arrays, **options)
+    return None if out is NotImplemented else out
+
+
 @contextlib.contextmanager
 def reference_only() -> Iterator[None]:
     """Within the block, every public function runs its reference implementation."""
