@@ -138,18 +138,34 @@ def test_jax_fast_path_declines_under_jit(jax_backend):
     np.testing.assert_array_equal(np.asarray(jax.jit(sk.softmax)(x)), [[1.0, 0.0], [0.0, 0.0]])
 
 
+PATHS = ("rows", "transposed")
+
+
 @contextlib.contextmanager
-def tiny_blocks():
+def tiny_blocks(path="rows"):
     """Blocks of a few rows and the thread pool even for small arrays, so that
-    hypothesis-sized inputs exercise the blocked, threaded code paths."""
+    hypothesis-sized inputs exercise the blocked, threaded code paths; ``path``
+    picks the row-major kernels or the transposed short-row ones for every K."""
     from softmaxkit._fast import numpy as fast_numpy
 
-    saved = fast_numpy.BLOCK_BYTES, fast_numpy.SMALL
-    fast_numpy.BLOCK_BYTES, fast_numpy.SMALL = 64, 0
+    saved = (
+        fast_numpy.BLOCK_BYTES,
+        fast_numpy.SHORT_BLOCK_BYTES,
+        fast_numpy.SMALL,
+        fast_numpy.SHORT_K,
+    )
+    fast_numpy.BLOCK_BYTES = fast_numpy.SHORT_BLOCK_BYTES = 64
+    fast_numpy.SMALL = 0
+    fast_numpy.SHORT_K = 10**9 if path == "transposed" else 0
     try:
         yield
     finally:
-        fast_numpy.BLOCK_BYTES, fast_numpy.SMALL = saved
+        (
+            fast_numpy.BLOCK_BYTES,
+            fast_numpy.SHORT_BLOCK_BYTES,
+            fast_numpy.SMALL,
+            fast_numpy.SHORT_K,
+        ) = saved
 
 
 @pytest.mark.parametrize("fn", [sk.softmax, sk.log_softmax, sk.logsumexp])
@@ -162,13 +178,14 @@ def test_numpy_fast_path_matches_reference(fn, dtype, data):
     kwargs = {"axis": axis if len(axis) > 1 else axis[0]}
     if fn is not sk.logsumexp:
         kwargs["temperature"] = data.draw(st.sampled_from([1.0, 0.5, 3.0]))
-    with tiny_blocks():
-        fast = fn(x, **kwargs)
     with _fast.reference_only():
         ref = fn(x, **kwargs)
-    assert fast.dtype == ref.dtype
-    assert fast.shape == ref.shape
-    _agree(fast, ref, dtype)
+    for path in PATHS:
+        with tiny_blocks(path):
+            fast = fn(x, **kwargs)
+        assert fast.dtype == ref.dtype
+        assert fast.shape == ref.shape
+        _agree(fast, ref, dtype)
 
 
 @given(data=st.data())
@@ -176,11 +193,12 @@ def test_numpy_fast_path_with_mask(data):
     x = data.draw(_edge_arrays(np.float64))
     mask = data.draw(hnp.arrays(bool, x.shape[-1:]))
     for fn in (sk.softmax, sk.log_softmax, sk.logsumexp):
-        with tiny_blocks():
-            fast = fn(x, where=mask)
         with _fast.reference_only():
             ref = fn(x, where=mask)
-        _agree(fast, ref, np.float64)
+        for path in PATHS:
+            with tiny_blocks(path):
+                fast = fn(x, where=mask)
+            _agree(fast, ref, np.float64)
 
 
 @st.composite
@@ -214,13 +232,14 @@ def _ce_problems(draw):
 @given(_ce_problems())
 def test_numpy_cross_entropy_fast_path_matches_reference(problem):
     logits, labels, opts = problem
-    with tiny_blocks():
-        fast = sk.softmax_cross_entropy_with_grad(logits, labels, **opts)
     with _fast.reference_only():
         ref = sk.softmax_cross_entropy_with_grad(logits, labels, **opts)
-    for a, b in zip(fast, ref, strict=True):
-        assert a.dtype == b.dtype
-        _agree(a, b, logits.dtype)
+    for path in PATHS:
+        with tiny_blocks(path):
+            fast = sk.softmax_cross_entropy_with_grad(logits, labels, **opts)
+        for a, b in zip(fast, ref, strict=True):
+            assert a.dtype == b.dtype
+            _agree(a, b, logits.dtype)
 
 
 def test_numpy_fast_path_is_used(monkeypatch):
@@ -233,6 +252,30 @@ def test_numpy_fast_path_is_used(monkeypatch):
     sk.softmax(x)
     sk.softmax_cross_entropy_with_grad(x, np.zeros(300, dtype=np.int64))
     assert len(calls) == 2
+
+
+def test_short_rows_take_the_transposed_path_with_ties_and_tiny_tails(monkeypatch):
+    from softmaxkit._fast import numpy as fast_numpy
+
+    calls = []
+    real = fast_numpy._short
+    monkeypatch.setattr(fast_numpy, "_short", lambda *a: calls.append(1) or real(*a))
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(5000, 10))
+    x[::3, 4] = x[::3].max(axis=1)  # a tie at the maximum in every third row
+    x[1, :] = [0.0] + [-40.0] * 9  # log_softmax of the max is -9 exp(-40), not 0
+    y = rng.integers(0, 10, 5000)
+    for fn in (sk.softmax, sk.log_softmax, sk.logsumexp):
+        with _fast.reference_only():
+            ref = fn(x)
+        _agree(fn(x), ref, np.float64)
+    with _fast.reference_only():
+        ref_ce = sk.softmax_cross_entropy_with_grad(x, y, label_smoothing=0.1)
+    for a, b in zip(sk.softmax_cross_entropy_with_grad(x, y, label_smoothing=0.1), ref_ce):
+        _agree(a, b, np.float64)
+    assert calls  # the default path for K = 10 is the transposed one
+    # -log(1 + 9 exp(-40)), by mpmath at 50 digits
+    assert sk.log_softmax(x)[1, 0] == pytest.approx(-3.8235188297624300e-17, rel=1e-14)
 
 
 @given(

@@ -105,7 +105,8 @@ def _cross_entropy(
         raise TypeError(f"expected an int or None for ignore_index, got {ignore_index!r}")
 
     dt = work_dtype(xp, out_dt)
-    z = xp.astype(xp.moveaxis(z, ax, -1), dt)
+    z = xp.moveaxis(z, ax, -1)
+    z = z if z.dtype == dt else xp.astype(z, dt)  # astype copies even to the same dtype
     K = z.shape[-1]
     batch = tuple(z.shape[:-1])
     zero = const(xp, 0.0, z)

@@ -30,6 +30,8 @@ import numpy as np
 from . import register
 
 BLOCK_BYTES = 1 << 20  # ~1 MiB of input per block: fits L2 with its temporaries
+SHORT_K = 24  # rows up to this long are worked on transposed (see _Short)
+SHORT_BLOCK_BYTES = 1 << 19  # a transposed block and its temporaries stay in L2
 SMALL = 1 << 15  # elements below which one block on this thread beats the pool's overhead
 _THREADS = max(1, min(8, os.cpu_count() or 1))
 _POOL: ThreadPoolExecutor | None = None
@@ -65,7 +67,8 @@ def _back(out_rows: np.ndarray, moved_shape: tuple[int, ...], order: tuple[int, 
 
 def _blocks(n: int, k: int, itemsize: int, work: Callable[[int, int], None]) -> None:
     """Run ``work(start, stop)`` over row blocks, on the pool when it pays."""
-    rows = max(1, BLOCK_BYTES // max(1, k * itemsize))
+    size = SHORT_BLOCK_BYTES if k <= SHORT_K else BLOCK_BYTES
+    rows = max(1, size // max(1, k * itemsize))
     starts = list(range(0, n, rows))
     if n * k < SMALL or len(starts) == 1 or _THREADS == 1:
         for s in starts:
@@ -132,13 +135,88 @@ def _masked(x: np.ndarray, where: np.ndarray | None) -> np.ndarray:
     return x if where is None else np.where(where, x, -np.inf).astype(x.dtype, copy=False)
 
 
+class _Short:
+    """A block of short rows (K <= ``SHORT_K``) shifted and exponentiated, transposed.
+
+    NumPy reduces a length-10 axis slowly (a call per row), but it reduces the
+    first axis of a C-contiguous ``(K, rows)`` array as K - 1 elementwise SIMD
+    operations between contiguous rows. So the block is copied transposed into a
+    cache-resident scratch buffer and every row reduction becomes a column
+    reduction there. Holds ``d = (x - m) / T`` and ``e = exp(d)`` as ``(K, rows)``,
+    the row maxima ``m``, and the reference's split normaliser: ``count`` of
+    entries at the maximum (``d == 0``) and the sum ``rest`` of the others.
+    """
+
+    __slots__ = ("count", "d", "e", "m", "rest")
+
+    def __init__(
+        self,
+        d: np.ndarray,
+        e: np.ndarray,
+        m: np.ndarray,
+        count: np.ndarray | None,
+        rest: np.ndarray,
+    ) -> None:
+        # count None: one entry at the maximum in every row (no ties, the usual case)
+        self.d, self.e, self.m, self.count, self.rest = d, e, m, count, rest
+
+    @property
+    def total(self) -> Any:
+        return 1.0 + self.rest if self.count is None else self.count + self.rest
+
+    @property
+    def log_norm(self) -> Any:
+        if self.count is None:
+            return np.log1p(self.rest)
+        return np.log(self.count) + np.log1p(self.rest / self.count)
+
+    def flat(self, columns: np.ndarray) -> Any:
+        """Indices into the raveled ``(K, rows)`` arrays of entry ``columns[i]`` of row i
+        (a gather through them is several times faster than ``a[columns, arange]``)."""
+        n = self.d.shape[1]
+        return columns * n + np.arange(n)
+
+
+def _short(block: np.ndarray, temperature: float) -> _Short | None:
+    """The transposed work of ``block`` (rows, K); None when a row maximum is not
+    finite (the reference's cases)."""
+    shape = (block.shape[1], block.shape[0])
+    d = _scratch(shape, block.dtype, "short_d")
+    np.copyto(d, block.T)
+    m = np.max(d, axis=0)
+    if not np.all(np.isfinite(m)):
+        return None
+    _shifted_into(d, m, temperature, d)
+    # 1.0 at the row maxima (d == 0), 0.0 elsewhere: a float mask, as arithmetic
+    # with a boolean one runs through a slow cast
+    top = _scratch(shape, block.dtype, "short_top")
+    np.equal(d, 0, out=top)
+    e = _scratch(shape, block.dtype, "short_e")
+    np.exp(d, out=e)
+    count = np.sum(top, axis=0)
+    # e - top is exactly e with the maxima's 1s zeroed: the reference's `rest`
+    np.subtract(e, top, out=top)
+    rest = np.sum(top, axis=0)
+    return _Short(d, e, m, count if np.max(count) > 1.0 else None, rest)
+
+
 Body = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], None]
+ShortBody = Callable[[_Short, np.ndarray], None]
 
 
 def _rowwise(
-    x: Any, axes: tuple[int, ...], where: Any, name: str, option: Any, width: int | None, body: Body
+    x: Any,
+    axes: tuple[int, ...],
+    where: Any,
+    name: str,
+    option: Any,
+    width: int | None,
+    body: Body,
+    short: ShortBody,
+    temperature: float = 1.0,
 ) -> tuple[np.ndarray, tuple[int, ...], tuple[int, ...]] | None:
-    """Run ``body(block, argmax, max, out_block)`` over row blocks of ``x``.
+    """Run ``body(block, argmax, max, out_block)`` over row blocks of ``x``, or for
+    rows of at most ``SHORT_K`` entries ``short(transposed, out_block)``.
 
     The output has ``width`` columns (None: as many as the input). A block with a
     non-finite row maximum gets ``REFERENCES[name](xp, block, (1,), option, None)``
@@ -152,14 +230,21 @@ def _rowwise(
     rows, moved_shape, order = prepared
     out = np.empty((rows.shape[0], width or rows.shape[1]), dtype=rows.dtype)
     reference = REFERENCES[name]
+    is_short = rows.shape[1] <= SHORT_K
 
     def work(a: int, b: int) -> None:
         block = rows[a:b]
-        found = _row_max(block)
-        if found is None:
-            out[a:b] = reference(xp_numpy, block, (1,), option, None)
+        if is_short:
+            transposed = _short(block, temperature)
+            if transposed is not None:
+                short(transposed, out[a:b])
+                return
         else:
-            body(block, *found, out[a:b])
+            found = _row_max(block)
+            if found is not None:
+                body(block, *found, out[a:b])
+                return
+        out[a:b] = reference(xp_numpy, block, (1,), option, None)
 
     _blocks(rows.shape[0], rows.shape[1], rows.itemsize, work)
     return out, moved_shape, order
@@ -173,7 +258,10 @@ def softmax(x: Any, *, axes: tuple[int, ...], temperature: float, where: Any) ->
         total, _ = _normaliser(o, at)
         np.divide(o, total, out=o)
 
-    done = _rowwise(x, axes, where, "softmax", temperature, None, body)
+    def short(t: _Short, o: np.ndarray) -> None:
+        np.divide(t.e, t.total, out=o.T)
+
+    done = _rowwise(x, axes, where, "softmax", temperature, None, body, short, temperature)
     return NotImplemented if done is None else _back(*done)
 
 
@@ -186,7 +274,10 @@ def log_softmax(x: Any, *, axes: tuple[int, ...], temperature: float, where: Any
         _, log_norm = _normaliser(e, at)
         np.subtract(o, log_norm, out=o)
 
-    done = _rowwise(x, axes, where, "log_softmax", temperature, None, body)
+    def short(t: _Short, o: np.ndarray) -> None:
+        np.subtract(t.d, t.log_norm, out=o.T)
+
+    done = _rowwise(x, axes, where, "log_softmax", temperature, None, body, short, temperature)
     return NotImplemented if done is None else _back(*done)
 
 
@@ -199,8 +290,11 @@ def logsumexp(x: Any, *, axes: tuple[int, ...], keepdims: bool, where: Any) -> A
         _, log_norm = _normaliser(e, at)
         np.add(m, log_norm, out=o)
 
+    def short(t: _Short, o: np.ndarray) -> None:
+        np.add(t.m, t.log_norm, out=o[:, 0])
+
     # the reference fallback keeps the reduced axis, so its (rows, 1) fits `out`
-    done = _rowwise(x, axes, where, "logsumexp", True, 1, body)
+    done = _rowwise(x, axes, where, "logsumexp", True, 1, body, short)
     if done is None:
         return NotImplemented
     kept = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
@@ -237,15 +331,65 @@ def cross_entropy(
     grad = np.empty_like(z) if want_grad else np.empty((0, k), dtype=z.dtype)
     eps = float(label_smoothing)
     divisor = 1.0 if grad_scale is None else float(grad_scale)
-    safe_labels = np.where(weights > 0, labels, 0).astype(np.intp)
+    safe_labels = np.where(weights > 0, labels, 0).astype(np.intp, copy=False)
     from ..activations import log_softmax_and_softmax
+
+    target = (1.0 - eps) + eps / k  # the label's entry of y, as the reference forms it
+
+    def factors(a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+        """The block's row weights, and each gradient row's factor ``w / (T S)``
+        (0 for rows without weight)."""
+        w = weights[a:b]
+        factor = w / temperature if temperature != 1.0 else w
+        if divisor != 1.0:
+            factor = factor / divisor
+        return w, np.where(w > 0, factor, 0)
+
+    def finish(a: int, b: int, w: np.ndarray, loss: np.ndarray | None) -> None:
+        """Store the weighted losses; clear the gradient rows without weight."""
+        active = w > 0
+        if loss is not None:
+            rows_out[a:b] = w * np.where(active, loss, 0)
+        if want_grad and not np.all(active):
+            grad[a:b][~active] = 0  # also clears NaN rows that carry no weight
+
+    def short(a: int, b: int, t: _Short) -> None:
+        """The block worked on transposed (see _Short): (K, rows) throughout."""
+        at = t.flat(safe_labels[a:b])
+        w, factor = factors(a, b)
+        loss = None
+        if want_loss:
+            log_norm = t.log_norm
+            if eps > 0.0:
+                logp = _scratch(t.d.shape, t.d.dtype, "short_logp")
+                np.subtract(t.d, log_norm, out=logp)
+                at_label = logp.reshape(-1)[at] * target
+                np.multiply(logp, eps / k, out=logp)
+                logp.reshape(-1)[at] = at_label
+                loss = -np.sum(logp, axis=0)
+            else:
+                loss = -(t.d.reshape(-1)[at] - log_norm)
+        if want_grad:
+            p = t.e
+            np.divide(p, t.total, out=p)
+            p_label = p.reshape(-1)[at]
+            if eps > 0.0:
+                np.subtract(p, eps / k, out=p)
+            p.reshape(-1)[at] = p_label - target
+            np.multiply(p, factor, out=grad[a:b].T)
+        finish(a, b, w, loss)
 
     def work(a: int, b: int) -> None:
         block = z[a:b]
-        lab = safe_labels[a:b]
-        w = weights[a:b]
-        idx = np.arange(b - a)
-        found = _row_max(block)
+        if k <= SHORT_K:
+            t = _short(block, temperature)
+            if t is not None:
+                short(a, b, t)
+                return
+            found = None
+        else:
+            found = _row_max(block)
+        lab, idx = safe_labels[a:b], np.arange(b - a)
         if found is None:
             logp, p = log_softmax_and_softmax(xp_numpy, block, (1,), temperature)
         else:
@@ -257,33 +401,28 @@ def cross_entropy(
             total, log_norm = _normaliser(p, at)
             np.subtract(logp, log_norm, out=logp)
             np.divide(p, total, out=p)
-        active = w > 0
+        loss = None
         if want_loss:
             if eps > 0.0:
                 # -sum_j y_j log p_j with y = (1 - eps) onehot + eps / K, term by term
                 # and summed in the reference's order.
                 terms = _scratch(logp.shape, logp.dtype, "terms")
                 np.multiply(logp, eps / k, out=terms)
-                terms[idx, lab] = logp[idx, lab] * ((1.0 - eps) + eps / k)
+                terms[idx, lab] = logp[idx, lab] * target
                 loss = -np.sum(terms, axis=1)
             else:
                 loss = -logp[idx, lab]
-            rows_out[a:b] = w * np.where(active, loss, 0)
+        w, factor = factors(a, b)
         if want_grad:
             g = grad[a:b]
-            at_label = p[idx, lab]
+            p_label = p[idx, lab]
             if g is not p:
                 np.copyto(g, p)
             if eps > 0.0:
                 np.subtract(g, eps / k, out=g)
-            # the target entry as the reference forms it: (1 - eps) * 1 + eps / K
-            g[idx, lab] = at_label - ((1.0 - eps) + eps / k)
-            factor = w / temperature if temperature != 1.0 else w
-            if divisor != 1.0:
-                factor = factor / divisor
-            np.multiply(g, np.where(active, factor, 0)[:, None], out=g)
-            if not np.all(active):
-                g[~active] = 0  # also clears NaN rows that carry no weight
+            g[idx, lab] = p_label - target
+            np.multiply(g, factor[:, None], out=g)
+        finish(a, b, w, loss)
 
     _blocks(n, k, z.itemsize, work)
     return (rows_out if want_loss else None), (grad if want_grad else None)
