@@ -271,7 +271,8 @@ def test_short_rows_take_the_transposed_path_with_ties_and_tiny_tails(monkeypatc
         _agree(fn(x), ref, np.float64)
     with _fast.reference_only():
         ref_ce = sk.softmax_cross_entropy_with_grad(x, y, label_smoothing=0.1)
-    for a, b in zip(sk.softmax_cross_entropy_with_grad(x, y, label_smoothing=0.1), ref_ce):
+    fast_ce = sk.softmax_cross_entropy_with_grad(x, y, label_smoothing=0.1)
+    for a, b in zip(fast_ce, ref_ce, strict=True):
         _agree(a, b, np.float64)
     assert calls  # the default path for K = 10 is the transposed one
     # -log(1 + 9 exp(-40)), by mpmath at 50 digits
@@ -295,3 +296,49 @@ def test_numpy_jacobian_fast_path_is_the_reference_to_the_bit(s, data):
     assert fast.shape == ref.shape
     assert fast.dtype == ref.dtype
     np.testing.assert_array_equal(fast, ref)
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_linear_cross_entropy_is_the_plain_objective(eps, dtype):
+    """One pass over X (blocks, threads, transposed logits) against X W^T, the
+    public loss with its gradient, and G^T X: same F and gradients."""
+    from softmaxkit._fast import numpy as fast_numpy
+
+    rng = np.random.default_rng(5)
+    n, d, k = 1000, 7, 5
+    X = rng.normal(size=(n, d)).astype(dtype)
+    W = rng.normal(size=(k, d)).astype(dtype)
+    b = rng.normal(size=k).astype(dtype)
+    labels = rng.integers(0, k, n)
+    weights = rng.uniform(0, 2, n).astype(dtype)
+    weights[::7] = 0  # rows that carry no weight
+    # logits overflow to +-inf: that block takes the edge-case route; the row has
+    # no weight, so the objective stays finite and comparable entry by entry
+    X[3] = np.finfo(dtype).max / 4
+    weights[3] = 0
+    scale = float(weights.sum())
+    with np.errstate(over="ignore", invalid="ignore"):
+        Z = X @ W.T + b
+    assert np.isinf(Z[3]).any()
+    with _fast.reference_only():
+        loss, G = sk.softmax_cross_entropy_with_grad(
+            Z, labels, sample_weight=weights, label_smoothing=eps
+        )
+    saved = fast_numpy.LINEAR_BLOCK_BYTES
+    fast_numpy.LINEAR_BLOCK_BYTES = 64 * d * X.itemsize  # 16 blocks of 64 rows, both threads
+    try:
+        value, gW, gb = fast_numpy.linear_cross_entropy(
+            X, W, b, labels.astype(np.intp), weights, scale, eps
+        )
+    finally:
+        fast_numpy.LINEAR_BLOCK_BYTES = saved
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    assert value == pytest.approx(float(loss), rel=rtol)
+    assert np.all(np.isfinite(gW))
+    G64, X64 = G.astype(np.float64), X.astype(np.float64)
+    X64[3] = 0  # its gradient row is 0 (no weight): 0 * huge would be NaN in float32
+    # sums of n terms of both signs: the error is relative to the sum of |terms|
+    np.testing.assert_array_less(np.abs(gW - G64.T @ X64), rtol * (np.abs(G64).T @ np.abs(X64)))
+    np.testing.assert_allclose(gb, G.sum(axis=0), rtol=rtol, atol=rtol * np.abs(G).sum())
+    assert gW.dtype == dtype

@@ -35,6 +35,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state, compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from threadpoolctl import ThreadpoolController
 
 from . import _model_file
 from .activations import log_softmax, softmax
@@ -343,11 +344,41 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         cw: np.ndarray | None,
         penalty_scale: float,
     ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
-        """``params -> (F, dF/dparams)`` for the flat parameter vector (W then b)."""
+        """``params -> (F, dF/dparams)`` for the flat parameter vector (W then b).
+
+        With class labels (the usual case) one evaluation reads ``X`` once
+        (:func:`softmaxkit._fast.numpy.linear_cross_entropy`): logits, loss,
+        fused gradient and ``G^T X`` block by block while the block is in cache.
+        Soft targets take the plain route (``X W^T``, the public loss, ``G^T X``).
+        """
         n_features = X.shape[1]
         k = self._k
         dtype = X.dtype
         eps = float(self.label_smoothing)
+        fit_intercept = self.fit_intercept
+
+        def penalised(
+            loss: float, grad_W: np.ndarray, grad_b: np.ndarray, W: np.ndarray
+        ) -> tuple[float, np.ndarray]:
+            grad_W = grad_W + penalty_scale * W
+            value = loss + 0.5 * penalty_scale * float(np.sum(W * W, dtype=np.float64))
+            grad = [grad_W.ravel()] + ([grad_b] if fit_intercept else [])
+            return value, np.concatenate(grad).astype(np.float64)
+
+        if target.ndim == 1 and X.flags.c_contiguous:
+            from ._fast.numpy import linear_cross_entropy
+
+            row_w = np.ascontiguousarray(_row_weights(target, False, sw, cw), dtype=dtype)
+            total = float(np.sum(row_w, dtype=np.float64))
+            scale = total if total > 0 else 1.0  # all weight 0: F = 0, as the loss gives
+            labels = target.astype(np.intp, copy=False)
+
+            def fused(params: np.ndarray) -> tuple[float, np.ndarray]:
+                W, b = self._unpack(params, k, n_features, dtype)
+                loss, grad_W, grad_b = linear_cross_entropy(X, W, b, labels, row_w, scale, eps)
+                return penalised(loss, grad_W, grad_b, W)
+
+            return fused
 
         def fun(params: np.ndarray) -> tuple[float, np.ndarray]:
             W, b = self._unpack(params, k, n_features, dtype)
@@ -355,12 +386,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             loss, G = softmax_cross_entropy_with_grad(
                 Z, target, class_weight=cw, sample_weight=sw, label_smoothing=eps
             )
-            grad_W = G.T @ X + penalty_scale * W
-            value = float(loss) + 0.5 * penalty_scale * float(np.sum(W * W, dtype=np.float64))
-            grad = [grad_W.ravel()]
-            if self.fit_intercept:
-                grad.append(G.sum(axis=0))
-            return value, np.concatenate(grad).astype(np.float64)
+            return penalised(float(loss), G.T @ X, G.sum(axis=0), W)
 
         return fun
 
@@ -493,30 +519,34 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             self.loss_curve_.append(float(intermediate_result.fun))
             progress.update(len(self.loss_curve_), float(intermediate_result.fun), last["grad"])
 
-        if self.solver == "lbfgs":
-            res = optimize.minimize(
-                tracked,
-                x0,
-                method="L-BFGS-B",
-                jac=True,
-                callback=callback,
-                options={
-                    "maxiter": int(self.max_iter),
-                    "gtol": float(self.tol),
-                    "ftol": 64 * np.finfo(float).eps,
-                    "maxls": 50,
-                },
-            )
-        else:
-            res = optimize.minimize(
-                tracked,
-                x0,
-                method="trust-ncg",
-                jac=True,
-                hessp=self._hessp(X, row_share.astype(X.dtype), penalty_scale),
-                callback=callback,
-                options={"maxiter": int(self.max_iter), "gtol": float(self.tol)},
-            )
+        # BLAS on one thread: the objective's own threads share the row blocks, and
+        # NumPy's and SciPy's BLAS thread pools spinning against each other and
+        # against L-BFGS's bookkeeping made a small fit several times slower.
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            if self.solver == "lbfgs":
+                res = optimize.minimize(
+                    tracked,
+                    x0,
+                    method="L-BFGS-B",
+                    jac=True,
+                    callback=callback,
+                    options={
+                        "maxiter": int(self.max_iter),
+                        "gtol": float(self.tol),
+                        "ftol": 64 * np.finfo(float).eps,
+                        "maxls": 50,
+                    },
+                )
+            else:
+                res = optimize.minimize(
+                    tracked,
+                    x0,
+                    method="trust-ncg",
+                    jac=True,
+                    hessp=self._hessp(X, row_share.astype(X.dtype), penalty_scale),
+                    callback=callback,
+                    options={"maxiter": int(self.max_iter), "gtol": float(self.tol)},
+                )
         progress.update(len(self.loss_curve_), float(res.fun), last["grad"], final=True)
         if not res.success and float(np.max(np.abs(res.jac), initial=0.0)) > float(self.tol):
             warnings.warn(
@@ -888,6 +918,17 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         model.temperature_ = temperature
         model.loss_curve_ = [float(v) for v in arrays.get("loss_curve", [])]
         return model
+
+
+_CONTROLLER: list[ThreadpoolController] = []
+
+
+def _blas_controller() -> ThreadpoolController:
+    """One ThreadpoolController for the process: building it scans the loaded
+    libraries (milliseconds, as long as a small fit)."""
+    if not _CONTROLLER:
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0]
 
 
 def _row_weights(

@@ -32,6 +32,7 @@ from . import register
 BLOCK_BYTES = 1 << 20  # ~1 MiB of input per block: fits L2 with its temporaries
 SHORT_K = 24  # rows up to this long are worked on transposed (see _Short)
 SHORT_BLOCK_BYTES = 1 << 19  # a transposed block and its temporaries stay in L2
+LINEAR_BLOCK_BYTES = 1 << 21  # rows of X per block of linear_cross_entropy (measured)
 SMALL = 1 << 15  # elements below which one block on this thread beats the pool's overhead
 _THREADS = max(1, min(8, os.cpu_count() or 1))
 _POOL: ThreadPoolExecutor | None = None
@@ -70,7 +71,7 @@ def _blocks(n: int, k: int, itemsize: int, work: Callable[[int, int], None]) -> 
     size = SHORT_BLOCK_BYTES if k <= SHORT_K else BLOCK_BYTES
     rows = max(1, size // max(1, k * itemsize))
     starts = list(range(0, n, rows))
-    if n * k < SMALL or len(starts) == 1 or _THREADS == 1:
+    if n * k < SMALL or len(starts) == 1 or _THREADS == 1 or _in_pool():
         for s in starts:
             work(s, min(n, s + rows))
         return
@@ -80,6 +81,12 @@ def _blocks(n: int, k: int, itemsize: int, work: Callable[[int, int], None]) -> 
             work(s, min(n, s + rows))
 
     list(_pool().map(run, [starts[t::_THREADS] for t in range(_THREADS)]))
+
+
+def _in_pool() -> bool:
+    """True on one of the pool's own threads: work started there runs inline (a
+    worker waiting on the pool it occupies could deadlock it)."""
+    return threading.current_thread().name.startswith("softmaxkit")
 
 
 _local = threading.local()
@@ -180,18 +187,23 @@ class _Short:
 def _short(block: np.ndarray, temperature: float) -> _Short | None:
     """The transposed work of ``block`` (rows, K); None when a row maximum is not
     finite (the reference's cases)."""
-    shape = (block.shape[1], block.shape[0])
-    d = _scratch(shape, block.dtype, "short_d")
+    d = _scratch((block.shape[1], block.shape[0]), block.dtype, "short_d")
     np.copyto(d, block.T)
+    return _transposed(d, temperature)
+
+
+def _transposed(d: np.ndarray, temperature: float) -> _Short | None:
+    """Shift, exponentiate and split the normaliser of ``d``, logits as (K, rows),
+    in place; None when a row maximum is not finite."""
     m = np.max(d, axis=0)
     if not np.all(np.isfinite(m)):
         return None
     _shifted_into(d, m, temperature, d)
     # 1.0 at the row maxima (d == 0), 0.0 elsewhere: a float mask, as arithmetic
     # with a boolean one runs through a slow cast
-    top = _scratch(shape, block.dtype, "short_top")
+    top = _scratch(d.shape, d.dtype, "short_top")
     np.equal(d, 0, out=top)
-    e = _scratch(shape, block.dtype, "short_e")
+    e = _scratch(d.shape, d.dtype, "short_e")
     np.exp(d, out=e)
     count = np.sum(top, axis=0)
     # e - top is exactly e with the maxima's 1s zeroed: the reference's `rest`
@@ -451,3 +463,114 @@ def softmax_jacobian(s: Any, *, axis: int) -> Any:
 
     _blocks(rows.shape[0], k * k, s.itemsize, work)
     return out.reshape((*moved_shape[:-1], k, k))
+
+
+def linear_cross_entropy(
+    X: np.ndarray,
+    W: np.ndarray,
+    b: np.ndarray,
+    labels: np.ndarray,
+    weights: np.ndarray,
+    scale: float,
+    label_smoothing: float,
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """The weighted-mean cross-entropy of the linear model ``z = X W^T + b`` and its
+    gradients, with ``X`` read from memory once.
+
+    ``F = sum_i w_i l_i / scale``, ``dF/dW = G^T X`` and ``dF/db = sum_i G_i`` with
+    ``G_i = w_i (softmax(z_i) - y_i) / scale`` (the fused gradient; ``y`` one-hot,
+    or smoothed: ``(1 - eps)`` on the label plus ``eps / K`` everywhere).
+    Separately, ``X W^T`` and ``G^T X`` each stream all of ``X`` through memory.
+    Here ``X`` goes by in blocks of about ``LINEAR_BLOCK_BYTES`` and, while a block
+    is in cache, its logits are formed transposed, ``W X_b^T`` as (K, rows) (the
+    layout in which NumPy reduces over classes fast, see :class:`_Short`), then
+    the loss, the gradient and the block's share of ``G^T X``. Threads take
+    blocks in a fixed assignment and sum their own, so the result is the same
+    from run to run. Call it with BLAS on one thread (the threads here are the
+    parallelism). A block with a non-finite logit goes through
+    :func:`cross_entropy`, whose edge cases are the reference's.
+
+    ``X`` (n, d) C-contiguous float, ``W`` (K, d), ``b`` (K,), ``labels`` (intp) in
+    [0, K) where ``weights > 0``. Returns ``(F, dF/dW, dF/db)``, the gradients in
+    X's dtype.
+    """
+    n, d = X.shape
+    k = W.shape[0]
+    eps = float(label_smoothing)
+    target = (1.0 - eps) + eps / k
+    rows = max(64, LINEAR_BLOCK_BYTES // max(1, d * X.itemsize))
+    starts = list(range(0, n, rows))
+    n_threads = 1 if _THREADS == 1 or _in_pool() else min(_THREADS, len(starts))
+    W = np.ascontiguousarray(W, dtype=X.dtype)
+    b_col = np.asarray(b, dtype=X.dtype).reshape(k, 1)
+    factors = weights / scale
+    all_active = bool(np.all(weights > 0))
+
+    def block_loss(s: int, t: _Short) -> tuple[float, np.ndarray]:
+        """Sum of the block's w_i l_i, and its gradient G^T as (K, rows)."""
+        e_ = s + t.d.shape[1]
+        at = t.flat(labels[s:e_])
+        w = weights[s:e_]
+        log_norm = t.log_norm
+        z_label = t.d.reshape(-1)[at]
+        if eps > 0.0:
+            # -sum_j y_j log p_j = -((target - eps/K) log p_label + eps/K sum_j log p_j)
+            sum_logp = np.sum(t.d, axis=0) - k * log_norm
+            loss = -((target - eps / k) * (z_label - log_norm) + (eps / k) * sum_logp)
+        else:
+            loss = log_norm - z_label
+        if not all_active:
+            loss = np.where(w > 0, loss, 0.0)
+        p = t.e
+        np.divide(p, t.total, out=p)
+        p_label = p.reshape(-1)[at]
+        if eps > 0.0:
+            np.subtract(p, eps / k, out=p)
+        p.reshape(-1)[at] = p_label - target
+        np.multiply(p, factors[s:e_], out=p)
+        return float(np.dot(w, loss)), p
+
+    def run(my: list[int]) -> tuple[float, np.ndarray, np.ndarray]:
+        total = 0.0
+        gW = np.zeros((k, d), dtype=X.dtype)
+        gb = np.zeros(k, dtype=X.dtype)
+        step = np.empty((k, d), dtype=X.dtype)
+        for s in my:
+            Xb = X[s : s + rows]
+            zt = _scratch((k, Xb.shape[0]), X.dtype, "short_d")
+            with np.errstate(over="ignore", invalid="ignore"):  # +-inf logits: handled below
+                np.matmul(W, Xb.T, out=zt)
+                zt += b_col
+            t = _transposed(zt, 1.0)
+            if t is not None:
+                loss, GT = block_loss(s, t)
+            else:  # a non-finite logit: the reference's edge cases, row-major
+                e_ = s + Xb.shape[0]
+                rows_loss, G = cross_entropy(
+                    np.ascontiguousarray(zt.T),
+                    labels=labels[s:e_],
+                    weights=weights[s:e_],
+                    label_smoothing=eps,
+                    temperature=1.0,
+                    want_loss=True,
+                    want_grad=True,
+                    grad_scale=scale,
+                )
+                loss, GT = float(np.sum(rows_loss, dtype=np.float64)), G.T
+            total += loss
+            np.matmul(GT, Xb, out=step)
+            gW += step
+            gb += GT.sum(axis=1)
+        return total, gW, gb
+
+    parts: list[tuple[float, np.ndarray, np.ndarray]] = []
+    if n_threads == 1:
+        parts.append(run(starts))
+    else:
+        parts.extend(_pool().map(run, [starts[t::n_threads] for t in range(n_threads)]))
+    loss = sum(p[0] for p in parts) / scale
+    gW, gb = parts[0][1], parts[0][2]
+    for p in parts[1:]:
+        gW += p[1]
+        gb += p[2]
+    return loss, gW, gb
