@@ -95,6 +95,13 @@ def _shift(
     ``exp(d)`` never overflows and the maxima contribute exactly 1 each.
     """
     m = xp.max(x, axis=axes, keepdims=True)
+    return _shift_by(xp, x, m, temperature), m
+
+
+def _shift_by(xp: Namespace, x: Array, m: Array, temperature: float) -> Array:
+    """``(x - m) / temperature`` for ``m`` the maximum of ``x``'s rows (broadcast
+    against it; a row may span several arrays, as in :mod:`softmaxkit.streaming`),
+    with the edge cases of :func:`_shift`."""
     zero, ninf = const(xp, 0.0, x), const(xp, -math.inf, x)
     # Non-finite maxima are handled below; a zero shift keeps the arithmetic quiet.
     m0 = xp.where(xp.isfinite(m), m, zero)
@@ -113,7 +120,7 @@ def _shift(
         d = xp.where(too_far, ninf, xp.where(too_far, zero, d) / temperature)
     elif temperature > 1.0:
         d = d / temperature
-    return d, m
+    return d
 
 
 def _log_norm(xp: Namespace, d: Array, axes: tuple[int, ...]) -> tuple[Array, Array, Array]:
