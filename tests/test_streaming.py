@@ -80,7 +80,9 @@ def test_edge_states():
     rows = np.array([[-np.inf, -np.inf], [np.inf, 1.0], [np.nan, 1.0]])
     state = empty.update(rows[:, :1]).update(rows[:, 1:]).update(np.zeros((3, 0)))
     lse = state.logsumexp()
-    assert lse[0] == -np.inf and lse[1] == np.inf and np.isnan(lse[2])
+    assert lse[0] == -np.inf
+    assert lse[1] == np.inf
+    assert np.isnan(lse[2])
     np.testing.assert_array_equal(state.softmax(rows[:, :1])[:2], [[0.0], [1.0]])
     # two +inf entries in different chunks share the mass equally
     two = merge(

@@ -33,7 +33,7 @@ FastPath = Callable[..., Any]
 _REGISTRY: dict[tuple[str, str], FastPath] = {}
 _enabled = True
 _LOADED: set[str] = set()
-_BACKEND_MODULES = {"numpy", "torch", "jax"}  # backends with a module of fast paths here
+_BACKEND_MODULES = {"numpy", "torch", "jax", "dask"}  # backends with a module of fast paths here
 
 
 def _load(backend: str) -> None:

@@ -1,0 +1,119 @@
+"""Dask arrays: the softmax family in one pass over the data, however the class axis
+is chunked.
+
+The reference on a Dask array makes one Dask reduction per quantity (the max,
+then the sum of ``exp(x - max)``), so every chunk is needed twice and must be
+held in memory (or read twice) between the two. Here:
+
+- when the reduced axes are in one chunk (the usual row-chunked case), each
+  block is a NumPy (or CuPy, ...) array and runs the public function, so the
+  library's own fast path for that block type does the work: one task per block;
+- when they span several chunks (a 1,000,000-class output in 100 chunks, say),
+  each chunk is summarised by its ``(max, count, rest)`` state
+  (:mod:`softmaxkit.streaming`) and the states are merged by a Dask tree
+  reduction: one pass over the data, never rechunking the class axis. Softmax
+  and log-softmax then shift each chunk by the merged maximum, elementwise.
+
+Each input chunk is read once per compute (a test counts the reads).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import array_api_compat
+import dask.array as da
+import numpy as np
+
+from .. import activations
+from ..activations import _shift_by
+from ..streaming import _chunk_state, _log_normaliser, _merge_states, _total
+from . import register
+
+_xp = array_api_compat.array_namespace(da.zeros(1))
+
+
+def _single_chunk(x: Any, axes: tuple[int, ...]) -> bool:
+    return all(len(x.chunks[a]) == 1 for a in axes)
+
+
+def _masked(x: Any, where: Any) -> Any:
+    return x if where is None else da.where(where, x, -math.inf).astype(x.dtype)
+
+
+def _pack(block: Any, axes: tuple[int, ...], temperature: float) -> Any:
+    """A block's ``(max, count, rest)`` over ``axes`` (keepdims), stacked on a new last axis."""
+    xp = array_api_compat.array_namespace(block)
+    return xp.stack(_chunk_state(xp, block, axes, temperature), axis=-1)
+
+
+def _state(x: Any, axes: tuple[int, ...], temperature: float) -> tuple[Any, Any, Any]:
+    """The merged ``(max, count, rest)`` of the rows of ``x`` (keepdims), as lazy arrays."""
+    chunks = (*tuple((1,) * len(c) if i in axes else c for i, c in enumerate(x.chunks)), (3,))
+    packed = x.map_blocks(
+        _pack,
+        axes=axes,
+        temperature=temperature,
+        chunks=chunks,
+        new_axis=x.ndim,
+        dtype=x.dtype,
+        meta=np.empty((0,) * (x.ndim + 1), dtype=x.dtype),
+    )
+
+    def merge(p: Any, axis: Any = None, keepdims: bool = True, **_: Any) -> Any:
+        if p.size == 0:
+            return p
+        xp = array_api_compat.array_namespace(p)
+        ax = tuple(axis) if isinstance(axis, tuple | list) else (axis,)
+        parts = _merge_states(xp, p[..., 0], p[..., 1], p[..., 2], axes=ax, temperature=temperature)
+        return xp.stack(parts, axis=-1)
+
+    merged = da.reduction(  # type: ignore[no-untyped-call]
+        packed,
+        chunk=merge,
+        combine=merge,
+        aggregate=merge,
+        axis=axes,
+        keepdims=True,
+        dtype=x.dtype,
+        concatenate=True,
+        meta=np.empty((0,) * (x.ndim + 1), dtype=x.dtype),
+    )
+    return merged[..., 0], merged[..., 1], merged[..., 2]
+
+
+def _per_block(x: Any, axes: tuple[int, ...], fn: Any, reduced: bool, **kw: Any) -> Any:
+    chunks = tuple((1,) if (reduced and i in axes) else c for i, c in enumerate(x.chunks))
+    return x.map_blocks(
+        lambda b: fn(b, axis=axes, **kw), chunks=chunks, dtype=x.dtype, meta=x._meta
+    )
+
+
+@register("softmax", "dask")
+def softmax(x: Any, *, axes: tuple[int, ...], temperature: float, where: Any) -> Any:
+    x = _masked(x, where)
+    if _single_chunk(x, axes):
+        return _per_block(x, axes, activations.softmax, False, temperature=temperature)
+    m, count, rest = _state(x, axes, temperature)
+    return _xp.exp(_shift_by(_xp, x, m, temperature)) / _total(_xp, count, rest)
+
+
+@register("log_softmax", "dask")
+def log_softmax(x: Any, *, axes: tuple[int, ...], temperature: float, where: Any) -> Any:
+    x = _masked(x, where)
+    if _single_chunk(x, axes):
+        return _per_block(x, axes, activations.log_softmax, False, temperature=temperature)
+    m, count, rest = _state(x, axes, temperature)
+    log_norm = _log_normaliser(_xp, _xp.zeros_like(m), count, rest)
+    return _shift_by(_xp, x, m, temperature) - log_norm
+
+
+@register("logsumexp", "dask")
+def logsumexp(x: Any, *, axes: tuple[int, ...], keepdims: bool, where: Any) -> Any:
+    x = _masked(x, where)
+    if _single_chunk(x, axes):
+        out = _per_block(x, axes, activations.logsumexp, True, keepdims=True)
+    else:
+        out = _log_normaliser(_xp, *_state(x, axes, 1.0))
+    return out if keepdims else _xp.squeeze(out, axis=axes)
