@@ -475,7 +475,10 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.loss_curve_: list[float] = []
         if self.solver in ("lbfgs", "newton-cg"):
             fun = self._objective(X, target, sw, cw, penalty_scale)
-            params, n_iter = self._full_batch(fun, X, row_w / total, penalty_scale, W0, b0)
+            hessp = None
+            if self.solver == "newton-cg":
+                hessp = self._hessp(X, (row_w / total).astype(X.dtype), penalty_scale)
+            params, n_iter = self._full_batch(fun, hessp, W0, b0)
             W, b = self._unpack(params, self._k, n_features, dtype)
         else:
             W, b, n_iter = self._minibatch(
@@ -500,12 +503,12 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     def _full_batch(
         self,
         fun: Callable[[np.ndarray], tuple[float, np.ndarray]],
-        X: np.ndarray,
-        row_share: np.ndarray,
-        penalty_scale: float,
+        hessp: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
         W0: np.ndarray,
         b0: np.ndarray,
     ) -> tuple[np.ndarray, int]:
+        """Minimise ``fun`` (value and gradient of the flat parameters) from ``(W0, b0)``
+        with L-BFGS-B, or with trust-region Newton-CG on ``hessp`` (newton-cg)."""
         progress = _Progress(int(self.max_iter), int(self.verbose), self.solver)
         x0 = self._pack(W0, b0)
         last: dict[str, Any] = {"value": math.nan, "grad": math.nan}
@@ -543,7 +546,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                     x0,
                     method="trust-ncg",
                     jac=True,
-                    hessp=self._hessp(X, row_share.astype(X.dtype), penalty_scale),
+                    hessp=hessp,
                     callback=callback,
                     options={"maxiter": int(self.max_iter), "gtol": float(self.tol)},
                 )
@@ -605,7 +608,6 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             }
         state = self._opt_state
         penalty_scale = self._penalty_scale(total_weight)
-        eps = float(self.label_smoothing)
         progress = _Progress(epochs, int(self.verbose), self.solver)
         previous = math.inf
         done = 0
@@ -614,32 +616,9 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             # counted in rows processed, so partial_fit pieces decay like fit epochs.
             lr = lr0 / math.sqrt(1.0 + math.floor(state["processed"] / total_weight))
             state["processed"] += float(np.sum(sw))
-            order = rng.permutation(n)
-            grad_norm = 0.0
-            for start in range(0, n, bs):
-                rows = order[start : start + bs]
-                Z = X[rows] @ W.T + b
-                if not np.any(sw[rows] > 0):
-                    continue
-                _, G = softmax_cross_entropy_with_grad(
-                    Z, target[rows], class_weight=cw, sample_weight=sw[rows], label_smoothing=eps
-                )
-                gW = G.T @ X[rows] + penalty_scale * W
-                gb = G.sum(axis=0) if self.fit_intercept else np.zeros_like(b)
-                grad_norm = max(float(np.max(np.abs(gW))), float(np.max(np.abs(gb), initial=0.0)))
-                if adam:
-                    state["t"] += 1
-                    t = state["t"]
-                    for idx, g in enumerate((gW, gb)):
-                        state["m"][idx] = 0.9 * state["m"][idx] + 0.1 * g
-                        state["v"][idx] = 0.999 * state["v"][idx] + 0.001 * g * g
-                    mh = [m / (1 - 0.9**t) for m in state["m"]]
-                    vh = [v / (1 - 0.999**t) for v in state["v"]]
-                    W = W - lr * mh[0] / (np.sqrt(vh[0]) + 1e-8)
-                    b = b - lr * mh[1] / (np.sqrt(vh[1]) + 1e-8)
-                else:
-                    W = W - lr * gW
-                    b = b - lr * gb
+            W, b, grad_norm = self._steps(
+                X, target, sw, cw, W, b, rng.permutation(n), bs, lr, penalty_scale, adam
+            )
             value = self._objective_value(X, target, sw, cw, W, b, penalty_scale)
             self.loss_curve_.append(value)
             done += 1
@@ -651,6 +630,52 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             done, self.loss_curve_[-1] if self.loss_curve_ else math.nan, 0.0, final=True
         )
         return W.astype(X.dtype), b.astype(X.dtype), done
+
+    def _steps(
+        self,
+        X: np.ndarray,
+        target: np.ndarray,
+        sw: np.ndarray,
+        cw: np.ndarray | None,
+        W: np.ndarray,
+        b: np.ndarray,
+        order: np.ndarray,
+        bs: int,
+        lr: float,
+        penalty_scale: float,
+        adam: bool,
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        """One SGD or Adam step per batch of ``bs`` rows taken in ``order``; returns the
+        new ``(W, b)`` and the largest gradient entry of the last step. Adam's moments
+        live in ``self._opt_state``, so steps continue across calls."""
+        state = self._opt_state
+        eps = float(self.label_smoothing)
+        grad_norm = 0.0
+        for start in range(0, len(order), bs):
+            rows = order[start : start + bs]
+            Z = X[rows] @ W.T + b
+            if not np.any(sw[rows] > 0):
+                continue
+            _, G = softmax_cross_entropy_with_grad(
+                Z, target[rows], class_weight=cw, sample_weight=sw[rows], label_smoothing=eps
+            )
+            gW = G.T @ X[rows] + penalty_scale * W
+            gb = G.sum(axis=0) if self.fit_intercept else np.zeros_like(b)
+            grad_norm = max(float(np.max(np.abs(gW))), float(np.max(np.abs(gb), initial=0.0)))
+            if adam:
+                state["t"] += 1
+                t = state["t"]
+                for idx, g in enumerate((gW, gb)):
+                    state["m"][idx] = 0.9 * state["m"][idx] + 0.1 * g
+                    state["v"][idx] = 0.999 * state["v"][idx] + 0.001 * g * g
+                mh = [m / (1 - 0.9**t) for m in state["m"]]
+                vh = [v / (1 - 0.999**t) for v in state["v"]]
+                W = W - lr * mh[0] / (np.sqrt(vh[0]) + 1e-8)
+                b = b - lr * mh[1] / (np.sqrt(vh[1]) + 1e-8)
+            else:
+                W = W - lr * gW
+                b = b - lr * gb
+        return W, b, grad_norm
 
     def _objective_value(
         self,
