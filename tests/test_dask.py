@@ -102,3 +102,159 @@ def test_reference_reads_are_what_the_fast_path_saves():
     with _fast.reference_only():
         ref = sk.logsumexp(d, axis=1).compute()
     _agree(sk.logsumexp(d, axis=1).compute(), ref)
+
+
+# --------------------------------------------------------------------------------------
+# SoftmaxRegression on Dask collections
+
+
+def _problem(n=3000, d=12, k=4, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    W = rng.normal(size=(k, d))
+    y = np.argmax(X @ W.T + rng.gumbel(size=(n, k)), axis=1)
+    return X, np.asarray(["a", "b", "c", "d"])[y]
+
+
+def _in_memory(**params):
+    from softmaxkit import SoftmaxRegression
+
+    return SoftmaxRegression(tol=1e-10, max_iter=1000, **params)
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "newton-cg"])
+def test_dask_fit_reaches_the_in_memory_objective(solver):
+    X, y = _problem()
+    sw = np.random.default_rng(1).uniform(0, 2, len(y))
+    params = {"solver": solver, "C": 0.5, "class_weight": "balanced", "label_smoothing": 0.05}
+    ref = _in_memory(**params).fit(X, y, sample_weight=sw)
+    Xd = da.from_array(X, chunks=(700, 5))  # features split too: put back in one chunk
+    yd, swd = da.from_array(y, chunks=700), da.from_array(sw, chunks=700)
+    with __import__("dask").config.set(scheduler="threads"):
+        model = _in_memory(**params).fit(Xd, yd, sample_weight=swd)
+    f_ref, f = ref.objective(X, y, sw), model.objective(X, y, sw)
+    assert abs(f / f_ref - 1) < 1e-6
+    assert list(model.classes_) == ["a", "b", "c", "d"]
+    assert isinstance(model.coef_, np.ndarray)
+    proba = model.predict_proba(Xd)
+    assert isinstance(proba, da.Array)
+    np.testing.assert_allclose(proba.compute(), model.predict_proba(X), rtol=1e-12)
+    np.testing.assert_array_equal(model.predict(Xd).compute(), model.predict(X))
+
+
+def test_dask_dataframe_input():
+    dd = pytest.importorskip("dask.dataframe")
+    pd = pytest.importorskip("pandas")
+    X, y = _problem(n=1200)
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    ddf = dd.from_pandas(frame, npartitions=3)
+    dy = dd.from_pandas(pd.Series(y), npartitions=3)
+    model = _in_memory().fit(ddf, dy)
+    ref = _in_memory().fit(frame, y)
+    assert abs(model.objective(frame, y) / ref.objective(frame, y) - 1) < 1e-6
+    assert list(model.feature_names_in_) == list(frame.columns)
+
+
+def test_dask_minibatch_solvers_iterate_over_chunks():
+    X, y = _problem(n=2000)
+    Xd, yd = da.from_array(X, chunks=250), da.from_array(y, chunks=250)
+    for solver in ("sgd", "adam"):
+        model = _in_memory(solver=solver, random_state=0).set_params(max_iter=15, tol=0).fit(Xd, yd)
+        assert model.n_iter_ == 15
+        assert len(model.loss_curve_) == 15
+        assert model.loss_curve_[-1] < 0.8 * model.loss_curve_[0]
+        # the curve is the full objective after each epoch
+        assert model.objective(X, y) == pytest.approx(model.loss_curve_[-1], rel=1e-10)
+
+
+def test_dask_partial_fit_goes_chunk_by_chunk():
+    X, y = _problem(n=1200)
+    Xd, yd = da.from_array(X, chunks=300), da.from_array(y, chunks=300)
+    model = _in_memory(solver="sgd", random_state=0)
+    model.partial_fit(Xd, yd, classes=np.unique(y))
+    ref = _in_memory(solver="sgd", random_state=0)
+    for i in range(0, 1200, 300):
+        ref.partial_fit(X[i : i + 300], y[i : i + 300], classes=np.unique(y))
+    np.testing.assert_array_equal(model.coef_, ref.coef_)
+    assert model.n_samples_seen_ == 1200
+
+
+def test_dask_bad_input():
+    X, y = _problem(n=600)
+    Xd, yd = da.from_array(X, chunks=200), da.from_array(y, chunks=200)
+    unknown = Xd[Xd[:, 0] > -10]  # boolean indexing: chunk sizes unknown
+    with pytest.raises(ValueError, match="unknown"):
+        _in_memory().fit(unknown, yd)
+    with pytest.raises(ValueError, match="mismatched row chunking"):
+        _in_memory().fit(Xd, da.from_array(y, chunks=300))
+    with pytest.raises(ValueError, match="classes="):
+        _in_memory(solver="sgd").partial_fit(Xd, yd)
+    model = _in_memory(solver="sgd")
+    first = np.isin(y, ["a", "b"])
+    model.partial_fit(X[first][:10], y[first][:10], classes=["a", "b"])
+    with pytest.raises(ValueError, match="expected labels among classes"):
+        model.partial_fit(Xd, yd)
+    with pytest.raises(ValueError, match="soft targets"):
+        _in_memory().fit(Xd, da.from_array(np.full((600, 4), 0.25), chunks=200))
+    with pytest.raises(ValueError, match="shape"):
+        _in_memory().fit(Xd, y[:10])
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=50,
+        ) as local,
+        distributed.Client(local) as client,
+    ):
+        yield client
+
+
+def test_fit_on_a_local_cluster_of_two_processes(cluster):
+    X, y = _problem(n=4000)
+    Xd, yd = da.from_array(X, chunks=500), da.from_array(y, chunks=500)
+    Xd = Xd.persist()
+    model = _in_memory().fit(Xd, yd)
+    ref = _in_memory().fit(X, y)
+    assert abs(model.objective(X, y) / ref.objective(X, y) - 1) < 1e-6
+    assert len(cluster.scheduler_info()["workers"]) == 2
+
+
+def test_fit_survives_a_killed_worker(cluster):
+    """A worker process is killed in the middle of the fit; Dask recomputes its
+    chunks elsewhere and the fit ends at the in-memory objective."""
+    import os
+    import signal
+    import time
+
+    X, y = _problem(n=20000, d=20)
+    Xd, yd = da.from_array(X, chunks=1000), da.from_array(y, chunks=1000)
+    Xd = Xd.persist()  # chunks live on the workers: the killed one loses its share
+    ref = _in_memory().fit(X, y)
+    pids = list(cluster.run(os.getpid).values())
+    evaluations = []
+    model = _in_memory()
+    real = model._full_batch
+
+    def counting(fun, hessp, W0, b0):
+        def watched(params):
+            evaluations.append(time.perf_counter())
+            if len(evaluations) == 5:
+                os.kill(pids[0], signal.SIGKILL)
+            return fun(params)
+
+        return real(watched, hessp, W0, b0)
+
+    model._full_batch = counting
+    model.fit(Xd, yd)
+    assert len(evaluations) > 5  # the kill came before the end
+    assert abs(model.objective(X, y) / ref.objective(X, y) - 1) < 1e-6
+    cluster.wait_for_workers(2, timeout=30)  # the nanny restarted it
+    assert pids[0] not in cluster.run(os.getpid).values()  # a new process, so it did die

@@ -37,7 +37,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 from threadpoolctl import ThreadpoolController
 
-from . import _model_file
+from . import _dask_fit, _model_file
 from .activations import log_softmax, softmax
 from .jacobian import softmax_jvp
 from .losses import softmax_cross_entropy, softmax_cross_entropy_with_grad
@@ -449,6 +449,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self
         """
         self._check_params()
+        if _dask_fit.is_dask(X) or _dask_fit.is_dask(y) or _dask_fit.is_dask(sample_weight):
+            return _dask_fit.fit(self, X, y, sample_weight)
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], multi_output=True)
         X = np.asarray(X)
         dtype = X.dtype
@@ -737,6 +739,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             penalty weakens with every pass, as for an ever larger data set).
         """
         self._check_params()
+        if _dask_fit.is_dask(X) or _dask_fit.is_dask(y) or _dask_fit.is_dask(sample_weight):
+            return _dask_fit.partial_fit(self, X, y, classes, sample_weight, n_samples)
         first = not hasattr(self, "classes_")
         X = validate_data(self, X, reset=first, dtype=[np.float64, np.float32])
         X = np.asarray(X)
@@ -799,24 +803,33 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         logit ``z1 - z0`` (shape (n_samples,)): softmax of two classes is the sigmoid of
         the logit difference. Not divided by ``temperature_``."""
         Z = self._logits(X)
-        return np.asarray(Z[:, 1] - Z[:, 0] if Z.shape[1] == 2 else Z)
+        out = Z[:, 1] - Z[:, 0] if Z.shape[1] == 2 else Z
+        return out if _dask_fit.is_dask(out) else np.asarray(out)
 
-    def _logits(self, X: Any) -> np.ndarray:
+    def _logits(self, X: Any) -> Any:
+        """``X W^T + b``: a NumPy array, or a lazy Dask array for Dask input."""
         check_is_fitted(self)
+        if _dask_fit.is_dask(X):
+            return _dask_fit.logits(self, X)
         X = self._validate_X(X, reset=False)
         return np.asarray(X @ self.coef_.T + self.intercept_)
 
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """``softmax(z / temperature_)`` per row."""
-        return np.asarray(softmax(self._logits(X), temperature=float(self.temperature_)))
+    def predict_proba(self, X: Any) -> Any:
+        """``softmax(z / temperature_)`` per row (lazy for Dask input)."""
+        return _result(softmax(self._logits(X), temperature=float(self.temperature_)))
 
-    def predict_log_proba(self, X: Any) -> np.ndarray:
+    def predict_log_proba(self, X: Any) -> Any:
         """``log_softmax(z / temperature_)``: exact where ``log(predict_proba)`` gives -inf."""
-        return np.asarray(log_softmax(self._logits(X), temperature=float(self.temperature_)))
+        return _result(log_softmax(self._logits(X), temperature=float(self.temperature_)))
 
-    def predict(self, X: Any) -> np.ndarray:
-        """The class with the largest logit (unchanged by temperature)."""
+    def predict(self, X: Any) -> Any:
+        """The class with the largest logit (unchanged by temperature; lazy for Dask input)."""
         Z = self._logits(X)  # checks that the model is fitted before classes_ is read
+        if _dask_fit.is_dask(Z):
+            classes = self.classes_
+            return Z.argmax(axis=1).map_blocks(
+                lambda i: classes[i], dtype=classes.dtype, meta=np.empty(0, dtype=classes.dtype)
+            )
         return np.asarray(self.classes_[np.argmax(Z, axis=1)])
 
     # ----------------------------------------------------------------------------------
@@ -943,6 +956,11 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         model.temperature_ = temperature
         model.loss_curve_ = [float(v) for v in arrays.get("loss_curve", [])]
         return model
+
+
+def _result(a: Any) -> Any:
+    """NumPy arrays as such; Dask results stay lazy."""
+    return a if _dask_fit.is_dask(a) else np.asarray(a)
 
 
 _CONTROLLER: list[ThreadpoolController] = []

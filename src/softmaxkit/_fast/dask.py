@@ -69,7 +69,7 @@ def _state(x: Any, axes: tuple[int, ...], temperature: float) -> tuple[Any, Any,
         parts = _merge_states(xp, p[..., 0], p[..., 1], p[..., 2], axes=ax, temperature=temperature)
         return xp.stack(parts, axis=-1)
 
-    merged = da.reduction(  # type: ignore[no-untyped-call]
+    merged = da.reduction(
         packed,
         chunk=merge,
         combine=merge,

@@ -1,0 +1,411 @@
+"""SoftmaxRegression on Dask collections: data that stays where it is.
+
+``fit`` with ``lbfgs`` or ``newton-cg``: every objective-and-gradient evaluation
+is one Dask computation over the row chunks of ``X``. Each chunk's task gets the
+current coefficients (a few kilobytes: the only thing that travels to the
+workers each iteration), computes its share of the loss, of ``G^T X`` and of
+``sum G`` in one pass over the chunk (:func:`softmaxkit._fast.numpy.linear_cross_entropy`),
+and a pairwise tree of additions brings one ``(K, d)`` result back. Whatever
+scheduler is active runs it: threads, processes, or a ``dask.distributed``
+cluster, where Dask recomputes the chunks of a lost worker. ``X`` is read
+from wherever it lives at every evaluation; ``X.persist()`` before ``fit`` keeps
+it in the workers' memory when it fits.
+
+``sgd`` / ``adam``: chunks are the mini-batches (or ``batch_size`` rows within a
+chunk), visited in a new random order every epoch, each fetched to the client;
+the objective after each epoch is one more pass.
+
+Before the first iteration one pass over ``y`` (and ``sample_weight``) finds the
+classes, the total weight and, for ``class_weight="balanced"``, the class counts.
+The fitted model is an ordinary in-memory one.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .classifier import SoftmaxRegression
+
+
+def is_dask(obj: Any) -> bool:
+    """Whether ``obj`` is a Dask collection (array, DataFrame, Series), without importing Dask."""
+    module = type(obj).__module__ or ""
+    return module.split(".")[0] in ("dask", "dask_expr") and hasattr(obj, "__dask_graph__")
+
+
+def _as_array(obj: Any, name: str) -> Any:
+    """A Dask array from a Dask array, DataFrame or Series (row lengths computed)."""
+    import dask.array as da
+
+    if isinstance(obj, da.Array):
+        return obj
+    if hasattr(obj, "to_dask_array"):
+        with warnings.catch_warnings():
+            # string labels (a pandas extension dtype) become an object array: wanted
+            warnings.filterwarnings("ignore", "Dask currently has limited support", UserWarning)
+            return obj.to_dask_array(lengths=True)
+    raise TypeError(f"expected a Dask array or DataFrame for {name}, got {type(obj).__name__}")
+
+
+def _check_chunks(a: Any, name: str) -> None:
+    if any(math.isnan(c) for c in a.chunks[0]):
+        raise ValueError(
+            f"expected {name} with known chunk sizes, got unknown ones (NaN): call "
+            f"{name}.compute_chunk_sizes(), or to_dask_array(lengths=True) on a DataFrame"
+        )
+
+
+def _rows_like(a: Any, X: Any, name: str) -> Any:
+    """``a`` (y or sample_weight) as a 1-D Dask array chunked like the rows of X."""
+    import dask.array as da
+
+    if a is None:
+        return None
+    if not is_dask(a):
+        arr = np.asarray(a)
+        if arr.ndim != 1 or arr.shape[0] != X.shape[0]:
+            raise ValueError(
+                f"expected {name} of shape ({X.shape[0]},) like the rows of X, got shape "
+                f"{arr.shape}"
+            )
+        return da.from_array(arr, chunks=(X.chunks[0],))
+    a = _as_array(a, name)
+    if a.ndim == 2 and a.shape[1] == 1:
+        a = a[:, 0]
+    if a.ndim != 1:
+        raise ValueError(
+            f"expected a 1-D {name} on Dask (class labels; soft targets are not supported "
+            f"on Dask), got {a.ndim} dimensions"
+        )
+    _check_chunks(a, name)
+    if a.chunks[0] != X.chunks[0]:
+        raise ValueError(
+            f"expected {name} chunked like the rows of X, got mismatched row chunking: X has "
+            f"{X.chunks[0][:4]}..., {name} has {a.chunks[0][:4]}...; rechunk one to the "
+            f"other's chunks"
+        )
+    return a
+
+
+def prepare(X: Any, y: Any, sample_weight: Any) -> tuple[Any, Any, Any]:
+    """``(X, y, sample_weight)`` as Dask arrays with the same row chunks, X float and
+    in one column chunk; clear ``ValueError``/``TypeError`` otherwise."""
+    X = _as_array(X, "X")
+    if X.ndim != 2:
+        raise ValueError(f"expected a 2-D X, got {X.ndim} dimensions")
+    _check_chunks(X, "X")
+    if X.dtype.kind not in "fiub":
+        raise ValueError(f"expected numeric features, got dtype {X.dtype}")
+    if X.dtype != np.float32:
+        X = X.astype(np.float64)
+    if len(X.chunks[1]) > 1:
+        X = X.rechunk({1: -1})  # features in one chunk; the rows stay as they are
+    return X, _rows_like(y, X, "y"), _rows_like(sample_weight, X, "sample_weight")
+
+
+# --------------------------------------------------------------------------------------
+# per-chunk tasks (plain functions of NumPy blocks, so any worker can run them)
+
+
+def _codes(yb: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    idx = np.clip(np.searchsorted(classes, yb), 0, len(classes) - 1)
+    unknown = classes[idx] != yb
+    if np.any(unknown):
+        raise ValueError(
+            f"expected labels among classes {classes.tolist()}, got {yb[unknown][0]!r}"
+        )
+    return idx.astype(np.intp)
+
+
+def _row_weights(
+    yb: np.ndarray, swb: np.ndarray | None, classes: np.ndarray, cw: np.ndarray | None, dtype: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    codes = _codes(np.asarray(yb), classes)
+    w = np.ones(len(codes), dtype=dtype) if swb is None else np.asarray(swb, dtype=dtype)
+    if swb is not None and (not np.all(np.isfinite(w)) or np.any(w < 0)):
+        raise ValueError("expected sample_weight finite and >= 0")
+    if cw is not None:
+        w = w * cw[codes]
+    return codes, w
+
+
+def _class_totals(yb: Any, swb: Any, classes: np.ndarray) -> tuple[np.ndarray]:
+    """The chunk's sample weight per class (labels checked against ``classes``)."""
+    codes = _codes(np.asarray(yb), classes)
+    w = None if swb is None else np.asarray(swb, dtype=np.float64)
+    if w is not None and (not np.all(np.isfinite(w)) or np.any(w < 0)):
+        raise ValueError("expected sample_weight finite and >= 0")
+    return (np.bincount(codes, weights=w, minlength=len(classes)).astype(np.float64),)
+
+
+def _chunk_objective(
+    xb: np.ndarray,
+    yb: Any,
+    swb: Any,
+    W: np.ndarray,
+    b: np.ndarray,
+    classes: np.ndarray,
+    cw: np.ndarray | None,
+    eps: float,
+    scale: float,
+) -> tuple[float, np.ndarray, np.ndarray]:
+    from ._fast.numpy import linear_cross_entropy
+
+    xb = np.ascontiguousarray(xb)
+    if not np.all(np.isfinite(xb)):
+        raise ValueError("expected finite features, got NaN or inf in X")
+    codes, w = _row_weights(yb, swb, classes, cw, xb.dtype)
+    return linear_cross_entropy(xb, W.astype(xb.dtype), b.astype(xb.dtype), codes, w, scale, eps)
+
+
+def _chunk_hessp(
+    xb: np.ndarray,
+    yb: Any,
+    swb: Any,
+    W: np.ndarray,
+    b: np.ndarray,
+    V: np.ndarray,
+    vb: np.ndarray,
+    classes: np.ndarray,
+    cw: np.ndarray | None,
+    scale: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    from .activations import softmax
+    from .jacobian import softmax_jvp
+
+    xb = np.asarray(xb)
+    _, w = _row_weights(yb, swb, classes, cw, xb.dtype)
+    S = softmax(xb @ W.T + b)
+    R = (w / scale)[:, None] * softmax_jvp(S, xb @ V.T + vb)
+    return R.T @ xb, R.sum(axis=0)
+
+
+def _add(a: Any, b: Any) -> Any:
+    return tuple(x + y for x, y in zip(a, b, strict=True))
+
+
+def _tree_sum(parts: list[Any]) -> Any:
+    """Pairwise sums of delayed tuples, as a tree (depth log2 of the chunk count)."""
+    from dask.delayed import delayed
+
+    while len(parts) > 1:
+        parts = [
+            delayed(_add, pure=True)(parts[i], parts[i + 1]) if i + 1 < len(parts) else parts[i]
+            for i in range(0, len(parts), 2)
+        ]
+    return parts[0]
+
+
+# --------------------------------------------------------------------------------------
+# fit
+
+
+class _Chunks:
+    """The row chunks of (X, y, sample_weight) as delayed blocks."""
+
+    def __init__(self, X: Any, y: Any, sw: Any) -> None:
+        self.x = list(X.to_delayed().ravel())
+        self.y = list(y.to_delayed().ravel())
+        self.sw = [None] * len(self.x) if sw is None else list(sw.to_delayed().ravel())
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def map(self, fn: Callable[..., Any], *args: Any, with_x: bool = True) -> Any:
+        """``fn(x_i, y_i, sw_i, *args)`` (``fn(y_i, sw_i, *args)`` without X) for each
+        chunk, summed as a tree, computed."""
+        from dask.base import compute
+        from dask.delayed import delayed
+
+        blocks = zip(self.x, self.y, self.sw, strict=True)
+        parts = [
+            delayed(fn, pure=True)(*((x, y, s) if with_x else (y, s)), *args) for x, y, s in blocks
+        ]
+        return compute(_tree_sum(parts))[0]
+
+
+def fit(model: SoftmaxRegression, X: Any, y: Any, sample_weight: Any) -> SoftmaxRegression:
+    """``model.fit`` on Dask collections (see the module)."""
+    import dask.array as da
+
+    names = getattr(X, "columns", None)
+    X, y, sw = prepare(X, y, sample_weight)
+    if y is None:
+        raise ValueError("expected y, got None")
+    dtype = np.dtype(X.dtype)
+    classes = np.asarray(da.unique(y).compute())
+    if len(classes) < 2:
+        raise ValueError(f"expected at least 2 classes in y, got {classes.tolist()!r}")
+    chunks = _Chunks(X, y, sw)
+    (counts,) = chunks.map(_class_totals, classes, with_x=False)
+    n_features = int(X.shape[1])
+    k = len(classes)
+    cw = _class_weights(model, classes, counts, dtype)
+    total = float(counts @ cw) if cw is not None else float(counts.sum())
+    if not total > 0:
+        raise ValueError("expected a positive total weight after class weights, got 0")
+
+    model.classes_ = classes
+    model._k = k
+    model.n_features_in_ = n_features
+    if names is not None and all(isinstance(c, str) for c in names):
+        model.feature_names_in_ = np.asarray(list(names), dtype=object)
+    elif hasattr(model, "feature_names_in_"):
+        del model.feature_names_in_
+    penalty_scale = model._penalty_scale(total)
+    eps = float(model.label_smoothing)
+    warm = model.warm_start and getattr(model, "coef_", np.zeros(0)).shape == (k, n_features)
+    W0 = model.coef_.astype(dtype) if warm else np.zeros((k, n_features), dtype=dtype)
+    b0 = model.intercept_.astype(dtype) if warm else np.zeros(k, dtype=dtype)
+    model.loss_curve_ = []
+
+    def fun(params: np.ndarray) -> tuple[float, np.ndarray]:
+        W, b = model._unpack(params, k, n_features, dtype)
+        loss, gW, gb = chunks.map(_chunk_objective, W, b, classes, cw, eps, total)
+        gW = gW + penalty_scale * W
+        value = float(loss) + 0.5 * penalty_scale * float(np.sum(W * W, dtype=np.float64))
+        grad = [gW.ravel()] + ([gb] if model.fit_intercept else [])
+        return value, np.concatenate(grad).astype(np.float64)
+
+    def hessp(params: np.ndarray, v: np.ndarray) -> np.ndarray:
+        W, b = model._unpack(params, k, n_features, dtype)
+        V, vb = model._unpack(v, k, n_features, dtype)
+        hW, hb = chunks.map(_chunk_hessp, W, b, V, vb, classes, cw, total)
+        out = [(hW + penalty_scale * V).ravel()] + ([hb] if model.fit_intercept else [])
+        return np.concatenate(out).astype(np.float64)
+
+    if model.solver in ("lbfgs", "newton-cg"):
+        params, n_iter = model._full_batch(
+            fun, hessp if model.solver == "newton-cg" else None, W0, b0
+        )
+        W, b = model._unpack(params, k, n_features, dtype)
+    else:
+        W, b, n_iter = _minibatch(model, chunks, classes, cw, total, W0, b0, fun)
+    model.coef_ = np.ascontiguousarray(W, dtype=dtype)
+    model.intercept_ = np.ascontiguousarray(b, dtype=dtype)
+    model.n_iter_ = int(n_iter)
+    model.temperature_ = 1.0
+    model.n_samples_seen_ = float(counts.sum())
+    return model
+
+
+def _class_weights(
+    model: SoftmaxRegression, classes: np.ndarray, counts: np.ndarray, dtype: Any
+) -> np.ndarray | None:
+    cw = model.class_weight
+    if cw is None:
+        return None
+    if cw == "balanced":
+        with np.errstate(divide="ignore"):
+            out = np.where(counts > 0, counts.sum() / (len(classes) * counts), 0.0)
+        return np.asarray(out, dtype=dtype)
+    # a dict: the in-memory validation, with codes standing in for the labels
+    return model._class_weights(np.zeros(0, dtype=np.intp), False, classes, np.zeros(0), dtype)
+
+
+def _minibatch(
+    model: SoftmaxRegression,
+    chunks: _Chunks,
+    classes: np.ndarray,
+    cw: np.ndarray | None,
+    total: float,
+    W: np.ndarray,
+    b: np.ndarray,
+    fun: Callable[[np.ndarray], tuple[float, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """SGD / Adam with the chunks as mini-batches, in a new order every epoch."""
+    from dask.base import compute
+    from sklearn.utils import check_random_state
+
+    from .classifier import _Progress
+
+    rng = check_random_state(model.random_state)
+    model._rng = rng
+    adam = model.solver == "adam"
+    lr0 = float(model.learning_rate) if model.learning_rate is not None else (0.05 if adam else 0.5)
+    model._opt_state = {
+        "m": [np.zeros_like(W), np.zeros_like(b)],
+        "v": [np.zeros_like(W), np.zeros_like(b)],
+        "t": 0,
+        "processed": 0.0,
+    }
+    penalty_scale = model._penalty_scale(total)
+    progress = _Progress(int(model.max_iter), int(model.verbose), model.solver)
+    previous, done = math.inf, 0
+    for _ in range(int(model.max_iter)):
+        lr = lr0 / math.sqrt(1.0 + done)
+        grad_norm = 0.0
+        for i in rng.permutation(len(chunks)):
+            xb, yb, swb = compute(chunks.x[i], chunks.y[i], chunks.sw[i])
+            xb = np.asarray(xb, dtype=W.dtype)
+            codes, w = _row_weights(yb, swb, classes, None, W.dtype)
+            if len(codes) == 0:
+                continue
+            bs = int(model.batch_size) if model.batch_size is not None else len(codes)
+            order = rng.permutation(len(codes))
+            W, b, grad_norm = model._steps(
+                xb, codes, w, cw, W, b, order, bs, lr, penalty_scale, adam
+            )
+        value, _ = fun(model._pack(W, b))
+        model.loss_curve_.append(value)
+        done += 1
+        progress.update(done, value, grad_norm)
+        if abs(previous - value) <= float(model.tol) * max(abs(value), 1e-12):
+            break
+        previous = value
+    progress.update(done, model.loss_curve_[-1] if model.loss_curve_ else math.nan, 0.0, final=True)
+    return W, b, done
+
+
+# --------------------------------------------------------------------------------------
+# prediction and partial_fit
+
+
+def logits(model: SoftmaxRegression, X: Any) -> Any:
+    """``X W^T + b`` as a lazy Dask array, chunked like the rows of X."""
+    import dask.array as da
+
+    X = X if isinstance(X, da.Array) else X.to_dask_array()
+    if X.ndim != 2 or X.shape[1] != model.n_features_in_:
+        raise ValueError(
+            f"expected X with {model.n_features_in_} features, got shape {tuple(X.shape)}"
+        )
+    coef, intercept = model.coef_, model.intercept_
+    X = X.rechunk({1: -1}) if len(X.chunks[1]) > 1 else X
+    return X.map_blocks(
+        lambda xb: np.asarray(np.asarray(xb, dtype=coef.dtype) @ coef.T + intercept),
+        chunks=(X.chunks[0], (len(model.classes_),)),
+        dtype=coef.dtype,
+        meta=np.empty((0, 0), dtype=coef.dtype),
+    )
+
+
+def partial_fit(
+    model: SoftmaxRegression,
+    X: Any,
+    y: Any,
+    classes: Any,
+    sample_weight: Any,
+    n_samples: float | None,
+) -> SoftmaxRegression:
+    """``model.partial_fit`` on each row chunk in turn (each chunk is one call)."""
+    from dask.base import compute
+
+    X, y, sw = prepare(X, y, sample_weight)
+    chunks = _Chunks(X, y, sw)
+    for i in range(len(chunks)):
+        xb, yb, swb = compute(chunks.x[i], chunks.y[i], chunks.sw[i])
+        model.partial_fit(
+            xb,
+            yb,
+            classes=classes if i == 0 else None,
+            sample_weight=swb,
+            n_samples=n_samples,
+        )
+    return model
