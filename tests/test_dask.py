@@ -258,3 +258,114 @@ def test_fit_survives_a_killed_worker(cluster):
     assert abs(model.objective(X, y) / ref.objective(X, y) - 1) < 1e-6
     cluster.wait_for_workers(2, timeout=30)  # the nanny restarted it
     assert pids[0] not in cluster.run(os.getpid).values()  # a new process, so it did die
+
+
+# --------------------------------------------------------------------------------------
+# the command line: softmaxkit train --engine dask
+
+
+@pytest.fixture(scope="module")
+def parquet_folder(tmp_path_factory):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    X, y = _problem(n=3000, d=6)
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
+    frame["note"] = "text"  # a non-numeric column: left out with a note
+    frame["label"] = y
+    folder = tmp_path_factory.mktemp("table") / "parts"
+    folder.mkdir()
+    for i in range(3):  # a folder of Parquet files, as a data set larger than memory is kept
+        frame.iloc[i * 1000 : (i + 1) * 1000].to_parquet(folder / f"part{i}.parquet")
+    return folder, frame
+
+
+def test_cli_trains_on_a_parquet_folder_with_a_running_scheduler(
+    cluster, parquet_folder, tmp_path, capsys
+):
+    import json
+
+    from softmaxkit.cli import load_model, main
+
+    folder, frame = parquet_folder
+    out = tmp_path / "run"
+    code = main(
+        [
+            "train",
+            str(folder),
+            "--engine",
+            "dask",
+            "--scheduler",
+            cluster.scheduler.address,
+            "--quiet",
+            "--calibrate",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "trained on" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["params"]["engine"] == "dask"
+    assert sum(metrics["splits"].values()) == 3000
+    pipeline, features, target = load_model(out / "model.npz")
+    assert features == [f"x{i}" for i in range(6)]
+    assert target == "label"
+    # against the same model fitted in memory on all rows (the labels are noisy:
+    # about 3 in 4 can be predicted)
+    X, y = frame[features].to_numpy(), frame["label"].to_numpy()
+    best = (_in_memory().fit(X, y).predict(X) == y).mean()
+    assert abs((pipeline.predict(frame[features]) == y).mean() - best) < 0.02
+    assert metrics["accuracy"] > best - 0.06
+    assert (out / "report.html").exists()
+
+
+def test_cli_dask_engine_starts_a_local_cluster(parquet_folder, tmp_path, capsys):
+    from softmaxkit.cli import main
+
+    folder, _ = parquet_folder
+    out = tmp_path / "local"
+    code = main(
+        [
+            "train",
+            str(folder / "part0.parquet"),
+            "--engine",
+            "dask",
+            "--workers",
+            "1",
+            "--memory-limit",
+            "1GB",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "local Dask cluster: 1 workers, dashboard http" in err
+    assert (out / "model.npz").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--workers", "2"], "need --engine dask"),
+        (["--engine", "dask", "--workers", "0"], "--workers must be >= 1"),
+        (
+            ["--engine", "dask", "--scheduler", "tcp://x:1", "--workers", "2"],
+            "not with --scheduler",
+        ),
+        (["--engine", "dask", "--target", "nope"], "no column 'nope'"),
+    ],
+)
+def test_cli_dask_bad_input_is_one_line_exit_2(parquet_folder, tmp_path, capsys, argv, message):
+    from softmaxkit.cli import main
+
+    folder, _ = parquet_folder
+    out = tmp_path / "bad"
+    scheduler = [] if "--workers" in argv or "--scheduler" in argv else ["--workers", "1"]
+    code = main(["train", str(folder), "--out", str(out), *argv, *scheduler])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists()

@@ -39,8 +39,9 @@ def is_dask(obj: Any) -> bool:
     return module.split(".")[0] in ("dask", "dask_expr") and hasattr(obj, "__dask_graph__")
 
 
-def _as_array(obj: Any, name: str) -> Any:
-    """A Dask array from a Dask array, DataFrame or Series (row lengths computed)."""
+def _as_array(obj: Any, name: str, lengths: Any = True) -> Any:
+    """A Dask array from a Dask array, DataFrame or Series (row lengths computed, or
+    ``lengths`` given as the partitions' row counts)."""
     import dask.array as da
 
     if isinstance(obj, da.Array):
@@ -49,7 +50,7 @@ def _as_array(obj: Any, name: str) -> Any:
         with warnings.catch_warnings():
             # string labels (a pandas extension dtype) become an object array: wanted
             warnings.filterwarnings("ignore", "Dask currently has limited support", UserWarning)
-            return obj.to_dask_array(lengths=True)
+            return obj.to_dask_array(lengths=lengths)
     raise TypeError(f"expected a Dask array or DataFrame for {name}, got {type(obj).__name__}")
 
 

@@ -848,6 +848,10 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         Modern Neural Networks", ICML 2017.
         """
         Z = self._logits(X_val)
+        if _dask_fit.is_dask(Z):  # the validation logits are n x K: small enough to fetch
+            Z = Z.compute()
+        if _dask_fit.is_dask(y_val):
+            y_val = y_val.compute()
         target, _, _ = self._targets(y_val, self.classes_, Z.dtype)
 
         def nll(log_t: float) -> float:

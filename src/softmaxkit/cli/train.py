@@ -17,6 +17,7 @@ EPILOG = """examples:
   softmaxkit train                                  # embedded digits data
   softmaxkit train data.csv --target species --calibrate
   softmaxkit train data.parquet --C 0.5 --label-smoothing 0.1 --out runs/exp1
+  softmaxkit train big/ --engine dask --workers 2 --memory-limit 1GB   # a Parquet folder
 """
 
 
@@ -40,10 +41,31 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", help="run folder to create (default runs/<timestamp>)")
     p.add_argument("--seed", type=int, default=0, help="seed of the splits and solvers")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument(
+        "--engine",
+        default="memory",
+        choices=["memory", "dask"],
+        help="memory: read the table into memory (default); dask: read it lazily with "
+        "dask.dataframe (a Parquet file or folder, or CSV files) and train on a Dask cluster",
+    )
+    p.add_argument("--scheduler", help="with --engine dask: address of a running Dask scheduler")
+    p.add_argument(
+        "--workers", type=int, help="with --engine dask: worker processes of the local cluster"
+    )
+    p.add_argument(
+        "--memory-limit",
+        help="with --engine dask: memory per local worker, e.g. 2GB (default: auto)",
+    )
     p.set_defaults(run=run)
 
 
 def _check_args(args: argparse.Namespace) -> None:
+    if args.engine != "dask" and (args.scheduler or args.workers or args.memory_limit):
+        raise UsageError("--scheduler, --workers and --memory-limit need --engine dask")
+    if args.scheduler and (args.workers or args.memory_limit):
+        raise UsageError("--workers and --memory-limit size a local cluster: not with --scheduler")
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be >= 1, got {args.workers}")
     if not 0 < args.test_size < 1:
         raise UsageError(f"--test-size must be between 0 and 1, got {args.test_size}")
     if not args.C > 0:
@@ -77,12 +99,15 @@ def run(args: argparse.Namespace) -> int:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from .. import log_softmax
     from ..classifier import SoftmaxRegression
-    from . import _data, _metrics, _model, _run, report
+    from . import _data, _run
 
     _check_args(args)
     out_dir = _run.check_out_dir(args.out)
+    if args.engine == "dask":
+        from . import _dask_engine
+
+        return _dask_engine.run(args, out_dir, finish)
     frame, source = _data.read_table(args.data)
     table = _data.split_table(frame, source, args.target, quiet=args.quiet)
     X = table.frame[table.features].astype(float)
@@ -108,11 +133,32 @@ def run(args: argparse.Namespace) -> int:
     for w in caught:
         sys.stderr.write(f"warning: {w.message}\n")
     scaler = pipeline[0]
+    if args.calibrate:
+        clf.calibrate(scaler.transform(X_val), classes[y_val])
+    splits = {"train": len(y_train), "validation": len(y_val), "test": len(y_test)}
     Z_test = clf._logits(scaler.transform(X_test))
+    return finish(args, out_dir, pipeline, classes, Z_test, y_test, splits, table, fit_time)
+
+
+def finish(
+    args: argparse.Namespace,
+    out_dir: Any,
+    pipeline: Any,
+    classes: np.ndarray,
+    Z_test: np.ndarray,
+    y_test: np.ndarray,
+    splits: dict[str, int],
+    table: Any,
+    fit_time: float,
+) -> int:
+    """Evaluate on the test split, write the run folder, print the summary (both engines)."""
+    from .. import log_softmax
+    from . import _metrics, _model, _run, report
+
+    clf = pipeline[-1]
     log_p = np.asarray(log_softmax(Z_test))
     log_p_cal = None
     if args.calibrate:
-        clf.calibrate(scaler.transform(X_val), classes[y_val])
         log_p_cal = np.asarray(log_softmax(Z_test, temperature=clf.temperature_))
     metrics = _metrics.evaluate(log_p, log_p_cal, y_test, len(classes), args.label_smoothing)
     metrics.update(
@@ -120,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
             "fit_time_s": fit_time,
             "n_iter": clf.n_iter_,
             "temperature": clf.temperature_,
-            "splits": {"train": len(y_train), "validation": len(y_val), "test": len(y_test)},
+            "splits": splits,
             "data": table.source,
             "target": table.target,
             "features": table.features,
@@ -132,6 +178,7 @@ def run(args: argparse.Namespace) -> int:
                 "calibrate": args.calibrate,
                 "seed": args.seed,
                 "test_size": args.test_size,
+                "engine": args.engine,
             },
         }
     )
@@ -139,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
     if args.calibrate:
         extra["temperature"] = f"{clf.temperature_:.4f}"
     table_text = _metrics.summary_table(metrics, extra)
+    rows = f"{splits['train']} / {splits['validation']} / {splits['test']}"
     with _run.run_folder(out_dir) as tmp:
         _model.save_model(tmp / "model.npz", pipeline, table.features, str(table.target))
         _run.write_json(tmp / "metrics.json", metrics)
@@ -149,18 +197,19 @@ def run(args: argparse.Namespace) -> int:
         info = {
             "data": table.source,
             "target": str(table.target),
-            "rows (train / validation / test)": f"{len(y_train)} / {len(y_val)} / {len(y_test)}",
+            "rows (train / validation / test)": rows,
             "features": str(len(table.features)),
             "classes": str(len(classes)),
             "C": str(args.C),
             "solver": args.solver,
             "label smoothing": str(args.label_smoothing),
+            "engine": args.engine,
         }
         report.write_html(tmp / "report.html", "softmaxkit train", table_text, info, images)
     sys.stdout.write(
-        f"trained on {table.source}: {len(y_train)} rows, {len(table.features)} features, "
+        f"trained on {table.source}: {splits['train']} rows, {len(table.features)} features, "
         f"{len(classes)} classes (target {table.target!r})\n\n"
-        f"test split ({len(y_test)} rows):\n{table_text}\n"
+        f"test split ({splits['test']} rows):\n{table_text}\n"
         f"run folder: {out_dir}\nreport: {out_dir / 'report.html'}\n"
     )
     return 0
