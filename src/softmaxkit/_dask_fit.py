@@ -110,6 +110,142 @@ def prepare(X: Any, y: Any, sample_weight: Any) -> tuple[Any, Any, Any]:
     return X, _rows_like(y, X, "y"), _rows_like(sample_weight, X, "sample_weight")
 
 
+_Y, _W = "__softmaxkit_target__", "__softmaxkit_weight__"
+
+
+def _is_frame(obj: Any) -> bool:
+    return is_dask(obj) and hasattr(obj, "columns") and hasattr(obj, "to_delayed")
+
+
+class _FromFrame:
+    """A partition of the combined frame -> ``(X block, labels, weights or None)``."""
+
+    def __init__(self, features: list[Any], dtype: Any) -> None:
+        self.features, self.dtype = features, dtype
+
+    def __call__(self, part: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        xb = part[self.features].to_numpy(dtype=self.dtype)
+        yb = part[_Y].to_numpy()
+        swb = part[_W].to_numpy(dtype=np.float64) if _W in part.columns else None
+        return xb, yb, swb
+
+
+def _from_arrays(xb: Any, yb: Any, swb: Any) -> tuple[Any, Any, Any]:
+    return xb, yb, swb
+
+
+def _apply(
+    fn: Callable[..., Any],
+    load: Callable[..., Any],
+    with_x: bool,
+    args: tuple[Any, ...],
+    *item: Any,
+) -> Any:
+    xb, yb, swb = load(*item)
+    return fn(xb, yb, swb, *args) if with_x else fn(yb, swb, *args)
+
+
+def _unique(yb: Any, swb: Any) -> np.ndarray:
+    return np.unique(np.asarray(yb))
+
+
+class _Data:
+    """The training data as row chunks: ``items`` (delayed) that ``load`` turns into
+    ``(X block, labels, weights or None)`` on a worker, plus ``n_features``,
+    ``dtype`` and the feature ``names`` (DataFrames).
+
+    A DataFrame X is combined with its y (and sample_weight) into one frame first,
+    whose partitions are the chunks: X's and y's rows then always pair up, even
+    where Dask would partition two column selections of one Parquet data set
+    differently (it merges small partitions after a column projection).
+    """
+
+    def __init__(self, X: Any, y: Any, sample_weight: Any) -> None:
+        if y is None:
+            raise ValueError("expected y, got None")
+        self.names: list[str] | None = None
+        if _is_frame(X):
+            self._frame(X, y, sample_weight)
+        else:
+            X, y, sw = prepare(X, y, sample_weight)
+            self.n_features, self.dtype = int(X.shape[1]), np.dtype(X.dtype)
+            xs, ys = list(X.to_delayed().ravel()), list(y.to_delayed().ravel())
+            ws = [None] * len(xs) if sw is None else list(sw.to_delayed().ravel())
+            self.items = [tuple(t) for t in zip(xs, ys, ws, strict=True)]
+            self.load: Callable[..., Any] = _from_arrays
+
+    def _frame(self, X: Any, y: Any, sample_weight: Any) -> None:
+        import pandas as pd
+
+        columns = list(X.columns)
+        for name, dtype in zip(columns, X.dtypes, strict=True):
+            if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)):
+                raise ValueError(f"expected numeric features, got column {name!r} of dtype {dtype}")
+        extra = {}
+        for key, value, name in ((_Y, y, "y"), (_W, sample_weight, "sample_weight")):
+            if value is None:
+                continue
+            if not (is_dask(value) and hasattr(value, "to_frame")):
+                raise ValueError(
+                    f"expected {name} as a column (a Dask Series) of the same DataFrame as X, "
+                    f"got {type(value).__name__}"
+                )
+            extra[key] = value
+        try:
+            combined = X.assign(**extra)
+        except (ValueError, NotImplementedError) as exc:
+            raise ValueError(
+                f"expected y and sample_weight partitioned like X (columns of the same "
+                f"DataFrame), got mismatched row chunking: {exc}"
+            ) from None
+        all32 = all(np.dtype(d) == np.float32 for d in X.dtypes)
+        self.n_features = len(columns)
+        self.dtype = np.dtype(np.float32 if all32 else np.float64)
+        if all(isinstance(c, str) for c in columns):
+            self.names = [str(c) for c in columns]
+        self.items = [(part,) for part in combined.to_delayed()]
+        self.load = _FromFrame(columns, self.dtype)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def map(self, fn: Callable[..., Any], *args: Any, with_x: bool = True) -> Any:
+        """``fn(x_i, y_i, sw_i, *args)`` (``fn(y_i, sw_i, *args)`` without X) for each
+        chunk, summed as a tree, computed, on whatever scheduler is active. Keys
+        are fresh every call (``pure=False``), so nothing is taken from a cache."""
+        from dask.base import compute
+        from dask.delayed import delayed
+
+        parts = [
+            delayed(_apply, pure=False)(fn, self.load, with_x, args, *item) for item in self.items
+        ]
+        return compute(_tree_sum(parts))[0]
+
+    def classes(self) -> np.ndarray:
+        """The sorted distinct labels (one pass over y)."""
+        from dask.base import compute
+        from dask.delayed import delayed
+
+        parts = [
+            delayed(_apply, pure=False)(_unique, self.load, False, (), *item) for item in self.items
+        ]
+        found = compute(*parts)
+        return np.unique(np.concatenate([np.asarray(f) for f in found])) if found else np.array([])
+
+    def fetch(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Chunk ``i`` here, as NumPy arrays."""
+        from dask.base import compute
+
+        xb, yb, swb = compute(_delayed_load(self.load, self.items[i]))[0]
+        return np.asarray(xb, dtype=self.dtype), np.asarray(yb), swb
+
+
+def _delayed_load(load: Callable[..., Any], item: tuple[Any, ...]) -> Any:
+    from dask.delayed import delayed
+
+    return delayed(load, pure=False)(*item)
+
+
 # --------------------------------------------------------------------------------------
 # per-chunk tasks (plain functions of NumPy blocks, so any worker can run them)
 
@@ -197,7 +333,7 @@ def _tree_sum(parts: list[Any]) -> Any:
 
     while len(parts) > 1:
         parts = [
-            delayed(_add, pure=True)(parts[i], parts[i + 1]) if i + 1 < len(parts) else parts[i]
+            delayed(_add, pure=False)(parts[i], parts[i + 1]) if i + 1 < len(parts) else parts[i]
             for i in range(0, len(parts), 2)
         ]
     return parts[0]
@@ -207,45 +343,15 @@ def _tree_sum(parts: list[Any]) -> Any:
 # fit
 
 
-class _Chunks:
-    """The row chunks of (X, y, sample_weight) as delayed blocks."""
-
-    def __init__(self, X: Any, y: Any, sw: Any) -> None:
-        self.x = list(X.to_delayed().ravel())
-        self.y = list(y.to_delayed().ravel())
-        self.sw = [None] * len(self.x) if sw is None else list(sw.to_delayed().ravel())
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def map(self, fn: Callable[..., Any], *args: Any, with_x: bool = True) -> Any:
-        """``fn(x_i, y_i, sw_i, *args)`` (``fn(y_i, sw_i, *args)`` without X) for each
-        chunk, summed as a tree, computed."""
-        from dask.base import compute
-        from dask.delayed import delayed
-
-        blocks = zip(self.x, self.y, self.sw, strict=True)
-        parts = [
-            delayed(fn, pure=True)(*((x, y, s) if with_x else (y, s)), *args) for x, y, s in blocks
-        ]
-        return compute(_tree_sum(parts))[0]
-
-
 def fit(model: SoftmaxRegression, X: Any, y: Any, sample_weight: Any) -> SoftmaxRegression:
     """``model.fit`` on Dask collections (see the module)."""
-    import dask.array as da
-
-    names = getattr(X, "columns", None)
-    X, y, sw = prepare(X, y, sample_weight)
-    if y is None:
-        raise ValueError("expected y, got None")
-    dtype = np.dtype(X.dtype)
-    classes = np.asarray(da.unique(y).compute())
+    chunks = _Data(X, y, sample_weight)
+    dtype = chunks.dtype
+    classes = chunks.classes()
     if len(classes) < 2:
         raise ValueError(f"expected at least 2 classes in y, got {classes.tolist()!r}")
-    chunks = _Chunks(X, y, sw)
     (counts,) = chunks.map(_class_totals, classes, with_x=False)
-    n_features = int(X.shape[1])
+    n_features = chunks.n_features
     k = len(classes)
     cw = _class_weights(model, classes, counts, dtype)
     total = float(counts @ cw) if cw is not None else float(counts.sum())
@@ -255,8 +361,8 @@ def fit(model: SoftmaxRegression, X: Any, y: Any, sample_weight: Any) -> Softmax
     model.classes_ = classes
     model._k = k
     model.n_features_in_ = n_features
-    if names is not None and all(isinstance(c, str) for c in names):
-        model.feature_names_in_ = np.asarray(list(names), dtype=object)
+    if chunks.names is not None:
+        model.feature_names_in_ = np.asarray(chunks.names, dtype=object)
     elif hasattr(model, "feature_names_in_"):
         del model.feature_names_in_
     penalty_scale = model._penalty_scale(total)
@@ -312,7 +418,7 @@ def _class_weights(
 
 def _minibatch(
     model: SoftmaxRegression,
-    chunks: _Chunks,
+    chunks: _Data,
     classes: np.ndarray,
     cw: np.ndarray | None,
     total: float,
@@ -321,7 +427,6 @@ def _minibatch(
     fun: Callable[[np.ndarray], tuple[float, np.ndarray]],
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """SGD / Adam with the chunks as mini-batches, in a new order every epoch."""
-    from dask.base import compute
     from sklearn.utils import check_random_state
 
     from .classifier import _Progress
@@ -343,8 +448,7 @@ def _minibatch(
         lr = lr0 / math.sqrt(1.0 + done)
         grad_norm = 0.0
         for i in rng.permutation(len(chunks)):
-            xb, yb, swb = compute(chunks.x[i], chunks.y[i], chunks.sw[i])
-            xb = np.asarray(xb, dtype=W.dtype)
+            xb, yb, swb = chunks.fetch(i)
             codes, w = _row_weights(yb, swb, classes, None, W.dtype)
             if len(codes) == 0:
                 continue
@@ -396,12 +500,10 @@ def partial_fit(
     n_samples: float | None,
 ) -> SoftmaxRegression:
     """``model.partial_fit`` on each row chunk in turn (each chunk is one call)."""
-    from dask.base import compute
 
-    X, y, sw = prepare(X, y, sample_weight)
-    chunks = _Chunks(X, y, sw)
+    chunks = _Data(X, y, sample_weight)
     for i in range(len(chunks)):
-        xb, yb, swb = compute(chunks.x[i], chunks.y[i], chunks.sw[i])
+        xb, yb, swb = chunks.fetch(i)
         model.partial_fit(
             xb,
             yb,

@@ -852,6 +852,10 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             Z = Z.compute()
         if _dask_fit.is_dask(y_val):
             y_val = y_val.compute()
+        return self._fit_temperature(np.asarray(Z), y_val)
+
+    def _fit_temperature(self, Z: np.ndarray, y_val: Any) -> SoftmaxRegression:
+        """:meth:`calibrate` from the validation logits ``Z``."""
         target, _, _ = self._targets(y_val, self.classes_, Z.dtype)
 
         def nll(log_t: float) -> float:

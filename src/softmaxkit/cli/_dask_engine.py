@@ -124,13 +124,42 @@ def _columns(frame: Any, target: str | None, quiet: bool) -> tuple[str, list[str
     return target, features
 
 
+def _logits_and_labels(
+    part: Any,
+    scaler: Any,
+    coef: np.ndarray,
+    intercept: np.ndarray,
+    features: list[str],
+    target: str,
+) -> Any:
+    """A partition's logits (columns z0, z1, ...) beside its labels, in one frame, so
+    that both come from the same rows."""
+    import pandas as pd
+
+    X = (part[features].to_numpy(dtype=float) - scaler.mean_) / scaler.scale_
+    Z = X @ coef.T + intercept
+    out = pd.DataFrame(Z, columns=[f"z{j}" for j in range(Z.shape[1])], index=part.index)
+    out["label"] = part[target].to_numpy()
+    return out
+
+
 def run(args: argparse.Namespace, out_dir: Any, finish: Callable[..., int]) -> int:
     """Train with Dask; ``finish`` (from ``train``) evaluates and writes the run folder."""
+    import dask
+
+    # One partition per Parquet file or row group whatever columns a step selects:
+    # Dask would otherwise merge small partitions after a column projection, and the
+    # random split (seeded per partition) would differ between the steps.
+    with dask.config.set({"dataframe.parquet.minimum-partition-size": 1}):
+        return _run(args, out_dir, finish)
+
+
+def _run(args: argparse.Namespace, out_dir: Any, finish: Callable[..., int]) -> int:
+    import pandas as pd
     from dask.base import compute
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from .._dask_fit import _as_array
     from ..classifier import SoftmaxRegression
 
     # the table's metadata only: bad paths and columns fail before a cluster starts
@@ -156,11 +185,6 @@ def run(args: argparse.Namespace, out_dir: Any, finish: Callable[..., int]) -> i
         scaler.n_samples_seen_ = int(n_train)
         scaler.feature_names_in_ = np.asarray(features, dtype=object)
 
-        def standardized(part: Any) -> Any:
-            X = (part[features].astype(float) - scaler.mean_) / scaler.scale_
-            Xd = _as_array(X, "X")
-            return Xd, _as_array(part[target], "y", lengths=list(Xd.chunks[0]))
-
         clf = SoftmaxRegression(
             C=args.C,
             solver=args.solver,
@@ -169,33 +193,48 @@ def run(args: argparse.Namespace, out_dir: Any, finish: Callable[..., int]) -> i
             verbose=0 if args.quiet else 1,
         )
         start = time.perf_counter()
-        Xd, yd = standardized(train)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                clf.fit(Xd, yd)
+                clf.fit((X_train - scaler.mean_) / scaler.scale_, train[target])
             except ValueError as exc:  # NaN or inf in a feature, one class only, ...
                 raise UsageError(str(exc).splitlines()[0]) from None
         fit_time = time.perf_counter() - start
+        if hasattr(clf, "feature_names_in_"):  # in the pipeline the scaler gets the names
+            del clf.feature_names_in_
         for w in caught:
             sys.stderr.write(f"warning: {w.message}\n")
         classes = clf.classes_
 
-        X_val, y_val = standardized(val)
+        k = len(classes)
+        meta = pd.DataFrame({f"z{j}": pd.Series(dtype=float) for j in range(k)})
+        meta["label"] = pd.Series(dtype=frame[target].dtype)
+        fetched = {}
+        for name, part in (("validation", val), ("test", test)):
+            if name == "validation" and not args.calibrate:
+                continue
+            both = part.map_partitions(
+                _logits_and_labels,
+                scaler,
+                clf.coef_,
+                clf.intercept_,
+                features,
+                target,
+                meta=meta,
+            ).compute()
+            fetched[name] = (both.iloc[:, :k].to_numpy(), both["label"].to_numpy())
         if args.calibrate:
-            clf.calibrate(X_val, y_val)
-        X_test, y_test = standardized(test)
-        Z_test, labels_test = compute(clf._logits(X_test), y_test)
-        codes = np.searchsorted(classes, labels_test)
-        codes = np.clip(codes, 0, len(classes) - 1)
+            Z_val, y_val = fetched["validation"]
+            clf._fit_temperature(Z_val, y_val)
+        Z_test, labels_test = fetched["test"]
+        codes = np.clip(np.searchsorted(classes, labels_test), 0, k - 1)
         unseen = classes[codes] != labels_test
         if np.any(unseen):
             raise UsageError(
                 f"the test split has a class the training split lacks: {labels_test[unseen][0]!r}"
             )
-        splits = {"train": int(n_train), "validation": int(y_val.shape[0]), "test": len(codes)}
+        n_val = len(fetched["validation"][1]) if args.calibrate else int(compute(val.shape[0])[0])
+        splits = {"train": int(n_train), "validation": n_val, "test": len(codes)}
     pipeline = make_pipeline(scaler, clf)
     table = _Table(source, features, target)
-    return finish(
-        args, out_dir, pipeline, classes, np.asarray(Z_test), codes, splits, table, fit_time
-    )
+    return finish(args, out_dir, pipeline, classes, Z_test, codes, splits, table, fit_time)
