@@ -94,6 +94,48 @@ def test_each_chunk_is_read_once_and_the_class_axis_is_not_rechunked(fn):
     _agree(got, fn(x, axis=1))
 
 
+@given(
+    data=st.data(),
+    row_chunk=st.integers(1, 9),
+    class_chunk=st.integers(1, 7),
+)
+def test_cross_entropy_with_chunked_classes_matches_numpy(data, row_chunk, class_chunk):
+    n, k = data.draw(st.integers(1, 9)), data.draw(st.integers(1, 7))
+    z = data.draw(hnp.arrays(np.float64, (n, k), elements=_EDGE))
+    y = data.draw(hnp.arrays(np.int64, n, elements=st.integers(-1, k - 1)))
+    sw = data.draw(hnp.arrays(np.float64, n, elements=st.floats(0, 3)))
+    opts = {
+        "ignore_index": -1,
+        "label_smoothing": data.draw(st.sampled_from([0.0, 0.1])),
+        "temperature": data.draw(st.sampled_from([1.0, 0.5, 2.0])),
+        "reduction": data.draw(st.sampled_from(["mean", "sum", "none"])),
+    }
+    want = sk.softmax_cross_entropy_with_grad(z, y, sample_weight=sw, **opts)
+    got = sk.softmax_cross_entropy_with_grad(
+        da.from_array(z, chunks=(row_chunk, class_chunk)),
+        da.from_array(y, chunks=row_chunk),
+        sample_weight=da.from_array(sw, chunks=row_chunk),
+        **opts,
+    )
+    for a, b in zip(got, want, strict=True):
+        _agree(np.asarray(a.compute(scheduler="sync")), b, ulps=8)
+
+
+def test_cross_entropy_reads_each_chunk_once():
+    rng = np.random.default_rng(4)
+    z = rng.normal(size=(40, 600))
+    source = _Counting(z)
+    d = da.from_array(source, chunks=(20, 100), asarray=True)
+    labels = da.from_array(rng.integers(0, 600, 40), chunks=20)
+    loss, grad = sk.softmax_cross_entropy_with_grad(d, labels)
+    got_loss, got_grad = __import__("dask").compute(loss, grad, scheduler="threads")
+    assert set(source.reads.values()) == {1}
+    assert len(source.reads) == 12
+    want = sk.softmax_cross_entropy_with_grad(z, labels.compute())
+    _agree(got_loss, want[0])
+    _agree(got_grad, want[1])
+
+
 def test_reference_reads_are_what_the_fast_path_saves():
     """Context for the test above: the reference (two Dask reductions) on the same
     array gives the same numbers."""

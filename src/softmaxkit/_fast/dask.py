@@ -117,3 +117,124 @@ def logsumexp(x: Any, *, axes: tuple[int, ...], keepdims: bool, where: Any) -> A
     else:
         out = _log_normaliser(_xp, *_state(x, axes, 1.0))
     return out if keepdims else _xp.squeeze(out, axis=axes)
+
+
+@register("softmax_cross_entropy", "dask")
+def cross_entropy(
+    z: Any,
+    *,
+    labels: Any,
+    weights: Any,
+    label_smoothing: float,
+    temperature: float,
+    want_loss: bool,
+    want_grad: bool,
+    grad_scale: Any = None,
+) -> Any:
+    """Per-row weighted losses ``w_i l_i`` and gradient rows ``w_i (p_i - y_i) / (T S)``
+    (``S`` = ``grad_scale``) for integer labels, as the NumPy path returns them.
+
+    Classes in one chunk: the NumPy (or the block library's) path on each row
+    block. Classes over several chunks: the rows' merged ``(max, count, rest)``
+    state, then elementwise work on each chunk with the label's column found by
+    comparing with the chunk's class indices; one pass over ``z`` for the state.
+    """
+    if z.ndim != 2:
+        return NotImplemented
+    n, k = z.shape
+    eps = float(label_smoothing)
+    labels = labels.rechunk((z.chunks[0],))
+    weights = weights.rechunk((z.chunks[0],))
+    if math.isnan(n) or math.isnan(k) or any(math.isnan(c) for c in z.chunks[0]):
+        return NotImplemented
+    if len(z.chunks[1]) == 1:
+        return _per_row_block(
+            z, labels, weights, eps, temperature, want_loss, want_grad, grad_scale
+        )
+    m, count, rest = _state(z, (1,), temperature)
+    d = _shift_by(_xp, z, m, temperature)
+    w = weights[:, None]
+    active = w > 0
+    cols = da.arange(k, chunks=z.chunks[1], dtype=labels.dtype)[None, :]
+    onehot = cols == labels[:, None]
+    rows = grad = None
+    if want_loss:
+        log_norm = _log_normaliser(_xp, _xp.zeros_like(m), count, rest)
+        logp = d - log_norm
+        # -sum_j y_j log p_j with y = (1 - eps) onehot + eps / K; 0 log 0 = 0
+        at_label = da.where(onehot, logp, 0.0).sum(axis=1, keepdims=True)
+        loss = -(1.0 - eps) * at_label
+        if eps > 0.0:
+            loss = loss - (eps / k) * logp.sum(axis=1, keepdims=True)
+        rows = (w * da.where(active, loss, 0.0))[:, 0].astype(z.dtype)
+    if want_grad:
+        p = _xp.exp(d) / _total(_xp, count, rest)
+        y = da.where(onehot, (1.0 - eps) + eps / k, eps / k).astype(z.dtype)
+        factor = w / temperature if temperature != 1.0 else w
+        if grad_scale is not None:
+            factor = factor / grad_scale
+        grad = da.where(active, factor * (p - y), 0.0).astype(z.dtype)
+    return rows, grad
+
+
+def _per_row_block(
+    z: Any,
+    labels: Any,
+    weights: Any,
+    eps: float,
+    temperature: float,
+    want_loss: bool,
+    want_grad: bool,
+    grad_scale: Any,
+) -> Any:
+    """The whole class axis in each block: one task per row block, through the
+    public loss (so the block library's fast path runs), losses and gradient
+    packed side by side in one output."""
+    k = z.shape[1]
+
+    def block(zb: Any, lb: Any, wb: Any) -> Any:
+        from .. import _fast as fast
+
+        xp = array_api_compat.array_namespace(zb)
+        out = fast.call(
+            "softmax_cross_entropy",
+            xp,
+            zb,
+            labels=lb[:, 0],
+            weights=wb[:, 0],
+            label_smoothing=eps,
+            temperature=temperature,
+            want_loss=True,
+            want_grad=True,
+            grad_scale=None,
+        )
+        if out is None:  # no fast path for the block's library: the reference
+            from ..losses import softmax_cross_entropy_with_grad
+
+            active = wb[:, 0] > 0
+            safe = xp.where(active, lb[:, 0], xp.zeros_like(lb[:, 0]))
+            loss_rows, g = softmax_cross_entropy_with_grad(
+                zb,
+                safe,
+                sample_weight=wb[:, 0],
+                label_smoothing=eps,
+                temperature=temperature,
+                reduction="none",
+            )
+            out = (loss_rows, g)
+        return xp.concat([xp.reshape(out[0], (-1, 1)), out[1]], axis=1)
+
+    packed = da.map_blocks(
+        block,
+        z,
+        labels[:, None],
+        weights[:, None],
+        chunks=(z.chunks[0], (k + 1,)),
+        dtype=z.dtype,
+        meta=np.empty((0, 0), dtype=z.dtype),
+    )
+    rows = packed[:, 0] if want_loss else None
+    grad = None
+    if want_grad:
+        grad = packed[:, 1:] if grad_scale is None else packed[:, 1:] / grad_scale
+    return rows, grad
