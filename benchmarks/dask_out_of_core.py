@@ -195,7 +195,7 @@ def main() -> None:
                 passes = len(evaluations) if solver == "lbfgs" else 2 * model.n_iter_
                 print(
                     f"\n{solver}: {elapsed:.1f} s, {model.n_iter_} iterations, about {passes} "
-                    f"passes over the data + 2 setup passes over the labels; "
+                    f"passes over the data, plus 2 setup passes (classes, class totals); "
                     f"final objective {model.loss_curve_[-1]:.6f}"
                 )
         peak = peak_memory.peak

@@ -362,6 +362,36 @@ def test_cli_trains_on_a_parquet_folder_with_a_running_scheduler(
     assert (out / "report.html").exists()
 
 
+def test_cli_dask_engine_reads_csv_files_lazily(cluster, parquet_folder, tmp_path, capsys):
+    import json
+
+    from softmaxkit.cli import main
+
+    _, frame = parquet_folder
+    for i in range(2):
+        frame.iloc[i * 500 : (i + 1) * 500].to_csv(tmp_path / f"part{i}.csv", index=False)
+    out = tmp_path / "csv-run"
+    code = main(
+        [
+            "train",
+            str(tmp_path / "part*.csv"),
+            "--engine",
+            "dask",
+            "--target",
+            "label",
+            "--scheduler",
+            cluster.scheduler.address,
+            "--quiet",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert sum(metrics["splits"].values()) == 1000
+    assert metrics["features"] == [f"x{i}" for i in range(6)]
+
+
 def test_cli_dask_engine_starts_a_local_cluster(parquet_folder, tmp_path, capsys):
     from softmaxkit.cli import main
 
