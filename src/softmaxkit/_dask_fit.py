@@ -435,12 +435,7 @@ def _minibatch(
     model._rng = rng
     adam = model.solver == "adam"
     lr0 = float(model.learning_rate) if model.learning_rate is not None else (0.05 if adam else 0.5)
-    model._opt_state = {
-        "m": [np.zeros_like(W), np.zeros_like(b)],
-        "v": [np.zeros_like(W), np.zeros_like(b)],
-        "t": 0,
-        "processed": 0.0,
-    }
+    model._reset_optimiser(W, b)
     penalty_scale = model._penalty_scale(total)
     progress = _Progress(int(model.max_iter), int(model.verbose), model.solver)
     previous, done = math.inf, 0
@@ -458,13 +453,11 @@ def _minibatch(
                 xb, codes, w, cw, W, b, order, bs, lr, penalty_scale, adam
             )
         value, _ = fun(model._pack(W, b))
-        model.loss_curve_.append(value)
         done += 1
-        progress.update(done, value, grad_norm)
-        if abs(previous - value) <= float(model.tol) * max(abs(value), 1e-12):
+        if model._end_epoch(value, previous, done, grad_norm, progress):
             break
         previous = value
-    progress.update(done, model.loss_curve_[-1] if model.loss_curve_ else math.nan, 0.0, final=True)
+    model._end_epoch(math.nan, math.nan, done, 0.0, progress, final=True)
     return W, b, done
 
 

@@ -602,12 +602,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             float(self.learning_rate) if self.learning_rate is not None else (0.05 if adam else 0.5)
         )
         if fresh or not hasattr(self, "_opt_state"):
-            self._opt_state = {
-                "m": [np.zeros_like(W), np.zeros_like(b)],
-                "v": [np.zeros_like(W), np.zeros_like(b)],
-                "t": 0,
-                "processed": 0.0,
-            }
+            self._reset_optimiser(W, b)
         state = self._opt_state
         penalty_scale = self._penalty_scale(total_weight)
         progress = _Progress(epochs, int(self.verbose), self.solver)
@@ -622,16 +617,41 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 X, target, sw, cw, W, b, rng.permutation(n), bs, lr, penalty_scale, adam
             )
             value = self._objective_value(X, target, sw, cw, W, b, penalty_scale)
-            self.loss_curve_.append(value)
             done += 1
-            progress.update(done, value, grad_norm)
-            if abs(previous - value) <= float(self.tol) * max(abs(value), 1e-12):
+            if self._end_epoch(value, previous, done, grad_norm, progress):
                 break
             previous = value
-        progress.update(
-            done, self.loss_curve_[-1] if self.loss_curve_ else math.nan, 0.0, final=True
-        )
+        self._end_epoch(math.nan, math.nan, done, 0.0, progress, final=True)
         return W.astype(X.dtype), b.astype(X.dtype), done
+
+    def _reset_optimiser(self, W: np.ndarray, b: np.ndarray) -> None:
+        """Fresh Adam moments, step count and rows processed (for the step size)."""
+        self._opt_state = {
+            "m": [np.zeros_like(W), np.zeros_like(b)],
+            "v": [np.zeros_like(W), np.zeros_like(b)],
+            "t": 0,
+            "processed": 0.0,
+        }
+
+    def _end_epoch(
+        self,
+        value: float,
+        previous: float,
+        done: int,
+        grad_norm: float,
+        progress: _Progress,
+        *,
+        final: bool = False,
+    ) -> bool:
+        """Record an epoch's objective and report it; True when it changed by at most
+        ``tol`` (relative) since the last epoch. ``final``: close the progress line."""
+        if final:
+            last = self.loss_curve_[-1] if self.loss_curve_ else math.nan
+            progress.update(done, last, grad_norm, final=True)
+            return True
+        self.loss_curve_.append(value)
+        progress.update(done, value, grad_norm)
+        return abs(previous - value) <= float(self.tol) * max(abs(value), 1e-12)
 
     def _steps(
         self,

@@ -177,6 +177,17 @@ class _Short:
             return np.log1p(self.rest)
         return np.log(self.count) + np.log1p(self.rest / self.count)
 
+    def gradient(self, at: Any, eps: float, target: float, factor: Any, out: Any) -> None:
+        """``out = factor * (softmax - y)``, (K, rows), with ``y`` the label's ``target``
+        at the flat indices ``at`` and ``eps / K`` everywhere (``e`` is overwritten)."""
+        p = self.e
+        np.divide(p, self.total, out=p)
+        p_label = p.reshape(-1)[at]
+        if eps > 0.0:
+            np.subtract(p, eps / p.shape[0], out=p)
+        p.reshape(-1)[at] = p_label - target
+        np.multiply(p, factor, out=out)
+
     def flat(self, columns: np.ndarray) -> Any:
         """Indices into the raveled ``(K, rows)`` arrays of entry ``columns[i]`` of row i
         (a gather through them is several times faster than ``a[columns, arange]``)."""
@@ -382,13 +393,7 @@ def cross_entropy(
             else:
                 loss = -(t.d.reshape(-1)[at] - log_norm)
         if want_grad:
-            p = t.e
-            np.divide(p, t.total, out=p)
-            p_label = p.reshape(-1)[at]
-            if eps > 0.0:
-                np.subtract(p, eps / k, out=p)
-            p.reshape(-1)[at] = p_label - target
-            np.multiply(p, factor, out=grad[a:b].T)
+            t.gradient(at, eps, target, factor, grad[a:b].T)
         finish(a, b, w, loss)
 
     def work(a: int, b: int) -> None:
@@ -521,14 +526,8 @@ def linear_cross_entropy(
             loss = log_norm - z_label
         if not all_active:
             loss = np.where(w > 0, loss, 0.0)
-        p = t.e
-        np.divide(p, t.total, out=p)
-        p_label = p.reshape(-1)[at]
-        if eps > 0.0:
-            np.subtract(p, eps / k, out=p)
-        p.reshape(-1)[at] = p_label - target
-        np.multiply(p, factors[s:e_], out=p)
-        return float(np.dot(w, loss)), p
+        t.gradient(at, eps, target, factors[s:e_], t.e)
+        return float(np.dot(w, loss)), t.e
 
     def run(my: list[int]) -> tuple[float, np.ndarray, np.ndarray]:
         total = 0.0

@@ -160,7 +160,7 @@ def _run(args: argparse.Namespace, out_dir: Any, finish: Callable[..., int]) -> 
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from ..classifier import SoftmaxRegression
+    from .train import make_classifier
 
     # the table's metadata only: bad paths and columns fail before a cluster starts
     frame, source = _read(args.data)
@@ -185,13 +185,7 @@ def _run(args: argparse.Namespace, out_dir: Any, finish: Callable[..., int]) -> 
         scaler.n_samples_seen_ = int(n_train)
         scaler.feature_names_in_ = np.asarray(features, dtype=object)
 
-        clf = SoftmaxRegression(
-            C=args.C,
-            solver=args.solver,
-            label_smoothing=args.label_smoothing,
-            random_state=args.seed,
-            verbose=0 if args.quiet else 1,
-        )
+        clf = make_classifier(args)
         start = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

@@ -95,11 +95,23 @@ def _split(X: Any, codes: np.ndarray, test_size: float, seed: int) -> tuple[Any,
     return X_train, X_val, X_test, y_train, y_val, y_test
 
 
+def make_classifier(args: argparse.Namespace) -> Any:
+    """The SoftmaxRegression the command's options ask for (both engines)."""
+    from ..classifier import SoftmaxRegression
+
+    return SoftmaxRegression(
+        C=args.C,
+        solver=args.solver,
+        label_smoothing=args.label_smoothing,
+        random_state=args.seed,
+        verbose=0 if args.quiet else 1,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from ..classifier import SoftmaxRegression
     from . import _data, _run
 
     _check_args(args)
@@ -117,13 +129,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"the target column {table.target!r} has one class only: need 2 or more")
     X_train, X_val, X_test, y_train, y_val, y_test = _split(X, codes, args.test_size, args.seed)
 
-    clf = SoftmaxRegression(
-        C=args.C,
-        solver=args.solver,
-        label_smoothing=args.label_smoothing,
-        random_state=args.seed,
-        verbose=0 if args.quiet else 1,
-    )
+    clf = make_classifier(args)
     pipeline = make_pipeline(StandardScaler(), clf)
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
