@@ -441,3 +441,19 @@ def test_cli_dask_bad_input_is_one_line_exit_2(parquet_folder, tmp_path, capsys,
     assert message in err
     assert len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_minibatch_steps_run_where_the_chunks_are(cluster):
+    """Adam on the 2-process cluster: each chunk's steps run in a task that gets the
+    coefficients from the previous one, so the result is the threaded scheduler's."""
+    import dask
+
+    X, y = _problem(n=2000)
+    Xd, yd = da.from_array(X, chunks=250), da.from_array(y, chunks=250)
+    on_cluster = _in_memory(solver="adam", random_state=0).set_params(max_iter=4, tol=0)
+    on_cluster.fit(Xd, yd)
+    with dask.config.set(scheduler="threads"):
+        threaded = _in_memory(solver="adam", random_state=0).set_params(max_iter=4, tol=0)
+        threaded.fit(Xd, yd)
+    np.testing.assert_allclose(on_cluster.coef_, threaded.coef_, rtol=1e-10, atol=1e-12)
+    assert on_cluster.loss_curve_[-1] < on_cluster.loss_curve_[0]

@@ -12,8 +12,10 @@ from wherever it lives at every evaluation; ``X.persist()`` before ``fit`` keeps
 it in the workers' memory when it fits.
 
 ``sgd`` / ``adam``: chunks are the mini-batches (or ``batch_size`` rows within a
-chunk), visited in a new random order every epoch, each fetched to the client;
-the objective after each epoch is one more pass.
+chunk), visited in a new random order every epoch as a chain of tasks that
+hand the coefficients on from chunk to chunk; the objective after each epoch
+is one more pass. ``partial_fit`` fetches each chunk here and calls
+``partial_fit`` on it.
 
 Before the first iteration one pass over ``y`` (and ``sample_weight``) finds the
 classes, the total weight and, for ``class_weight="balanced"``, the class counts.
@@ -426,7 +428,16 @@ def _minibatch(
     b: np.ndarray,
     fun: Callable[[np.ndarray], tuple[float, np.ndarray]],
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """SGD / Adam with the chunks as mini-batches, in a new order every epoch."""
+    """SGD / Adam with the chunks as mini-batches, in a new order every epoch.
+
+    An epoch is one Dask computation: a chain of tasks, one per chunk, each
+    taking the previous task's ``(W, b, optimiser state)``, making its steps on
+    its chunk where the chunk is, and handing the new state on. So only the
+    coefficients and the optimiser's moments travel; the objective after the
+    epoch is one more pass.
+    """
+    from dask.base import compute
+    from dask.delayed import delayed
     from sklearn.utils import check_random_state
 
     from .classifier import _Progress
@@ -441,17 +452,14 @@ def _minibatch(
     previous, done = math.inf, 0
     for _ in range(int(model.max_iter)):
         lr = lr0 / math.sqrt(1.0 + done)
-        grad_norm = 0.0
+        carry: Any = (W, b, model._opt_state, 0.0)
         for i in rng.permutation(len(chunks)):
-            xb, yb, swb = chunks.fetch(i)
-            codes, w = _row_weights(yb, swb, classes, None, W.dtype)
-            if len(codes) == 0:
-                continue
-            bs = int(model.batch_size) if model.batch_size is not None else len(codes)
-            order = rng.permutation(len(codes))
-            W, b, grad_norm = model._steps(
-                xb, codes, w, cw, W, b, order, bs, lr, penalty_scale, adam
+            seed = int(rng.randint(2**31))
+            args = (carry, model, classes, cw, lr, penalty_scale, adam, seed)
+            carry = delayed(_apply, pure=False)(
+                _chunk_steps, chunks.load, True, args, *chunks.items[i]
             )
+        W, b, model._opt_state, grad_norm = compute(carry)[0]
         value, _ = fun(model._pack(W, b))
         done += 1
         if model._end_epoch(value, previous, done, grad_norm, progress):
@@ -459,6 +467,32 @@ def _minibatch(
         previous = value
     model._end_epoch(math.nan, math.nan, done, 0.0, progress, final=True)
     return W, b, done
+
+
+def _chunk_steps(
+    xb: Any,
+    yb: Any,
+    swb: Any,
+    carry: tuple[np.ndarray, np.ndarray, dict[str, Any], float],
+    model: SoftmaxRegression,
+    classes: np.ndarray,
+    cw: np.ndarray | None,
+    lr: float,
+    penalty_scale: float,
+    adam: bool,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any], float]:
+    """One chunk's mini-batch steps (the chunk is one batch unless ``batch_size``)."""
+    W, b, state, grad_norm = carry
+    codes, w = _row_weights(yb, swb, classes, None, W.dtype)
+    if len(codes) == 0:
+        return carry
+    model._opt_state = state
+    bs = int(model.batch_size) if model.batch_size is not None else len(codes)
+    order = np.random.default_rng(seed).permutation(len(codes))
+    xb = np.asarray(xb, dtype=W.dtype)
+    W, b, grad_norm = model._steps(xb, codes, w, cw, W, b, order, bs, lr, penalty_scale, adam)
+    return W, b, model._opt_state, grad_norm
 
 
 # --------------------------------------------------------------------------------------
