@@ -121,6 +121,9 @@ def main() -> None:
     parser.add_argument("--folder", default="/tmp/softmaxkit-ooc")
     parser.add_argument("--lbfgs-iter", type=int, default=15)
     parser.add_argument("--adam-epochs", type=int, default=2)
+    parser.add_argument(
+        "--no-scaling", action="store_true", help="skip the time-per-pass scaling table"
+    )
     args = parser.parse_args()
 
     from distributed import Client, LocalCluster
@@ -157,7 +160,7 @@ def main() -> None:
         with PeakMemory(client) as peak_memory:
             print("\ntime per pass (one objective + gradient evaluation):")
             base = None
-            for frac in (8, 4, 2, 1):
+            for frac in () if args.no_scaling else (8, 4, 2, 1):
                 part = files[: max(1, math.ceil(len(files) / frac))]
                 X, y = frames(part)
                 t = pass_time(X, y, args.classes)
@@ -170,6 +173,8 @@ def main() -> None:
                 )
             X, y = frames(files)
             for solver, n in (("lbfgs", args.lbfgs_iter), ("adam", args.adam_epochs)):
+                if n == 0:
+                    continue
                 model = SoftmaxRegression(
                     solver=solver, max_iter=n, tol=0 if solver == "adam" else 1e-6, random_state=0
                 )
