@@ -457,3 +457,16 @@ def test_minibatch_steps_run_where_the_chunks_are(cluster):
         threaded.fit(Xd, yd)
     np.testing.assert_allclose(on_cluster.coef_, threaded.coef_, rtol=1e-10, atol=1e-12)
     assert on_cluster.loss_curve_[-1] < on_cluster.loss_curve_[0]
+
+
+def test_arrays_that_fit_are_persisted_on_a_cluster(cluster, monkeypatch):
+    from softmaxkit import _dask_fit
+
+    X, y = _problem(n=1000)
+    Xd, yd = da.from_array(X, chunks=250), da.from_array(y, chunks=250)
+    assert _dask_fit._Data(Xd, yd, None).persisted
+    monkeypatch.setattr(_dask_fit, "PERSIST_FRACTION", 1e-9)  # as if far larger than memory
+    assert not _dask_fit._Data(Xd, yd, None).persisted
+    with __import__("dask").config.set(scheduler="threads"):
+        monkeypatch.setattr(_dask_fit, "PERSIST_FRACTION", 0.5)
+        assert not _dask_fit._Data(Xd, yd, None).persisted  # no cluster: nothing to keep

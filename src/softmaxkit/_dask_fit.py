@@ -7,9 +7,11 @@ workers each iteration), computes its share of the loss, of ``G^T X`` and of
 ``sum G`` in one pass over the chunk (:func:`softmaxkit._fast.numpy.linear_cross_entropy`),
 and a pairwise tree of additions brings one ``(K, d)`` result back. Whatever
 scheduler is active runs it: threads, processes, or a ``dask.distributed``
-cluster, where Dask recomputes the chunks of a lost worker. ``X`` is read
-from wherever it lives at every evaluation; ``X.persist()`` before ``fit`` keeps
-it in the workers' memory when it fits.
+cluster, where Dask recomputes the chunks of a lost worker. On a cluster, Dask
+arrays that take at most half of the workers' memory are persisted there for
+the fit; anything else (and every DataFrame, whose size is unknown until read)
+is read from where it lives at every evaluation. ``X.persist()`` before ``fit``
+keeps it in memory in any case.
 
 ``sgd`` / ``adam``: chunks are the mini-batches (or ``batch_size`` rows within a
 chunk), visited in a new random order every epoch as a chain of tasks that
@@ -113,6 +115,15 @@ def prepare(X: Any, y: Any, sample_weight: Any) -> tuple[Any, Any, Any]:
 
 
 _Y, _W = "__softmaxkit_target__", "__softmaxkit_weight__"
+PERSIST_FRACTION = 0.5  # of the cluster's memory: Dask arrays at most this big are persisted
+
+
+def _cluster_client() -> Any:
+    """The ``dask.distributed`` Client that computes now, or None (threads, processes)."""
+    from dask.base import get_scheduler
+
+    client = getattr(get_scheduler(), "__self__", None)
+    return client if type(client).__name__ == "Client" else None
 
 
 def _is_frame(obj: Any) -> bool:
@@ -166,15 +177,40 @@ class _Data:
         if y is None:
             raise ValueError("expected y, got None")
         self.names: list[str] | None = None
+        self.persisted = False
         if _is_frame(X):
             self._frame(X, y, sample_weight)
         else:
             X, y, sw = prepare(X, y, sample_weight)
+            X, y, sw = self._persist_if_it_fits(X, y, sw)
             self.n_features, self.dtype = int(X.shape[1]), np.dtype(X.dtype)
-            xs, ys = list(X.to_delayed().ravel()), list(y.to_delayed().ravel())
-            ws = [None] * len(xs) if sw is None else list(sw.to_delayed().ravel())
+            # persisted here: without graph optimisation, as optimising it had the
+            # cluster cancel the computation ("lost dependencies")
+            opt = not self.persisted
+            xs = list(X.to_delayed(optimize_graph=opt).ravel())
+            ys = list(y.to_delayed(optimize_graph=opt).ravel())
+            ws = [None] * len(xs) if sw is None else list(sw.to_delayed(optimize_graph=opt).ravel())
             self.items = [tuple(t) for t in zip(xs, ys, ws, strict=True)]
             self.load: Callable[..., Any] = _from_arrays
+
+    def _persist_if_it_fits(self, X: Any, y: Any, sw: Any) -> tuple[Any, Any, Any]:
+        """On a ``dask.distributed`` cluster, keep the arrays in the workers' memory for
+        the whole fit when they take at most ``PERSIST_FRACTION`` of it (their size is
+        known; a DataFrame's is not until it is read, so frames are always re-read)."""
+        client = _cluster_client()
+        if client is None:
+            return X, y, sw
+        workers = client.scheduler_info(n_workers=-1)["workers"].values()
+        memory = sum(float(w.get("memory_limit") or 0) for w in workers)
+        size = X.nbytes + y.nbytes + (0 if sw is None else sw.nbytes)
+        if not memory or size > PERSIST_FRACTION * memory:
+            return X, y, sw
+        self.persisted = True
+        if sw is None:
+            X, y = client.persist([X, y])
+            return X, y, None
+        X, y, sw = client.persist([X, y, sw])
+        return X, y, sw
 
     def _frame(self, X: Any, y: Any, sample_weight: Any) -> None:
         import pandas as pd
