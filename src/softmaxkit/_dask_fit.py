@@ -288,23 +288,25 @@ def _delayed_load(load: Callable[..., Any], item: tuple[Any, ...]) -> Any:
 # per-chunk tasks (plain functions of NumPy blocks, so any worker can run them)
 
 
-def _codes(yb: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    idx = np.clip(np.searchsorted(classes, yb), 0, len(classes) - 1)
-    unknown = classes[idx] != yb
-    if np.any(unknown):
-        raise ValueError(
-            f"expected labels among classes {classes.tolist()}, got {yb[unknown][0]!r}"
-        )
-    return idx.astype(np.intp)
+def _codes_and_weights(
+    yb: Any, swb: Any, classes: np.ndarray, dtype: Any
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """A chunk's label codes (checked against ``classes``) and sample weights (checked)."""
+    from .classifier import _label_codes
+
+    codes = _label_codes(np.asarray(yb), classes)
+    w = None if swb is None else np.asarray(swb, dtype=dtype)
+    if w is not None and (not np.all(np.isfinite(w)) or np.any(w < 0)):
+        raise ValueError("expected sample_weight finite and >= 0")
+    return codes, w
 
 
 def _row_weights(
     yb: np.ndarray, swb: np.ndarray | None, classes: np.ndarray, cw: np.ndarray | None, dtype: Any
 ) -> tuple[np.ndarray, np.ndarray]:
-    codes = _codes(np.asarray(yb), classes)
-    w = np.ones(len(codes), dtype=dtype) if swb is None else np.asarray(swb, dtype=dtype)
-    if swb is not None and (not np.all(np.isfinite(w)) or np.any(w < 0)):
-        raise ValueError("expected sample_weight finite and >= 0")
+    codes, w = _codes_and_weights(yb, swb, classes, dtype)
+    if w is None:
+        w = np.ones(len(codes), dtype=dtype)
     if cw is not None:
         w = w * cw[codes]
     return codes, w
@@ -312,10 +314,7 @@ def _row_weights(
 
 def _class_totals(yb: Any, swb: Any, classes: np.ndarray) -> tuple[np.ndarray]:
     """The chunk's sample weight per class (labels checked against ``classes``)."""
-    codes = _codes(np.asarray(yb), classes)
-    w = None if swb is None else np.asarray(swb, dtype=np.float64)
-    if w is not None and (not np.all(np.isfinite(w)) or np.any(w < 0)):
-        raise ValueError("expected sample_weight finite and >= 0")
+    codes, w = _codes_and_weights(yb, swb, classes, np.float64)
     return (np.bincount(codes, weights=w, minlength=len(classes)).astype(np.float64),)
 
 
@@ -391,7 +390,7 @@ def fit(model: SoftmaxRegression, X: Any, y: Any, sample_weight: Any) -> Softmax
     (counts,) = chunks.map(_class_totals, classes, with_x=False)
     n_features = chunks.n_features
     k = len(classes)
-    cw = _class_weights(model, classes, counts, dtype)
+    cw = model._class_weights_of(classes, counts, float(counts.sum()), dtype)
     total = float(counts @ cw) if cw is not None else float(counts.sum())
     if not total > 0:
         raise ValueError("expected a positive total weight after class weights, got 0")
@@ -440,20 +439,6 @@ def fit(model: SoftmaxRegression, X: Any, y: Any, sample_weight: Any) -> Softmax
     return model
 
 
-def _class_weights(
-    model: SoftmaxRegression, classes: np.ndarray, counts: np.ndarray, dtype: Any
-) -> np.ndarray | None:
-    cw = model.class_weight
-    if cw is None:
-        return None
-    if cw == "balanced":
-        with np.errstate(divide="ignore"):
-            out = np.where(counts > 0, counts.sum() / (len(classes) * counts), 0.0)
-        return np.asarray(out, dtype=dtype)
-    # a dict: the in-memory validation, with codes standing in for the labels
-    return model._class_weights(np.zeros(0, dtype=np.intp), False, classes, np.zeros(0), dtype)
-
-
 def _minibatch(
     model: SoftmaxRegression,
     chunks: _Data,
@@ -481,7 +466,7 @@ def _minibatch(
     rng = check_random_state(model.random_state)
     model._rng = rng
     adam = model.solver == "adam"
-    lr0 = float(model.learning_rate) if model.learning_rate is not None else (0.05 if adam else 0.5)
+    lr0 = model._initial_step(adam)
     model._reset_optimiser(W, b)
     penalty_scale = model._penalty_scale(total)
     progress = _Progress(int(model.max_iter), int(model.verbose), model.solver)

@@ -278,14 +278,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         check_classification_targets(y1)
         if classes is None:
             classes = np.unique(y1)
-        idx = np.searchsorted(classes, y1)
-        idx = np.clip(idx, 0, len(classes) - 1)
-        unknown = classes[idx] != y1
-        if np.any(unknown):
-            raise ValueError(
-                f"expected labels among classes {classes.tolist()}, got {y1[unknown][0]!r}"
-            )
-        return idx.astype(np.intp), classes, False
+        return _label_codes(y1, classes), classes, False
 
     def _sample_weight(self, sample_weight: Any, n: int, dtype: Any) -> np.ndarray:
         if sample_weight is None:
@@ -306,20 +299,28 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     def _class_weights(
         self, target: np.ndarray, soft: bool, classes: np.ndarray, sw: np.ndarray, dtype: Any
     ) -> np.ndarray | None:
+        if self.class_weight == "balanced" and not soft:
+            labels = classes[target]
+            balanced = compute_class_weight("balanced", classes=classes, y=labels, sample_weight=sw)
+            return np.asarray(balanced, dtype=dtype)
+        counts = target.T @ sw if soft and self.class_weight == "balanced" else None
+        return self._class_weights_of(classes, counts, float(sw.sum()), dtype)
+
+    def _class_weights_of(
+        self, classes: np.ndarray, counts: np.ndarray | None, total: float, dtype: Any
+    ) -> np.ndarray | None:
+        """The class weights from the weighted class ``counts`` and their ``total``
+        (needed for "balanced" only): "balanced" is scikit-learn's ``total / (K
+        count)``, 0 for a class without weight; a dict is checked against ``classes``."""
         cw = self.class_weight
         if cw is None:
             return None
         k = len(classes)
         if cw == "balanced":
-            counts = target.T @ sw if soft else np.bincount(target, weights=sw, minlength=k)
-            if soft:
-                # scikit-learn's definition with expected (soft) counts.
-                with np.errstate(divide="ignore"):
-                    out = np.where(counts > 0, sw.sum() / (k * counts), 0.0)
-                return out.astype(dtype)
-            labels = classes[target]
-            balanced = compute_class_weight("balanced", classes=classes, y=labels, sample_weight=sw)
-            return np.asarray(balanced, dtype=dtype)
+            assert counts is not None
+            with np.errstate(divide="ignore"):
+                out = np.where(counts > 0, total / (k * counts), 0.0)
+            return np.asarray(out, dtype=dtype)
         assert isinstance(cw, dict)
         out = np.ones(k, dtype=dtype)
         for label, weight in cw.items():
@@ -598,9 +599,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         default_bs = min(32, n) if fresh else n
         bs = int(self.batch_size) if self.batch_size is not None else default_bs
         adam = method == "adam"
-        lr0 = (
-            float(self.learning_rate) if self.learning_rate is not None else (0.05 if adam else 0.5)
-        )
+        lr0 = self._initial_step(adam)
         if fresh or not hasattr(self, "_opt_state"):
             self._reset_optimiser(W, b)
         state = self._opt_state
@@ -623,6 +622,12 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             previous = value
         self._end_epoch(math.nan, math.nan, done, 0.0, progress, final=True)
         return W.astype(X.dtype), b.astype(X.dtype), done
+
+    def _initial_step(self, adam: bool) -> float:
+        """``learning_rate``, by default 0.05 for Adam and 0.5 for SGD."""
+        if self.learning_rate is not None:
+            return float(self.learning_rate)
+        return 0.05 if adam else 0.5
 
     def _reset_optimiser(self, W: np.ndarray, b: np.ndarray) -> None:
         """Fresh Adam moments, step count and rows processed (for the step size)."""
@@ -984,6 +989,17 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         model.temperature_ = temperature
         model.loss_curve_ = [float(v) for v in arrays.get("loss_curve", [])]
         return model
+
+
+def _label_codes(labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """The index in ``classes`` (sorted) of each label; ``ValueError`` for one not there."""
+    idx = np.clip(np.searchsorted(classes, labels), 0, len(classes) - 1)
+    unknown = classes[idx] != labels
+    if np.any(unknown):
+        raise ValueError(
+            f"expected labels among classes {classes.tolist()}, got {labels[unknown][0]!r}"
+        )
+    return idx.astype(np.intp)
 
 
 def _result(a: Any) -> Any:
