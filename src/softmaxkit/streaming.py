@@ -129,16 +129,14 @@ class LogSumExpState:
         (the rows' shape with the chunk's class entries along ``axis``), as
         :func:`softmaxkit.softmax` computes it for the whole row."""
         xp, x, axes = self._chunk(x, axis)
-        d = _shift_by(xp, x, _expand(xp, self.max, axes), 1.0)
-        return xp.exp(d) / _expand(xp, _total(xp, self.count, self.rest), axes)
+        m, c, r = (_expand(xp, a, axes) for a in self.arrays)
+        return _softmax(xp, x, m, c, r, 1.0)
 
     def log_softmax(self, x: Array, /, *, axis: Axis = -1) -> Array:
         """``(x - m) - (log(c) + log1p(r / c))`` for a chunk ``x`` of the rows."""
         xp, x, axes = self._chunk(x, axis)
-        d = _shift_by(xp, x, _expand(xp, self.max, axes), 1.0)
-        # the log-sum-exp less the max: log(c) + log1p(r / c)
-        log_norm = _log_normaliser(xp, xp.zeros_like(self.max), self.count, self.rest)
-        return d - _expand(xp, log_norm, axes)
+        m, c, r = (_expand(xp, a, axes) for a in self.arrays)
+        return _log_softmax(xp, x, m, c, r, 1.0)
 
     def _chunk(self, x: Array, axis: Axis) -> tuple[Namespace, Array, tuple[int, ...]]:
         xp = namespace(("x", x), ("state", self.max))
@@ -228,6 +226,21 @@ def _log_normaliser(xp: Namespace, m: Array, count: Array, rest: Array) -> Array
     """``m + log(c) + log1p(r / c)``, the log-sum-exp of the state."""
     c = xp.where(count == 0, const(xp, 1.0, count), count)
     return m + (xp.log(c) + xp.log1p(rest / c))
+
+
+def _softmax(
+    xp: Namespace, x: Array, m: Array, count: Array, rest: Array, temperature: float
+) -> Array:
+    """``exp((x - m) / T) / (c + r)`` for a chunk of rows whose merged state (broadcast
+    against ``x``) is ``(m, c, r)``, as :func:`softmaxkit.softmax` forms it."""
+    return xp.exp(_shift_by(xp, x, m, temperature)) / _total(xp, count, rest)
+
+
+def _log_softmax(
+    xp: Namespace, x: Array, m: Array, count: Array, rest: Array, temperature: float
+) -> Array:
+    """``(x - m) / T - (log(c) + log1p(r / c))`` for a chunk of rows (see :func:`_softmax`)."""
+    return _shift_by(xp, x, m, temperature) - _log_normaliser(xp, xp.zeros_like(m), count, rest)
 
 
 def _expand(xp: Namespace, a: Array, axes: tuple[int, ...]) -> Array:

@@ -27,8 +27,7 @@ import dask.array as da
 import numpy as np
 
 from .. import activations
-from ..activations import _shift_by
-from ..streaming import _chunk_state, _log_normaliser, _merge_states, _total
+from ..streaming import _chunk_state, _log_normaliser, _log_softmax, _merge_states, _softmax
 from . import register
 
 _xp = array_api_compat.array_namespace(da.zeros(1))
@@ -95,8 +94,7 @@ def softmax(x: Any, *, axes: tuple[int, ...], temperature: float, where: Any) ->
     x = _masked(x, where)
     if _single_chunk(x, axes):
         return _per_block(x, axes, activations.softmax, False, temperature=temperature)
-    m, count, rest = _state(x, axes, temperature)
-    return _xp.exp(_shift_by(_xp, x, m, temperature)) / _total(_xp, count, rest)
+    return _softmax(_xp, x, *_state(x, axes, temperature), temperature)
 
 
 @register("log_softmax", "dask")
@@ -104,9 +102,7 @@ def log_softmax(x: Any, *, axes: tuple[int, ...], temperature: float, where: Any
     x = _masked(x, where)
     if _single_chunk(x, axes):
         return _per_block(x, axes, activations.log_softmax, False, temperature=temperature)
-    m, count, rest = _state(x, axes, temperature)
-    log_norm = _log_normaliser(_xp, _xp.zeros_like(m), count, rest)
-    return _shift_by(_xp, x, m, temperature) - log_norm
+    return _log_softmax(_xp, x, *_state(x, axes, temperature), temperature)
 
 
 @register("logsumexp", "dask")
@@ -142,25 +138,23 @@ def cross_entropy(
     if z.ndim != 2:
         return NotImplemented
     n, k = z.shape
+    if math.isnan(n) or math.isnan(k) or any(math.isnan(c) for c in z.chunks[0]):
+        return NotImplemented
     eps = float(label_smoothing)
     labels = labels.rechunk((z.chunks[0],))
     weights = weights.rechunk((z.chunks[0],))
-    if math.isnan(n) or math.isnan(k) or any(math.isnan(c) for c in z.chunks[0]):
-        return NotImplemented
     if len(z.chunks[1]) == 1:
         return _per_row_block(
             z, labels, weights, eps, temperature, want_loss, want_grad, grad_scale
         )
-    m, count, rest = _state(z, (1,), temperature)
-    d = _shift_by(_xp, z, m, temperature)
+    state = _state(z, (1,), temperature)
     w = weights[:, None]
     active = w > 0
     cols = da.arange(k, chunks=z.chunks[1], dtype=labels.dtype)[None, :]
     onehot = cols == labels[:, None]
     rows = grad = None
     if want_loss:
-        log_norm = _log_normaliser(_xp, _xp.zeros_like(m), count, rest)
-        logp = d - log_norm
+        logp = _log_softmax(_xp, z, *state, temperature)
         # -sum_j y_j log p_j with y = (1 - eps) onehot + eps / K; 0 log 0 = 0
         at_label = da.where(onehot, logp, 0.0).sum(axis=1, keepdims=True)
         loss = -(1.0 - eps) * at_label
@@ -168,7 +162,7 @@ def cross_entropy(
             loss = loss - (eps / k) * logp.sum(axis=1, keepdims=True)
         rows = (w * da.where(active, loss, 0.0))[:, 0].astype(z.dtype)
     if want_grad:
-        p = _xp.exp(d) / _total(_xp, count, rest)
+        p = _softmax(_xp, z, *state, temperature)
         y = da.where(onehot, (1.0 - eps) + eps / k, eps / k).astype(z.dtype)
         factor = w / temperature if temperature != 1.0 else w
         if grad_scale is not None:
