@@ -173,7 +173,10 @@ def _run(args: argparse.Namespace, out_dir: Any, finish: Callable[..., int]) -> 
         train, val = rest.random_split([1 - t, t], random_state=args.seed + 1)
 
         X_train = train[features].astype(float)
-        mean, var, n_train = compute(X_train.mean(), X_train.var(ddof=0), X_train.shape[0])
+        # one pass: the scaler's statistics and the split sizes share the reads
+        mean, var, n_train, n_val = compute(
+            X_train.mean(), X_train.var(ddof=0), X_train.shape[0], val.shape[0]
+        )
         if n_train == 0:
             raise UsageError(f"cannot use {source!r}: the training split has no rows")
         scaler = StandardScaler()
@@ -227,8 +230,7 @@ def _run(args: argparse.Namespace, out_dir: Any, finish: Callable[..., int]) -> 
             raise UsageError(
                 f"the test split has a class the training split lacks: {labels_test[unseen][0]!r}"
             )
-        n_val = len(fetched["validation"][1]) if args.calibrate else int(compute(val.shape[0])[0])
-        splits = {"train": int(n_train), "validation": n_val, "test": len(codes)}
+        splits = {"train": int(n_train), "validation": int(n_val), "test": len(codes)}
     pipeline = make_pipeline(scaler, clf)
     table = _Table(source, features, target)
     return finish(args, out_dir, pipeline, classes, Z_test, codes, splits, table, fit_time)
