@@ -18,20 +18,13 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from . import _data
 from ._errors import UsageError
-
-
-@dataclass
-class _Table:
-    source: str
-    features: list[str]
-    target: str
 
 
 @contextlib.contextmanager
@@ -232,5 +225,5 @@ def _run(args: argparse.Namespace, out_dir: Any, finish: Callable[..., int]) -> 
             )
         splits = {"train": int(n_train), "validation": int(n_val), "test": len(codes)}
     pipeline = make_pipeline(scaler, clf)
-    table = _Table(source, features, target)
+    table = _data.Table(frame, source, features, target)
     return finish(args, out_dir, pipeline, classes, Z_test, codes, splits, table, fit_time)

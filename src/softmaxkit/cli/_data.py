@@ -16,7 +16,7 @@ from ._errors import UsageError
 class Table:
     """A data table: the frame, where it came from, its feature and target columns."""
 
-    frame: Any  # pandas.DataFrame
+    frame: Any  # pandas.DataFrame (a Dask DataFrame with train --engine dask)
     source: str
     features: list[str]
     target: str | None
