@@ -431,12 +431,7 @@ def fit(model: SoftmaxRegression, X: Any, y: Any, sample_weight: Any) -> Softmax
         W, b = model._unpack(params, k, n_features, dtype)
     else:
         W, b, n_iter = _minibatch(model, chunks, classes, cw, total, W0, b0, fun)
-    model.coef_ = np.ascontiguousarray(W, dtype=dtype)
-    model.intercept_ = np.ascontiguousarray(b, dtype=dtype)
-    model.n_iter_ = int(n_iter)
-    model.temperature_ = 1.0
-    model.n_samples_seen_ = float(counts.sum())
-    return model
+    return model._fitted(W.astype(dtype), b.astype(dtype), n_iter, float(counts.sum()))
 
 
 def _minibatch(

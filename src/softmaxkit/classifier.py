@@ -496,11 +496,16 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 fresh=True,
                 method=self.solver,
             )
-        self.coef_ = np.ascontiguousarray(W, dtype=dtype)
-        self.intercept_ = np.ascontiguousarray(b, dtype=dtype)
+        return self._fitted(W, b, n_iter, float(np.sum(sw)))
+
+    def _fitted(self, W: np.ndarray, b: np.ndarray, n_iter: int, seen: float) -> SoftmaxRegression:
+        """Store the result of ``fit`` (either kind of data): coefficients, iterations,
+        temperature 1, and the total sample weight seen."""
+        self.coef_ = np.ascontiguousarray(W, dtype=W.dtype)
+        self.intercept_ = np.ascontiguousarray(b, dtype=W.dtype)
         self.n_iter_ = int(n_iter)
         self.temperature_ = 1.0
-        self.n_samples_seen_ = float(np.sum(sw))
+        self.n_samples_seen_ = seen
         return self
 
     def _full_batch(
