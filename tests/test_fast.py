@@ -117,18 +117,26 @@ def test_jax_fast_path_matches_reference(jax_backend, fn, data):
     _agree(np.asarray(fast), np.asarray(ref), np.float64)
 
 
-def test_torch_fast_path_is_used_and_declines_edges(torch_backend, monkeypatch):
+def test_torch_eager_cpu_forward_runs_the_numpy_kernels(torch_backend, monkeypatch):
+    """Eager CPU float tensors take the NumPy kernels on a zero-copy view (so the
+    results equal NumPy's bit for bit); 16-bit tensors take the reference."""
     import torch
 
+    from softmaxkit._fast import _REGISTRY
+
     calls = []
-    real = torch.softmax
-    monkeypatch.setattr(torch, "softmax", lambda *a, **k: calls.append(1) or real(*a, **k))
-    out = sk.softmax(torch.tensor([[1.0, 2.0], [-math.inf, -math.inf]]))
-    assert calls  # tried natively, found NaN rows, fell back to the reference
-    np.testing.assert_array_equal(out[1].numpy(), [0.0, 0.0])
+    real = _REGISTRY[("softmax", "numpy")]
+    monkeypatch.setitem(
+        _REGISTRY, ("softmax", "numpy"), lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    x = np.array([[1.0, 2.0], [-math.inf, -math.inf], [math.inf, 0.0]])
+    out = sk.softmax(torch.tensor(x))
+    assert calls == [1]
+    np.testing.assert_array_equal(out.numpy(), sk.softmax(x))
     calls.clear()
-    sk.softmax(torch.tensor([1.0, 2.0]), temperature=0.5)
-    assert calls == []  # T < 1 declines before calling torch
+    half = sk.softmax(torch.tensor(x, dtype=torch.bfloat16))
+    assert calls == []
+    np.testing.assert_array_equal(half.float().numpy(), [[0.26953125, 0.73046875], [0, 0], [1, 0]])
 
 
 def test_jax_fast_path_declines_under_jit(jax_backend):

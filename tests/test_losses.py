@@ -240,8 +240,10 @@ def test_with_grad_equals_separate_calls(xp):
     opts = {"label_smoothing": 0.1, "temperature": 1.5}
     z, y = xp.asarray(logits), xp.asarray(labels)
     loss, grad = sk.softmax_cross_entropy_with_grad(z, y, **opts)
-    np.testing.assert_array_equal(
-        xp.to_numpy(loss), xp.to_numpy(sk.softmax_cross_entropy(z, y, **opts))
+    # The loss alone takes the differentiable per-row route on PyTorch and JAX
+    # (summed in another order): equal to a few ulp, not bit for bit.
+    np.testing.assert_allclose(
+        xp.to_numpy(loss), xp.to_numpy(sk.softmax_cross_entropy(z, y, **opts)), rtol=1e-15
     )
     np.testing.assert_array_equal(
         xp.to_numpy(grad), xp.to_numpy(sk.softmax_cross_entropy_grad(z, y, **opts))

@@ -51,20 +51,67 @@ def namespace(*named: tuple[str, object]) -> Namespace:
 
 
 def device(x: Array) -> Any:
-    """Device of ``x`` (a placeholder object for libraries without devices)."""
+    """Device of ``x`` (a placeholder object for libraries without devices); ``None``
+    (the default placement) for a traced JAX array, whose device is not known."""
+    if array_api_compat.is_jax_array(x) and isinstance(x, sys.modules["jax"].core.Tracer):
+        return None
     return array_api_compat.device(x)
 
 
 def is_lazy(x: Array) -> bool:
-    """Whether reading the values of ``x`` would force or is impossible (Dask, JAX tracers).
+    """Whether the values of ``x`` cannot be read cheaply: see :func:`host`."""
+    return host(x) is None
 
-    Concrete JAX arrays are readable, so value checks run on them; traced ones
-    (under ``jit``, ``grad``, ``vmap``) are not, and checks are skipped there.
+
+def host(x: Array) -> Any:
+    """The values of ``x`` as a NumPy array, or ``None`` where reading them would cost.
+
+    This is the one rule for value checks (label range, probability rows, weight
+    signs): they run on what this returns and are skipped where it is ``None``:
+
+    * NumPy arrays, and array-api-strict arrays (host memory): always read;
+    * PyTorch tensors: only eager CPU tensors (a zero-copy view). Not on another
+      device (reading would wait for it), not while ``torch.compile`` traces (it
+      would break the graph), not inside ``torch.func`` transforms;
+    * JAX arrays: only concrete arrays on the CPU; never tracers (``jit``,
+      ``grad``, ``vmap``), nor arrays on an accelerator;
+    * Dask, CuPy and any other library: never (lazy, or on a device).
+
+    Where a check is skipped, the functions give NaN for an invalid row instead
+    of raising, so an invalid input never yields a plausible number.
     """
+    import numpy as np
+
+    if isinstance(x, (np.ndarray, np.generic)):
+        return np.asarray(x)
+    if array_api_compat.is_torch_array(x):
+        return _torch_host(x)
     if array_api_compat.is_jax_array(x):
         jax = sys.modules["jax"]
-        return isinstance(x, jax.core.Tracer)
-    return bool(array_api_compat.is_lazy_array(x))
+        if isinstance(x, jax.core.Tracer):
+            return None
+        try:
+            platforms = {d.platform for d in x.devices()}
+        except Exception:  # pragma: no cover - an array without devices
+            return None
+        return np.asarray(x) if platforms == {"cpu"} else None
+    if type(x).__module__.startswith("array_api_strict"):
+        return np.asarray(x._array)
+    return None
+
+
+def _torch_host(x: Array) -> Any:
+    torch = sys.modules["torch"]
+    if x.device.type != "cpu" or torch.compiler.is_compiling():
+        return None
+    if torch._C._functorch.is_functorch_wrapped_tensor(x):
+        return None
+    if x.is_sparse or x.layout != torch.strided:
+        return None
+    x = x.detach().resolve_conj().resolve_neg()
+    if x.dtype == torch.bfloat16:
+        x = x.float()
+    return x.numpy()
 
 
 def float_dtype(xp: Namespace, x: Array, name: str = "x") -> Any:
@@ -97,6 +144,8 @@ def work_dtype(xp: Namespace, dt: Any) -> Any:
 
 def const(xp: Namespace, value: float, like: Array) -> Array:
     """A 0-d array holding ``value`` with the dtype and device of ``like``."""
+    if array_api_compat.is_jax_namespace(xp) and not array_api_compat.is_jax_array(like):
+        return xp.asarray(value, dtype=like.dtype)  # a NumPy primal or tangent inside JAX
     return xp.asarray(value, dtype=like.dtype, device=device(like))
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any
 
-from ._array import Array, Namespace, broadcast_shape, is_finite_positive, is_lazy
+import numpy as np
+
+from ._array import Array, Namespace, broadcast_shape, host, is_finite_positive
 
 
 def temperature(value: object) -> float:
@@ -66,20 +69,23 @@ def boolean(xp: Namespace, a: Array, name: str) -> None:
 
 
 def nonnegative(xp: Namespace, a: Array, name: str) -> None:
-    """Entries >= 0 (NaN passes: NaN in gives NaN out). Skipped on lazy arrays."""
-    if is_lazy(a) or _size(a) == 0:
+    """Entries >= 0 (NaN passes: NaN in gives NaN out). Skipped where values are
+    not readable (:func:`softmaxkit._array.host`)."""
+    v = host(a)
+    if v is None or v.size == 0:
         return
-    if bool(xp.any(a < 0)):
-        raise ValueError(f"expected {name} to have no negative entries, got min {float(xp.min(a))}")
+    if (v < 0).any():
+        raise ValueError(f"expected {name} to have no negative entries, got min {float(v.min())}")
 
 
 def finite_nonnegative(xp: Namespace, a: Array, name: str) -> None:
-    """Weights: finite and >= 0. Skipped on lazy arrays."""
-    if is_lazy(a) or _size(a) == 0:
+    """Weights: finite and >= 0. Skipped where values are not readable."""
+    v = host(a)
+    if v is None or v.size == 0:
         return
-    ok = xp.isfinite(a) & (a >= 0)
-    if not bool(xp.all(ok)):
-        raise ValueError(f"expected {name} to be finite and >= 0, got {_first(xp, a, ok)}")
+    ok = np.isfinite(v) & (v >= 0)
+    if not ok.all():
+        raise ValueError(f"expected {name} to be finite and >= 0, got {_first(v, ok)}")
 
 
 def labels(
@@ -87,14 +93,17 @@ def labels(
 ) -> None:
     """Integer labels in ``[0, n_classes)`` where ``keep`` (rows not ignored).
 
-    Skipped on lazy arrays. The message names the first offending value found
-    (the smallest if any is negative, else the largest).
+    Skipped where values are not readable. The message names the first
+    offending value found (the smallest if any is negative, else the largest).
     """
-    if is_lazy(y) or _size(y) == 0:
+    v = host(y)
+    if v is None or v.size == 0:
         return
-    zero = xp.zeros_like(y)
-    kept = y if keep is None else xp.where(keep, y, zero)
-    lo, hi = int(xp.min(kept)), int(xp.max(kept))
+    if ignore_index is not None:
+        v = v[v != ignore_index]
+        if v.size == 0:
+            return
+    lo, hi = int(v.min()), int(v.max())
     bad = lo if lo < 0 else hi if hi >= n_classes else None
     if bad is not None:
         also = f" (or ignore_index={ignore_index})" if ignore_index is not None else ""
@@ -102,12 +111,19 @@ def labels(
 
 
 def unit_interval(xp: Namespace, a: Array, name: str) -> None:
-    """Entries in [0, 1] (binary targets). NaN fails. Skipped on lazy arrays."""
-    if is_lazy(a) or _size(a) == 0:
+    """Entries in [0, 1] (binary targets). NaN fails. Skipped where values are not
+    readable."""
+    v = host(a)
+    if v is None or v.size == 0:
         return
-    ok = (a >= 0) & (a <= 1)
-    if not bool(xp.all(ok)):
-        raise ValueError(f"expected {name} in [0, 1], got {_first(xp, a, ok)}")
+    ok = (v >= 0) & (v <= 1)
+    if not ok.all():
+        raise ValueError(f"expected {name} in [0, 1], got {_first(v, ok)}")
+
+
+def probability_tolerance(xp: Namespace, dtype: object) -> float:
+    """How far from 1 a row of probabilities may sum: ``sqrt(eps)`` of its dtype."""
+    return math.sqrt(float(xp.finfo(dtype).eps))
 
 
 def probabilities(xp: Namespace, y: Array, axis: int, name: str = "target") -> None:
@@ -115,31 +131,23 @@ def probabilities(xp: Namespace, y: Array, axis: int, name: str = "target") -> N
 
     ``sqrt(eps)`` (1.5e-8 in float64, 3.5e-4 in float32) accepts rounded softmax
     outputs of any width while rejecting unnormalised rows. NaN entries fail.
-    Skipped on lazy arrays.
+    Skipped where values are not readable.
     """
-    if is_lazy(y) or _size(y) == 0:
+    v = host(y)
+    if v is None or v.size == 0:
         return
-    if bool(xp.any(y < 0)):
-        raise ValueError(f"expected {name} probabilities >= 0, got an entry {float(xp.min(y))}")
-    tol = math.sqrt(float(xp.finfo(y.dtype).eps))
-    total = xp.sum(y, axis=axis)
-    ok = xp.abs(total - 1) <= tol
-    if not bool(xp.all(ok)):
+    if (v < 0).any():
+        raise ValueError(f"expected {name} probabilities >= 0, got an entry {float(v.min())}")
+    tol = probability_tolerance(xp, y.dtype)
+    total = v.sum(axis=axis, dtype=np.float64 if v.itemsize < 4 else None)
+    ok = np.abs(total - 1) <= tol
+    if not ok.all():
         raise ValueError(
             f"expected each row of {name} to sum to 1 (within {tol:.1e}), got a row summing to "
-            f"{_first(xp, total, ok)}"
+            f"{_first(total, ok)}"
         )
 
 
-def _first(xp: Namespace, a: Array, ok: Array) -> float:
+def _first(a: Any, ok: Any) -> float:
     """The first entry of ``a`` where ``ok`` is False, for the error message."""
-    return float(xp.reshape(a[~ok], (-1,))[0])
-
-
-def _size(a: Array) -> int:
-    n = 1
-    for s in a.shape:
-        if s is None:
-            return -1
-        n *= int(s)
-    return n
+    return float(np.reshape(a[~ok], (-1,))[0])

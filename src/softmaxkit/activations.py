@@ -20,6 +20,7 @@ boolean inputs are promoted to the library's default floating dtype.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from . import _checks
 from ._array import (
@@ -189,9 +190,59 @@ def _logsumexp_ref(
     return xp.astype(out, x.dtype)
 
 
+def _logsumexp_weighted_ref(
+    xp: Namespace,
+    x: Array,
+    b: Array,
+    axes: tuple[int, ...],
+    keepdims: bool,
+    mask: Array | None,
+) -> tuple[Array, Array]:
+    """``(log |sum b e^x|, sign(sum b e^x))``; the sign is 0 for a zero sum.
+
+    As the unweighted reference: shifted by the maximum over the entries that
+    take part (``b != 0``, not masked), the weights at the maximum ``c`` split
+    from the rest ``r``, and ``log |c + r| = log |c| + log1p(r / c)``, with
+    ``log1p(-r/c - 2)`` where ``r / c < -1`` (as SciPy does).
+    """
+    if _has_empty_axis(x, axes):
+        shape = _reduced_shape(tuple(x.shape), axes, keepdims)
+        ninf = xp.full(shape, -math.inf, dtype=x.dtype, device=device(x))
+        return ninf, xp.zeros(shape, dtype=x.dtype, device=device(x))
+    xw = _to_work(xp, x)
+    bw = xp.astype(b, xw.dtype)
+    zero, one = const(xp, 0.0, xw), const(xp, 1.0, xw)
+    live = bw != 0
+    if mask is not None:
+        live = live & mask
+    xw = xp.where(live, xw, const(xp, -math.inf, xw))
+    d, m = _shift(xp, xw, axes, 1.0)
+    top = d == 0
+    c = xp.sum(xp.where(top, bw, zero), axis=axes, keepdims=True)
+    rest = xp.sum(xp.where(top | ~live, zero, bw * xp.exp(d)), axis=axes, keepdims=True)
+    has_c = c != 0
+    r = rest / xp.where(has_c, c, one)
+    sign = xp.where(has_c, xp.sign(r + 1) * xp.sign(c), xp.sign(rest))
+    magnitude = xp.where(
+        has_c,
+        xp.log1p(xp.where(r < -1, -r - 2, r)) + xp.log(xp.abs(xp.where(has_c, c, one))),
+        xp.log(xp.abs(xp.where(rest == 0, one, rest)))
+        + xp.where(rest == 0, const(xp, -math.inf, xw), zero),
+    )
+    finite = xp.isfinite(m)
+    out = xp.where(finite, magnitude + xp.where(finite, m, zero), m)
+    # A +inf maximum whose weights cancel: inf - inf, undefined.
+    out = xp.where((m == math.inf) & ~has_c, const(xp, math.nan, out), out)
+    sign = xp.where(xp.isnan(out), out, sign)
+    if not keepdims:
+        out = xp.squeeze(out, axis=axes) if axes else out
+        sign = xp.squeeze(sign, axis=axes) if axes else sign
+    return xp.astype(out, x.dtype), xp.astype(sign, x.dtype)
+
+
 # The reference of each function, by name: fast paths that decline part of their
 # input (a block, a traced array) call these for it.
-REFERENCES = {
+REFERENCES: dict[str, Callable[..., Array]] = {
     "softmax": _softmax_ref,
     "log_softmax": _log_softmax_ref,
     "logsumexp": _logsumexp_ref,
@@ -354,7 +405,9 @@ def logsumexp(
     axis: Axis = -1,
     keepdims: bool = False,
     where: Array | None = None,
-) -> Array:
+    b: Array | None = None,
+    return_sign: bool = False,
+) -> Array | tuple[Array, Array]:
     r"""Log-sum-exp along ``axis``, without overflow or underflow.
 
     .. math::
@@ -377,12 +430,21 @@ def logsumexp(
     where : boolean array, optional
         Broadcastable to ``x``; masked-out entries act as ``-inf`` (they are left
         out of the sum).
+    b : array, optional
+        Weights ``b`` broadcastable to ``x``: the result is
+        ``log |sum b e^x|``. Negative weights subtract (as in SciPy); an entry
+        with ``b = 0`` takes no part, even when ``x`` is infinite there.
+    return_sign : bool, default False
+        Also return ``sign(sum b e^x)`` (1, -1, or 0 for a zero sum). Without
+        it, a negative sum gives NaN (as SciPy).
 
     Returns
     -------
-    array
+    array, or (array, array) with ``return_sign``
         ``-inf`` for an all ``-inf`` (or fully masked, or empty) reduction,
-        ``+inf`` when an entry is ``+inf``, NaN when an entry is NaN.
+        ``+inf`` when an entry is ``+inf``, NaN when an entry is NaN. The
+        gradient (PyTorch, JAX) is the softmax, ``b e^x / sum b e^x``, and
+        ``e^x / sum b e^x`` for ``b``.
 
     References
     ----------
@@ -399,14 +461,44 @@ def logsumexp(
     4.248354255291589e-18
     >>> float(sk.logsumexp(np.array([])))
     -inf
+
+    Weights, as in SciPy: ``log(e^2 - e^1)``, and the sign of a negative sum:
+
+    >>> float(sk.logsumexp(np.array([2.0, 1.0]), b=np.array([1.0, -1.0])))
+    1.5413248546129181
+    >>> value, sign = sk.logsumexp(np.array([1.0, 2.0]), b=np.array([1.0, -1.0]), return_sign=True)
+    >>> float(value), float(sign)
+    (1.5413248546129181, -1.0)
     """
     if not isinstance(keepdims, bool):
         raise TypeError(f"expected a bool for keepdims, got {keepdims!r}")
+    if not isinstance(return_sign, bool):
+        raise TypeError(f"expected a bool for return_sign, got {return_sign!r}")
+    if b is None and not return_sign:
+        xp, x, axes, mask, was_0d = _prepare(x, axis, where)
+        out = fast_call("logsumexp", xp, x, axes=axes, keepdims=keepdims, where=mask)
+        if out is None:
+            out = _logsumexp_ref(xp, x, axes, keepdims, mask)
+        return xp.reshape(out, ()) if was_0d else out
+    xp = namespace(("x", x), ("b", b), ("where", where))
+    if b is None:
+        b = xp.ones(x.shape, dtype=as_float(xp, x).dtype, device=device(x))
+    bf = as_float(xp, b, "b")
+    xf = as_float(xp, x)
+    dt = xp.result_type(xf, bf)
+    _checks.broadcastable_to(b, tuple(x.shape), "b", "x")
+    x = xp.astype(xf, dt) if xf.dtype != dt else xf
+    bf = xp.broadcast_to(xp.astype(bf, dt), tuple(x.shape))
     xp, x, axes, mask, was_0d = _prepare(x, axis, where)
-    out = fast_call("logsumexp", xp, x, axes=axes, keepdims=keepdims, where=mask)
-    if out is None:
-        out = _logsumexp_ref(xp, x, axes, keepdims, mask)
-    return xp.reshape(out, ()) if was_0d else out
+    if was_0d:
+        bf = xp.reshape(bf, (1,))
+    res = fast_call("logsumexp_weighted", xp, x, bf, axes=axes, keepdims=keepdims, where=mask)
+    out, sign = res if res is not None else _logsumexp_weighted_ref(xp, x, bf, axes, keepdims, mask)
+    if was_0d:
+        out, sign = xp.reshape(out, ()), xp.reshape(sign, ())
+    if return_sign:
+        return out, sign
+    return xp.where(sign < 0, const(xp, math.nan, out), out)
 
 
 def sigmoid(x: Array, /) -> Array:
@@ -447,12 +539,7 @@ def sigmoid(x: Array, /) -> Array:
     xp = namespace(("x", x))
     x = as_float(xp, x)
     out = fast_call("sigmoid", xp, x)
-    if out is not None:
-        return out
-    xw = _to_work(xp, x)
-    e = xp.exp(-xp.abs(xw))
-    one = const(xp, 1.0, xw)
-    return xp.astype(xp.where(xw >= 0, one, e) / (one + e), x.dtype)
+    return _sigmoid_ref(xp, x) if out is None else out
 
 
 def log_sigmoid(x: Array, /) -> Array:
@@ -487,8 +574,23 @@ def log_sigmoid(x: Array, /) -> Array:
     xp = namespace(("x", x))
     x = as_float(xp, x)
     out = fast_call("log_sigmoid", xp, x)
-    if out is not None:
-        return out
+    return _log_sigmoid_ref(xp, x) if out is None else out
+
+
+def _sigmoid_ref(xp: Namespace, x: Array) -> Array:
+    xw = _to_work(xp, x)
+    e = xp.exp(-xp.abs(xw))
+    one = const(xp, 1.0, xw)
+    return xp.astype(xp.where(xw >= 0, one, e) / (one + e), x.dtype)
+
+
+def _log_sigmoid_ref(xp: Namespace, x: Array) -> Array:
     xw = _to_work(xp, x)
     zero = const(xp, 0.0, xw)
     return xp.astype(xp.minimum(xw, zero) - xp.log1p(xp.exp(-xp.abs(xw))), x.dtype)
+
+
+ELEMENTWISE: dict[str, Callable[..., Array]] = {
+    "sigmoid": _sigmoid_ref,
+    "log_sigmoid": _log_sigmoid_ref,
+}

@@ -18,8 +18,16 @@ loss under every option. ``reduction="mean"`` is ``sum_i w_i l_i / sum_i w_i``
 ``sum_i w_i l_i``; ``"none"`` returns ``w_i l_i`` per row.
 
 Value checks (label range, probability rows, weight signs) read the data, so
-they are skipped on lazy arrays: Dask arrays and JAX arrays under tracing
-(``jit``, ``grad``, ``vmap``). Shape and dtype checks always run.
+they run only where that costs nothing (:func:`softmaxkit._array.host`: NumPy,
+eager CPU tensors, concrete JAX arrays on the CPU); elsewhere (Dask, JAX under
+``jit``/``grad``/``vmap``, ``torch.compile``, CUDA tensors) a row with an
+invalid label, probability row or weight gets a NaN loss (and NaN gradient),
+never a plausible number. Shape and dtype checks always run.
+
+On PyTorch and JAX, :func:`softmax_cross_entropy` is differentiable with the
+closed-form gradient ``(softmax(z / T) - y) / T`` per row (an
+``autograd.Function`` / ``custom_jvp``); weights and the reduction are ordinary
+operations, so their gradients come from the framework.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from ._array import (
     as_float,
     const,
     device,
+    host,
     namespace,
     single_axis,
     work_dtype,
@@ -64,7 +73,12 @@ def _weights(
         raise TypeError(f"expected a real array for {name}, got dtype {weight.dtype}")
     _checks.broadcastable_to(weight, shape, name, target)
     _checks.finite_nonnegative(xp, weight, name)
-    return xp.broadcast_to(xp.astype(weight, dt), shape)
+    weight = xp.broadcast_to(xp.astype(weight, dt), shape)
+    if host(weight) is None:
+        # Unchecked (traced, lazy or on a device): an invalid weight makes its row NaN.
+        ok = xp.isfinite(weight) & (weight >= 0)
+        weight = xp.where(ok, weight, const(xp, math.nan, weight))
+    return weight
 
 
 def _fits(xp: Namespace, dtype: Any, value: int) -> bool:
@@ -122,6 +136,7 @@ def _cross_entropy(
 
     valid = None
     labels = None
+    bad = None  # rows whose target could not be checked and is invalid: NaN loss
     if xp.isdtype(target.dtype, "integral"):
         if tuple(target.shape) != batch:
             raise ValueError(
@@ -131,12 +146,22 @@ def _cross_entropy(
             )
         if ignore_index is not None and _fits(xp, target.dtype, ignore_index):
             valid = target != ignore_index
-        _checks.labels(xp, target, K, valid, ignore_index)
+        if host(target) is None:
+            bad = (target < 0) | (target >= K)
+            if valid is not None:
+                bad = bad & valid
+        else:
+            _checks.labels(xp, target, K, valid, ignore_index)
         labels = target
         y = None  # the one-hot matrix is built only if no fast path takes the call
     elif xp.isdtype(target.dtype, "real floating"):
         _checks.same_shape(logits, target, "logits", "target", " (probability targets)")
-        _checks.probabilities(xp, target, ax)
+        if host(target) is None:
+            tol = _checks.probability_tolerance(xp, target.dtype)
+            t = xp.moveaxis(target, ax, -1)
+            bad = xp.any(t < 0, axis=-1) | (xp.abs(xp.sum(t, axis=-1) - 1) > tol)
+        else:
+            _checks.probabilities(xp, target, ax)
         y = xp.astype(xp.moveaxis(target, ax, -1), dt)
     else:
         raise TypeError(
@@ -144,31 +169,38 @@ def _cross_entropy(
             f"(probabilities), got dtype {target.dtype}"
         )
 
-    # Row weights: sample weight times the class weight of the (expected) true class.
-    w = xp.ones(batch, dtype=dt, device=device(z))
+    # Row weights: sample weight times the class weight of the (expected) true class;
+    # None when every row has weight 1.
+    w = None
+    safe = labels
+    if labels is not None and (valid is not None or bad is not None):
+        off = ~valid if valid is not None else bad
+        if valid is not None and bad is not None:
+            off = off | bad
+        safe = xp.where(off, xp.zeros_like(labels), labels)
     if cw is not None and labels is not None:
         # the class weight of each row's label (ignored rows: any class; weight 0 below)
-        safe = labels if valid is None else xp.where(valid, labels, xp.zeros_like(labels))
         w = xp.reshape(xp.take(cw, xp.reshape(safe, (-1,)), axis=0), batch)
     elif cw is not None:
         w = xp.sum(y * cw, axis=-1)
     sw = _weights(xp, sample_weight, batch, dt, "sample_weight", "logits without the class axis")
     if sw is not None:
-        w = w * sw
+        w = sw if w is None else w * sw
     if valid is not None:
-        w = xp.where(valid, w, zero)
+        w = xp.where(valid, xp.ones(batch, dtype=dt, device=device(z)) if w is None else w, zero)
 
-    inactive = w == 0
-    total = xp.sum(w)
+    inactive = None if w is None else w == 0
+    total = const(xp, float(math.prod(batch)), z) if w is None else xp.sum(w)
     scale = xp.where(total == 0, const(xp, 1.0, total), total) if reduction == "mean" else None
 
-    if labels is not None:
+    if labels is not None and bad is None:
+        ones = xp.ones(batch, dtype=dt, device=device(z)) if w is None else w
         fast = fast_call(
             "softmax_cross_entropy",
             xp,
             xp.reshape(z, (-1, K)),
-            labels=xp.reshape(labels, (-1,)),
-            weights=xp.reshape(w, (-1,)),
+            labels=xp.reshape(safe, (-1,)),
+            weights=xp.reshape(ones, (-1,)),
             label_smoothing=eps,
             temperature=T,
             want_loss=want_loss,
@@ -178,9 +210,25 @@ def _cross_entropy(
         if fast is not None:
             return _finish(xp, fast, batch, z.shape, ax, scale, reduction, out_dt)
 
+    if want_loss and not want_grad:
+        # Autodiff frameworks: per-row losses with a closed-form backward pass;
+        # weights and the reduction stay ordinary (differentiable) operations.
+        rows = fast_call(
+            "cross_entropy_rows",
+            xp,
+            xp.reshape(z, (-1, K)),
+            target=xp.reshape(safe, (-1,)) if labels is not None else xp.reshape(y, (-1, K)),
+            label_smoothing=eps,
+            temperature=T,
+        )
+        if rows is not None:
+            rows = xp.reshape(rows, batch)
+            loss = _reduce(xp, rows, w, inactive, bad, scale, reduction)
+            return (loss if loss.dtype == out_dt else xp.astype(loss, out_dt)), None
+
     if y is None:
         classes = xp.arange(K, dtype=target.dtype, device=device(target))
-        hot = xp.expand_dims(target, axis=-1) == classes
+        hot = xp.expand_dims(safe, axis=-1) == classes
         if valid is not None:
             hot = hot & xp.expand_dims(valid, axis=-1)
         y = xp.astype(hot, dt)
@@ -193,24 +241,42 @@ def _cross_entropy(
     if want_loss:
         # 0 * log 0 = 0: a zero target entry contributes nothing, even against -inf.
         rows = -xp.sum(y * xp.where(y == 0, zero, logp), axis=-1)
-        rows = w * xp.where(inactive, zero, rows)  # 0 weight beats an inf loss, quietly
-        if reduction == "none":
-            loss = rows
-        else:
-            loss = xp.sum(rows)
-            if scale is not None:
-                loss = loss / scale
-        loss = xp.astype(loss, out_dt)
+        loss = xp.astype(_reduce(xp, rows, w, inactive, bad, scale, reduction), out_dt)
 
     grad = None
     if want_grad:
-        g = xp.expand_dims(w, axis=-1) * xp.where(xp.expand_dims(inactive, axis=-1), zero, p - y)
+        g = p - y
+        if w is not None:
+            g = xp.expand_dims(w, axis=-1) * xp.where(xp.expand_dims(inactive, axis=-1), zero, g)
+        if bad is not None:
+            g = xp.where(xp.expand_dims(bad, axis=-1), const(xp, math.nan, g), g)
         if T != 1.0:
             g = g / T
         if scale is not None:
             g = g / scale
         grad = xp.astype(xp.moveaxis(g, -1, ax), out_dt)
     return loss, grad
+
+
+def _reduce(
+    xp: Namespace,
+    rows: Array,
+    w: Array | None,
+    inactive: Array | None,
+    bad: Array | None,
+    scale: Array | None,
+    reduction: str,
+) -> Array:
+    """Weight the per-row losses (a row of weight 0 is 0, even against an infinite
+    loss), mark the invalid rows NaN, and reduce."""
+    if w is not None:
+        rows = w * xp.where(inactive, const(xp, 0.0, rows), rows)
+    if bad is not None:
+        rows = xp.where(bad, const(xp, math.nan, rows), rows)
+    if reduction == "none":
+        return rows
+    loss = xp.sum(rows)
+    return loss / scale if scale is not None else loss
 
 
 def _finish(
@@ -534,6 +600,8 @@ def sigmoid_cross_entropy(
     if xp.isdtype(target.dtype, "complex floating"):
         raise TypeError(f"expected a real target, got dtype {target.dtype}")
     _checks.unit_interval(xp, target, "target")
+    # Unchecked targets (traced, lazy, on a device): an entry outside [0, 1] is NaN.
+    bad = None if host(target) is not None else ~((target >= 0) & (target <= 1))
     dt = work_dtype(xp, out_dt)
     z = xp.astype(z, dt)
     t = xp.astype(target, dt)
@@ -557,6 +625,8 @@ def sigmoid_cross_entropy(
     rows = -(pos * pw + neg) if pw is not None else -(pos + neg)
     if w is not None:
         rows = w * xp.where(w == 0, zero, rows)
+    if bad is not None:
+        rows = xp.where(bad, const(xp, math.nan, rows), rows)
     if reduction == "none":
         return xp.astype(rows, out_dt)
     loss = xp.sum(rows)

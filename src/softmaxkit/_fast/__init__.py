@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.abc
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -43,6 +45,40 @@ def _load(backend: str) -> None:
     _LOADED.add(backend)
     if backend in _BACKEND_MODULES:
         importlib.import_module(f"{__name__}.{backend}")
+
+
+class _WhenImported(importlib.abc.MetaPathFinder):
+    """Loads PyTorch's fast paths right after ``torch`` itself is imported.
+
+    Under ``torch.compile`` nothing may be imported (Dynamo cannot trace an
+    import: a graph break), so the first call of a public function on a tensor
+    must find the module already loaded, even when ``softmaxkit`` was imported
+    before ``torch``. This finder finds nothing itself: it wraps the loader of
+    ``torch`` that the other finders return.
+    """
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname != "torch" or "torch" in _LOADED:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        loader = spec.loader
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        run = loader.exec_module
+
+        def exec_module(module: Any) -> None:
+            run(module)
+            _load("torch")
+
+        loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
 
 
 def backend_name(xp: Any) -> str:
@@ -108,3 +144,10 @@ def reference_only() -> Iterator[None]:
         yield
     finally:
         _enabled = saved
+
+
+# After everything above exists: the torch module imports `register` from here.
+if "torch" in sys.modules:
+    _load("torch")
+else:
+    sys.meta_path.insert(0, _WhenImported())

@@ -1,34 +1,395 @@
-"""PyTorch: ``torch.softmax`` where its semantics are ours, on any device.
+"""PyTorch: the softmax family as ``torch.autograd.Function`` classes.
 
-``torch.softmax`` computes ``exp(x - max) / sum`` like the reference, so for
-rows with a finite maximum the two agree to a few ulp, on the CPU and on CUDA
-without a copy. Rows whose maximum is not finite (all ``-inf``, a ``+inf``
-entry) come out as NaN from PyTorch; when any NaN appears, the call declines
-and the reference (which handles those rows, and gives NaN only for NaN input)
-runs instead. A temperature below 1 declines too: ``x / T`` could overflow
-where the reference's ``(x - max) / T`` does not. ``log_softmax`` and
-``logsumexp`` are not delegated: PyTorch takes ``log(sum)`` where the
-reference takes ``log1p`` of the tail, so results near 0 differ by far more
-than a few ulp.
+Each function's backward pass is its closed form (:mod:`softmaxkit._gradients`),
+not a trace of the reference, and saves only what that form needs: the softmax
+output (softmax), the log-softmax output (log-softmax), the input and the
+per-row result (log-sum-exp: the softmax is recomputed), the logits and the
+labels (cross-entropy: one fused pass recomputes ``(p - y) / T``). Every
+backward is written with differentiable operations, so double backward
+(``gradgradcheck``, Hessians) works; ``setup_context`` and
+``generate_vmap_rule`` make ``torch.func.grad``, ``vmap`` and ``jacrev`` work.
+
+The forward pass of an eager CPU float32/float64 tensor runs the NumPy fast
+path on a zero-copy view (same results as NumPy, bit for bit; the edge cases
+included). Elsewhere (CUDA tensors, 16-bit floats, under ``torch.compile`` or
+``torch.func`` transforms) it runs the reference implementation in PyTorch
+operations, which has no data-dependent Python branch: it compiles with
+``fullgraph=True`` and never waits for a device.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
-from . import register
+from .. import _gradients as rules
+from .._array import host, namespace
+from . import _REGISTRY, register
+
+_NUMPY_DTYPES = (torch.float32, torch.float64)
+
+
+def _on_host(*tensors: Any) -> list[Any] | None:
+    """NumPy views of the tensors (None entries stay None), or None when any of them
+    cannot be read without a device wait, a graph break or a copy."""
+    views: list[Any] = []
+    for t in tensors:
+        if t is None:
+            views.append(None)
+            continue
+        if t.is_floating_point() and t.dtype not in _NUMPY_DTYPES:
+            return None
+        v = host(t)
+        if v is None:
+            return None
+        views.append(v)
+    return views
+
+
+def _numpy_call(name: str, *arrays: Any, **options: Any) -> Any:
+    """The NumPy fast path of ``name`` on NumPy arrays (or its reference)."""
+    from . import _load
+
+    _load("numpy")
+    impl = _REGISTRY.get((name, "numpy"))
+    out = NotImplemented if impl is None else impl(*arrays, **options)
+    return out
+
+
+def _forward(name: str, x: Any, mask: Any, axes: tuple[int, ...], option: Any) -> Any:
+    """Forward value of softmax / log_softmax / logsumexp (``option`` is the
+    temperature or ``keepdims``), without autograd."""
+    from ..activations import REFERENCES
+
+    views = _on_host(x, mask)
+    if views is not None:
+        xn, mn = views
+        opts = {"keepdims": option} if name == "logsumexp" else {"temperature": option}
+        out = _numpy_call(name, xn, axes=axes, where=mn, **opts)
+        if out is NotImplemented:
+            out = REFERENCES[name](namespace(("x", xn)), xn, axes, option, mn)
+        return torch.from_numpy(np.asarray(out))
+    return REFERENCES[name](namespace(("x", x)), x, axes, option, mask)
+
+
+def _single(axes: tuple[int, ...]) -> int | None:
+    return axes[0] if len(axes) == 1 else None
+
+
+class _Softmax(torch.autograd.Function):
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x: Any, mask: Any, axes: tuple[int, ...], temperature: float) -> Any:
+        return _forward("softmax", x, mask, axes, temperature)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
+        ctx.save_for_backward(output)
+        ctx.axes, ctx.temperature = inputs[2], inputs[3]
+
+    @staticmethod
+    def backward(ctx: Any, g: Any) -> Any:
+        (s,) = ctx.saved_tensors
+        return _softmax_vjp(s, g, ctx.axes, ctx.temperature), None, None, None
+
+
+def _softmax_vjp(s: Any, g: Any, axes: tuple[int, ...], T: float) -> Any:
+    dim = _single(axes)
+    if dim is not None and s.dtype in _NUMPY_DTYPES:
+        # PyTorch's fused kernel computes exactly s * (g - <g, s>), and is
+        # itself differentiable (double backward).
+        out = torch.ops.aten._softmax_backward_data(g, s, dim, s.dtype)
+        return out / T if T != 1.0 else out
+    work = _work(s)
+    out = rules.softmax_vjp(namespace(("s", s)), s.to(work), g.to(work), axes, T)
+    return out.to(s.dtype)
+
+
+def _work(t: Any) -> Any:
+    return torch.float32 if t.dtype in (torch.float16, torch.bfloat16) else t.dtype
+
+
+class _LogSoftmax(torch.autograd.Function):
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x: Any, mask: Any, axes: tuple[int, ...], temperature: float) -> Any:
+        return _forward("log_softmax", x, mask, axes, temperature)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
+        ctx.save_for_backward(output)
+        ctx.axes, ctx.temperature = inputs[2], inputs[3]
+
+    @staticmethod
+    def backward(ctx: Any, g: Any) -> Any:
+        (out,) = ctx.saved_tensors
+        return _log_softmax_vjp(out, g, ctx.axes, ctx.temperature), None, None, None
+
+
+def _log_softmax_vjp(out: Any, g: Any, axes: tuple[int, ...], T: float) -> Any:
+    dim = _single(axes)
+    if dim is not None and out.dtype in _NUMPY_DTYPES and _on_host(out, g) is not None:
+        # Eager CPU: PyTorch's fused g - exp(out) * sum(g), corrected only when a
+        # row has -inf log-probabilities (whose entries get derivative 0).
+        dead = torch.isneginf(out)
+        if not bool(dead.any()):
+            grad = torch.ops.aten._log_softmax_backward_data(g, out, dim, out.dtype)
+            return grad / T if T != 1.0 else grad
+    work = _work(out)
+    grad = rules.log_softmax_vjp(namespace(("o", out)), out.to(work), g.to(work), axes, T)
+    return grad.to(out.dtype)
+
+
+class _LogSumExp(torch.autograd.Function):
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x: Any, mask: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
+        return _forward("logsumexp", x, mask, axes, keepdims)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
+        x, mask, axes, keepdims = inputs
+        ctx.save_for_backward(x, mask)
+        ctx.axes, ctx.keepdims = axes, keepdims
+
+    @staticmethod
+    def backward(ctx: Any, g: Any) -> Any:
+        x, mask = ctx.saved_tensors
+        if not ctx.keepdims:
+            for a in ctx.axes:
+                g = g.unsqueeze(a)
+        # d LSE / dx = softmax(x): recomputed (through the differentiable Function,
+        # so that second derivatives are those of softmax).
+        s = _Softmax.apply(x, mask, ctx.axes, 1.0)
+        return g * s, None, None, None
+
+
+class _WeightedLogSumExp(torch.autograd.Function):
+    """``(log |sum b e^x|, sign)``; differentiable in ``x`` and ``b``."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x: Any, b: Any, mask: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
+        from ..activations import _logsumexp_weighted_ref
+
+        return _logsumexp_weighted_ref(namespace(("x", x)), x, b, axes, keepdims, mask)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
+        x, b, mask, axes, keepdims = inputs
+        ctx.save_for_backward(x, b, mask)
+        ctx.axes, ctx.keepdims = axes, keepdims
+        ctx.mark_non_differentiable(output[1])
+
+    @staticmethod
+    def backward(ctx: Any, g: Any, _g_sign: Any) -> Any:
+        x, b, mask = ctx.saved_tensors
+        if not ctx.keepdims:
+            for a in ctx.axes:
+                g = g.unsqueeze(a)
+        s, e = rules.weighted_softmax(namespace(("x", x)), x, b, ctx.axes, mask)
+        return g * s, g * e, None, None, None
+
+
+class _CrossEntropyRows(torch.autograd.Function):
+    """Per-row ``l_i = -sum_k y'_ik log softmax(z_i / T)_k`` of (n, K) logits, for
+    integer labels (each in [0, K)) or probability rows; weights and reduction
+    are applied outside, by ordinary (differentiable) tensor operations."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(z: Any, target: Any, eps: float, temperature: float) -> Any:
+        views = _on_host(z, target) if not target.is_floating_point() and z.numel() else None
+        if views is not None:
+            zn, yn = views
+            ones = np.ones(zn.shape[0], dtype=zn.dtype)
+            rows, _ = _numpy_call(
+                "softmax_cross_entropy",
+                zn,
+                labels=yn,
+                weights=ones,
+                label_smoothing=eps,
+                temperature=temperature,
+                want_loss=True,
+                want_grad=False,
+            )
+            return torch.from_numpy(rows)
+        logp = _forward("log_softmax", z, None, (1,), temperature)
+        return _rows_from_logp(logp, target, eps)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
+        z, target, eps, temperature = inputs
+        ctx.save_for_backward(z, target)
+        ctx.eps, ctx.temperature = eps, temperature
+
+    @staticmethod
+    def backward(ctx: Any, g: Any) -> Any:
+        z, target = ctx.saved_tensors
+        eps, T = ctx.eps, ctx.temperature
+        labels = not target.is_floating_point()
+        if labels and not torch.is_grad_enabled() and z.numel():
+            views = _on_host(z, target, g)
+            if views is not None:
+                zn, yn, gn = views
+                _, grad = _numpy_call(
+                    "softmax_cross_entropy",
+                    zn,
+                    labels=yn,
+                    weights=np.ones(zn.shape[0], dtype=zn.dtype),
+                    label_smoothing=eps,
+                    temperature=T,
+                    want_loss=False,
+                    want_grad=True,
+                    row_factor=gn,
+                )
+                return torch.from_numpy(grad), None, None, None
+        logp = _LogSoftmax.apply(z, None, (1,), T)
+        y = _one_hot(target, z) if labels else target
+        dz, dy = rules.cross_entropy_rows_grads(namespace(("z", z)), logp, y, eps, T)
+        gz = g.unsqueeze(-1) * dz
+        gy = None if labels or not ctx.needs_input_grad[1] else g.unsqueeze(-1) * dy
+        return gz, gy, None, None
+
+
+def _one_hot(labels: Any, like: Any) -> Any:
+    classes = torch.arange(like.shape[-1], device=like.device)
+    return (labels.unsqueeze(-1) == classes).to(like.dtype)
+
+
+def _rows_from_logp(logp: Any, target: Any, eps: float) -> Any:
+    """``-sum_k y'_k logp_k`` per row, with ``0 * log 0 = 0`` for probability targets."""
+    K = logp.shape[-1]
+    if not target.is_floating_point():
+        picked = torch.gather(logp, -1, target.unsqueeze(-1).to(torch.int64)).squeeze(-1)
+        if eps == 0.0:
+            return -picked
+        return -(1.0 - eps) * picked - (eps / K) * logp.sum(-1)
+    y = (1.0 - eps) * target + eps / K if eps > 0.0 else target
+    zero = torch.zeros((), dtype=logp.dtype, device=logp.device)
+    return -(y * torch.where(y == 0, zero, logp)).sum(-1)
+
+
+# -------------------------------------------------------------------------------------
+# the information measures and the sigmoid family
+
+
+class _Information(torch.autograd.Function):
+    """entropy (q None), cross-entropy and KL divergence, reduced over ``axes``."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(name: str, p: Any, q: Any, axes: tuple[int, ...] | None) -> Any:
+        from ..information import REFERENCES
+
+        xp = namespace(("p", p))
+        args = (p,) if q is None else (p, q)
+        return REFERENCES[name](xp, *args, axes)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
+        name, p, q, axes = inputs
+        ctx.save_for_backward(p, q)
+        ctx.name, ctx.axes = name, axes
+
+    @staticmethod
+    def backward(ctx: Any, g: Any) -> Any:
+        p, q = ctx.saved_tensors
+        xp = namespace(("p", p))
+        axes = ctx.axes if ctx.axes is not None else tuple(range(p.ndim))
+        for a in axes:
+            g = g.unsqueeze(a)
+        if ctx.name == "entropy":
+            return None, g * rules.entropy_partial(xp, p), None, None
+        partials: Any = rules.cross_entropy_partials
+        if ctx.name == "kl_divergence":
+            partials = rules.kl_partials
+        dp, dq = partials(xp, p, q)
+        return None, g * dp, g * dq, None
+
+
+class _Elementwise(torch.autograd.Function):
+    """sigmoid and log_sigmoid: the derivative from the input (both are accurate
+    products of sigmoids, no ``1 - sigma``)."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(name: str, x: Any) -> Any:
+        from ..activations import ELEMENTWISE
+
+        return ELEMENTWISE[name](namespace(("x", x)), x)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
+        ctx.save_for_backward(inputs[1])
+        ctx.name = inputs[0]
+
+    @staticmethod
+    def backward(ctx: Any, g: Any) -> Any:
+        (x,) = ctx.saved_tensors
+        xp = namespace(("x", x))
+        part = rules.sigmoid_partial if ctx.name == "sigmoid" else rules.log_sigmoid_partial
+        return None, g * part(xp, x)
+
+
+# -------------------------------------------------------------------------------------
+# registration
 
 
 @register("softmax", "torch")
 def softmax(x: Any, *, axes: tuple[int, ...], temperature: float, where: Any) -> Any:
-    if len(axes) != 1 or temperature < 1.0 or x.numel() == 0:
-        return NotImplemented
-    z = x if where is None else x.masked_fill(~where, float("-inf"))
-    if temperature != 1.0:
-        z = z / temperature
-    out = torch.softmax(z, dim=axes[0])
-    if bool(torch.isnan(out).any()):
-        return NotImplemented  # rows with a non-finite max (or NaN input): the reference
-    return out
+    return _Softmax.apply(x, where, axes, temperature)
+
+
+@register("log_softmax", "torch")
+def log_softmax(x: Any, *, axes: tuple[int, ...], temperature: float, where: Any) -> Any:
+    return _LogSoftmax.apply(x, where, axes, temperature)
+
+
+@register("logsumexp", "torch")
+def logsumexp(x: Any, *, axes: tuple[int, ...], keepdims: bool, where: Any) -> Any:
+    return _LogSumExp.apply(x, where, axes, keepdims)
+
+
+@register("logsumexp_weighted", "torch")
+def logsumexp_weighted(x: Any, b: Any, *, axes: tuple[int, ...], keepdims: bool, where: Any) -> Any:
+    return _WeightedLogSumExp.apply(x, b, where, axes, keepdims)
+
+
+@register("cross_entropy_rows", "torch")
+def cross_entropy_rows(z: Any, *, target: Any, label_smoothing: float, temperature: float) -> Any:
+    return _CrossEntropyRows.apply(z, target, label_smoothing, temperature)
+
+
+@register("entropy", "torch")
+def entropy(p: Any, *, axes: tuple[int, ...] | None) -> Any:
+    return _Information.apply("entropy", p, None, axes)
+
+
+@register("cross_entropy", "torch")
+def cross_entropy(p: Any, q: Any, *, axes: tuple[int, ...] | None) -> Any:
+    return _Information.apply("cross_entropy", p, q, axes)
+
+
+@register("kl_divergence", "torch")
+def kl_divergence(p: Any, q: Any, *, axes: tuple[int, ...] | None) -> Any:
+    return _Information.apply("kl_divergence", p, q, axes)
+
+
+@register("sigmoid", "torch")
+def sigmoid(x: Any) -> Any:
+    return _Elementwise.apply("sigmoid", x)
+
+
+@register("log_sigmoid", "torch")
+def log_sigmoid(x: Any) -> Any:
+    return _Elementwise.apply("log_sigmoid", x)
