@@ -32,6 +32,9 @@ def namespace(*named: tuple[str, object]) -> Namespace:
     ``softmax([1, 2])`` says what to pass instead of failing deep inside. NumPy
     scalars (``np.float64(3.0)``) count as 0-d arrays; Python numbers do not.
     """
+    torch_ns = _torch_namespace(named)
+    if torch_ns is not None:
+        return torch_ns
     arrays = []
     for i, (name, value) in enumerate(named):
         if value is None and i > 0:
@@ -50,9 +53,28 @@ def namespace(*named: tuple[str, object]) -> Namespace:
         raise TypeError(f"expected arrays of one array library, got a mix: {exc}") from None
 
 
+def _torch_namespace(named: tuple[tuple[str, object], ...]) -> Namespace | None:
+    """array-api-compat's PyTorch namespace when every given array is a tensor.
+
+    A direct ``isinstance`` check: array-api-compat's own lookup goes through
+    ``functools.lru_cache``-wrapped helpers, which ``torch.compile`` traces with a
+    warning on every compilation.
+    """
+    torch = sys.modules.get("torch")
+    ns = sys.modules.get("array_api_compat.torch")
+    if torch is None or ns is None or named[0][1] is None:
+        return None
+    if all(value is None or isinstance(value, torch.Tensor) for _, value in named):
+        return ns
+    return None
+
+
 def device(x: Array) -> Any:
     """Device of ``x`` (a placeholder object for libraries without devices); ``None``
     (the default placement) for a traced JAX array, whose device is not known."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(x, torch.Tensor):
+        return x.device
     if array_api_compat.is_jax_array(x) and isinstance(x, sys.modules["jax"].core.Tracer):
         return None
     return array_api_compat.device(x)
@@ -84,7 +106,8 @@ def host(x: Array) -> Any:
 
     if isinstance(x, (np.ndarray, np.generic)):
         return np.asarray(x)
-    if array_api_compat.is_torch_array(x):
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(x, torch.Tensor):
         return _torch_host(x)
     if array_api_compat.is_jax_array(x):
         jax = sys.modules["jax"]

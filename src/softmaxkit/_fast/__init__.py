@@ -81,8 +81,25 @@ class _WhenImported(importlib.abc.MetaPathFinder):
         return spec
 
 
+_NAMES: dict[str, str] = {}  # namespace module name -> backend name
+
+
 def backend_name(xp: Any) -> str:
-    """A short, stable name for the library behind namespace ``xp``."""
+    """A short, stable name for the library behind namespace ``xp``.
+
+    Remembered per namespace module: array-api-compat's checks are
+    ``lru_cache``-wrapped, which ``torch.compile`` traces with a warning.
+    """
+    key = getattr(xp, "__name__", None)
+    if key is not None and key in _NAMES:
+        return _NAMES[key]
+    name = _backend_name(xp)
+    if key is not None:
+        _NAMES[key] = name
+    return name
+
+
+def _backend_name(xp: Any) -> str:
     checks = (
         ("numpy", array_api_compat.is_numpy_namespace),
         ("torch", array_api_compat.is_torch_namespace),
@@ -128,7 +145,9 @@ def lookup(function: str, xp: Any, device: Any = None) -> FastPath | None:
 def call(function: str, xp: Any, *arrays: Any, **options: Any) -> Any:
     """The fast path's result for ``function(*arrays, **options)``, or None when there
     is no fast path for the arrays' library and device or it declines."""
-    impl = lookup(function, xp, array_api_compat.device(arrays[0]))
+    from .._array import device
+
+    impl = lookup(function, xp, device(arrays[0]))
     if impl is None:
         return None
     out = impl(*arrays, **options)

@@ -21,14 +21,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import array_api_compat.torch
 import numpy as np
 import torch
 
 from .. import _gradients as rules
 from .._array import host, namespace
-from . import _REGISTRY, register
+from . import _REGISTRY, backend_name, register
 
 _NUMPY_DTYPES = (torch.float32, torch.float64)
+
+# Under torch.compile nothing may be imported or looked up through array-api-compat's
+# cached helpers: the namespace and its backend name are settled here, at load time.
+backend_name(array_api_compat.torch)
 
 
 def _on_host(*tensors: Any) -> list[Any] | None:
