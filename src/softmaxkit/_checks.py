@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from typing import Any
 
 import numpy as np
@@ -136,10 +137,18 @@ def probabilities(xp: Namespace, y: Array, axis: int, name: str = "target") -> N
     v = host(y)
     if v is None or v.size == 0:
         return
-    if (v < 0).any():
-        raise ValueError(f"expected {name} probabilities >= 0, got an entry {float(v.min())}")
+    torch: Any = sys.modules.get("torch")
+    if torch is not None and isinstance(y, torch.Tensor):
+        v = y.detach()  # an eager CPU tensor: PyTorch's reductions use all its threads
+    low = v.min()  # one pass, no temporary (NaN entries fail the sum test below)
+    if low < 0:
+        raise ValueError(f"expected {name} probabilities >= 0, got an entry {float(low)}")
     tol = probability_tolerance(xp, y.dtype)
-    total = v.sum(axis=axis, dtype=np.float64 if v.itemsize < 4 else None)
+    if isinstance(v, np.ndarray):
+        total = v.sum(axis=axis, dtype=np.float64 if v.itemsize < 4 else None)
+    else:
+        wide = v.dtype if v.element_size() >= 4 else torch.float32
+        total = v.sum(dim=axis, dtype=wide).double().numpy()
     ok = np.abs(total - 1) <= tol
     if not ok.all():
         raise ValueError(

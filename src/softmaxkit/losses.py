@@ -162,7 +162,8 @@ def _cross_entropy(
             bad = xp.any(t < 0, axis=-1) | (xp.abs(xp.sum(t, axis=-1) - 1) > tol)
         else:
             _checks.probabilities(xp, target, ax)
-        y = xp.astype(xp.moveaxis(target, ax, -1), dt)
+        y = xp.moveaxis(target, ax, -1)
+        y = y if y.dtype == dt else xp.astype(y, dt)  # astype copies even to the same dtype
     else:
         raise TypeError(
             "expected target of an integer dtype (class labels) or a real floating dtype "

@@ -17,10 +17,11 @@ in float32). See docs/performance.md for the measurements behind the choices.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -71,7 +72,7 @@ def _blocks(n: int, k: int, itemsize: int, work: Callable[[int, int], None]) -> 
     size = SHORT_BLOCK_BYTES if k <= SHORT_K else BLOCK_BYTES
     rows = max(1, size // max(1, k * itemsize))
     starts = list(range(0, n, rows))
-    if n * k < SMALL or len(starts) == 1 or _THREADS == 1 or _in_pool():
+    if n * k < SMALL or len(starts) == 1 or _THREADS == 1 or _in_pool() or _inline():
         for s in starts:
             work(s, min(n, s + rows))
         return
@@ -81,6 +82,28 @@ def _blocks(n: int, k: int, itemsize: int, work: Callable[[int, int], None]) -> 
             work(s, min(n, s + rows))
 
     list(_pool().map(run, [starts[t::_THREADS] for t in range(_THREADS)]))
+
+
+def _inline() -> bool:
+    """True inside :func:`inline` on this thread."""
+    return bool(getattr(_local, "inline", False))
+
+
+@contextlib.contextmanager
+def inline() -> Iterator[None]:
+    """Within the block, this thread's calls run on this thread alone.
+
+    For PyTorch's eager path: waking this module's pool between PyTorch's own
+    operations makes both pools contend for the cores (PyTorch's threads spin
+    for a while after each operation), which costs more than it gains on the
+    small pieces PyTorch hands over.
+    """
+    saved = _inline()
+    _local.inline = True
+    try:
+        yield
+    finally:
+        _local.inline = saved
 
 
 def _in_pool() -> bool:

@@ -19,6 +19,7 @@ operations, which has no data-dependent Python branch: it compiles with
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import array_api_compat.torch
@@ -54,13 +55,77 @@ def _on_host(*tensors: Any) -> list[Any] | None:
 
 
 def _numpy_call(name: str, *arrays: Any, **options: Any) -> Any:
-    """The NumPy fast path of ``name`` on NumPy arrays (or its reference)."""
+    """The NumPy fast path of ``name`` on NumPy arrays, on this thread alone (or
+    NotImplemented)."""
     from . import _load
 
     _load("numpy")
+    from . import numpy as fast_numpy
+
     impl = _REGISTRY.get((name, "numpy"))
-    out = NotImplemented if impl is None else impl(*arrays, **options)
+    if impl is None:
+        return NotImplemented
+    with fast_numpy.inline():
+        return impl(*arrays, **options)
+
+
+# Rows whose log-normaliser log(sum e^(x - max)) is below this are recomputed by
+# the accurate kernel: PyTorch's log(sum) keeps an absolute error of about eps, so
+# a log-probability near 0 (a confident row) loses relative accuracy (below 0.5
+# it would be more than 2 ulp), where log(c) + log1p(rest / c) keeps it.
+_CONFIDENT = -0.5
+
+
+def _native(
+    name: str, x: Any, mask: Any, axes: tuple[int, ...], T: float, repair: bool = True
+) -> Any:
+    """PyTorch's fused softmax / log_softmax kernel on an eager CPU tensor, made exact
+    where it is not, or None where the accurate NumPy kernel must run instead.
+
+    Both are ``exp(x - max) / sum`` in one vectorised pass, using PyTorch's own
+    threads (the NumPy kernels' thread pool would contend with PyTorch's spinning
+    one in a training loop). Rows with a non-finite maximum (all ``-inf``, a
+    ``+inf`` entry, a NaN) come out NaN there: then None. Log-softmax rows whose
+    normaliser is small are recomputed by the accurate kernel (see _CONFIDENT).
+    """
+    dim = _single(axes)
+    if dim is None or x.numel() == 0:
+        return None
+    z = x if mask is None else x.masked_fill(~mask, float("-inf"))
+    if T != 1.0:
+        z = z / T
+    if name == "softmax":
+        out = torch.softmax(z, dim)
+        return None if bool(torch.isnan(out.sum())) else out
+    out = torch.log_softmax(z, dim)
+    if not repair:
+        # The caller repairs what it needs; edge rows are NaN here (checked by it).
+        return out
+    # One pass for both: the row maximum is -log(sum e^(x - max)) (NaN for the edge
+    # rows), the row minimum says whether any log-probability is -inf.
+    low, top = torch.aminmax(out, dim=dim)
+    if bool(torch.isnan(top).any()):
+        return None
+    if dim != x.ndim - 1 and bool((top > _CONFIDENT).any()):
+        return None
+    _repair(out, z, top > _CONFIDENT)
+    # Read by _LogSoftmax.setup_context: without -inf entries, the backward pass is
+    # PyTorch's fused kernel with no correction to look for.
+    out._softmaxkit_neginf = bool((low == -math.inf).any())  # type: ignore[attr-defined]
     return out
+
+
+def _repair(out: Any, z: Any, rows: Any) -> None:
+    """Recompute the log-softmax rows of ``out`` (last axis) selected by the boolean
+    ``rows`` with the accurate kernel, in place (``z``: the logits, already divided
+    by the temperature)."""
+    if not bool(rows.any()):
+        return
+    K = out.shape[-1]
+    pick = rows.reshape(-1).nonzero().squeeze(-1)
+    sub = z.reshape(-1, K).index_select(0, pick)
+    fixed = _numpy_call("log_softmax", sub.numpy(), axes=(1,), temperature=1.0, where=None)
+    out.view(-1, K).index_copy_(0, pick, torch.from_numpy(fixed))
 
 
 def _forward(name: str, x: Any, mask: Any, axes: tuple[int, ...], option: Any) -> Any:
@@ -70,6 +135,10 @@ def _forward(name: str, x: Any, mask: Any, axes: tuple[int, ...], option: Any) -
 
     views = _on_host(x, mask)
     if views is not None:
+        if name != "logsumexp":
+            out = _native(name, x, mask, axes, option)
+            if out is not None:
+                return out
         xn, mn = views
         opts = {"keepdims": option} if name == "logsumexp" else {"temperature": option}
         out = _numpy_call(name, xn, axes=axes, where=mn, **opts)
@@ -128,20 +197,25 @@ class _LogSoftmax(torch.autograd.Function):
     def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
         ctx.save_for_backward(output)
         ctx.axes, ctx.temperature = inputs[2], inputs[3]
+        ctx.neginf = getattr(output, "_softmaxkit_neginf", None)
 
     @staticmethod
     def backward(ctx: Any, g: Any) -> Any:
         (out,) = ctx.saved_tensors
-        return _log_softmax_vjp(out, g, ctx.axes, ctx.temperature), None, None, None
+        grad = _log_softmax_vjp(out, g, ctx.axes, ctx.temperature, ctx.neginf)
+        return grad, None, None, None
 
 
-def _log_softmax_vjp(out: Any, g: Any, axes: tuple[int, ...], T: float) -> Any:
+def _log_softmax_vjp(
+    out: Any, g: Any, axes: tuple[int, ...], T: float, neginf: bool | None = None
+) -> Any:
     dim = _single(axes)
     if dim is not None and out.dtype in _NUMPY_DTYPES and _on_host(out, g) is not None:
-        # Eager CPU: PyTorch's fused g - exp(out) * sum(g), corrected only when a
-        # row has -inf log-probabilities (whose entries get derivative 0).
-        dead = torch.isneginf(out)
-        if not bool(dead.any()):
+        # Eager CPU: PyTorch's fused g - exp(out) * sum(g), unless a log-probability
+        # is -inf (its entry gets derivative 0, which the rule below gives).
+        if neginf is None:
+            neginf = bool(torch.isneginf(out).any())
+        if not neginf:
             grad = torch.ops.aten._log_softmax_backward_data(g, out, dim, out.dtype)
             return grad / T if T != 1.0 else grad
     work = _work(out)
@@ -205,62 +279,86 @@ class _WeightedLogSumExp(torch.autograd.Function):
 class _CrossEntropyRows(torch.autograd.Function):
     """Per-row ``l_i = -sum_k y'_ik log softmax(z_i / T)_k`` of (n, K) logits, for
     integer labels (each in [0, K)) or probability rows; weights and reduction
-    are applied outside, by ordinary (differentiable) tensor operations."""
+    are applied outside, by ordinary (differentiable) tensor operations.
+
+    Saves the log-softmax (as PyTorch's own cross-entropy does) and the target.
+    The backward pass is ``g_i (softmax(z_i / T) - y'_i) / T``: on eager tensors
+    PyTorch's fused log-softmax backward applied to ``-g_i y'_i`` (which is that
+    closed form, since ``sum y' = 1``); under double backward, differentiable
+    operations.
+    """
 
     generate_vmap_rule = True
 
     @staticmethod
     def forward(z: Any, target: Any, eps: float, temperature: float) -> Any:
-        views = _on_host(z, target) if not target.is_floating_point() and z.numel() else None
-        if views is not None:
-            zn, yn = views
-            ones = np.ones(zn.shape[0], dtype=zn.dtype)
-            rows, _ = _numpy_call(
-                "softmax_cross_entropy",
-                zn,
-                labels=yn,
-                weights=ones,
-                label_smoothing=eps,
-                temperature=temperature,
-                want_loss=True,
-                want_grad=False,
-            )
-            return torch.from_numpy(rows)
-        logp = _forward("log_softmax", z, None, (1,), temperature)
-        return _rows_from_logp(logp, target, eps)
+        logp = None
+        if _on_host(z, target) is not None:
+            logp = _native("log_softmax", z, None, (1,), temperature, repair=False)
+        if logp is None:
+            logp = _forward("log_softmax", z, None, (1,), temperature)
+            return _rows_from_logp(logp, target, eps), logp
+        rows = _rows_from_logp(logp, target, eps)
+        if bool(torch.isnan(rows).any()):
+            # a row with a non-finite maximum (or NaN): the accurate kernel, which
+            # handles every edge case
+            logp = _forward("log_softmax", z, None, (1,), temperature)
+            return _rows_from_logp(logp, target, eps), logp
+        if eps == 0.0 and not target.is_floating_point():
+            # A loss near 0 (the label confidently right) is -log softmax at the
+            # label: relative accuracy there needs the accurate normaliser.
+            near = rows < -_CONFIDENT
+            if bool(near.any()):
+                zt = z / temperature if temperature != 1.0 else z
+                _repair(logp, zt, near)
+                rows = _rows_from_logp(logp, target, eps)
+        return rows, logp
 
     @staticmethod
     def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
-        z, target, eps, temperature = inputs
-        ctx.save_for_backward(z, target)
+        # Only the log-softmax (an output: under double backward its own graph
+        # leads back to z) and the target: as much as PyTorch's cross-entropy keeps.
+        _, target, eps, temperature = inputs
+        ctx.save_for_backward(target, output[1])
         ctx.eps, ctx.temperature = eps, temperature
+        ctx.set_materialize_grads(False)
 
     @staticmethod
-    def backward(ctx: Any, g: Any) -> Any:
-        z, target = ctx.saved_tensors
+    def backward(ctx: Any, g: Any, g_logp: Any) -> Any:
+        target, logp = ctx.saved_tensors
         eps, T = ctx.eps, ctx.temperature
         labels = not target.is_floating_point()
-        if labels and not torch.is_grad_enabled() and z.numel():
-            views = _on_host(z, target, g)
-            if views is not None:
-                zn, yn, gn = views
-                _, grad = _numpy_call(
-                    "softmax_cross_entropy",
-                    zn,
-                    labels=yn,
-                    weights=np.ones(zn.shape[0], dtype=zn.dtype),
-                    label_smoothing=eps,
-                    temperature=T,
-                    want_loss=False,
-                    want_grad=True,
-                    row_factor=gn,
-                )
-                return torch.from_numpy(grad), None, None, None
-        logp = _LogSoftmax.apply(z, None, (1,), T)
-        y = _one_hot(target, z) if labels else target
-        dz, dy = rules.cross_entropy_rows_grads(namespace(("z", z)), logp, y, eps, T)
-        gz = g.unsqueeze(-1) * dz
-        gy = None if labels or not ctx.needs_input_grad[1] else g.unsqueeze(-1) * dy
+        K = logp.shape[-1]
+        gz = gy = None
+        if g is not None:
+            if torch.is_grad_enabled():  # double backward: differentiable in logp
+                y = _one_hot(target, logp) if labels else target
+                dz, _ = rules.cross_entropy_rows_grads(namespace(("l", logp)), logp, y, eps, T)
+                gz = g.unsqueeze(-1) * dz
+            else:
+                # -g y' as the upstream of log-softmax: its fused backward then gives
+                # -g y' + softmax g sum(y') = g (softmax - y'), the closed form
+                # (measured faster than exp(logp) and an in-place product).
+                if labels:
+                    upstream = torch.zeros_like(logp) if eps == 0.0 else torch.empty_like(logp)
+                    if eps > 0.0:
+                        upstream.copy_((-g * (eps / K)).unsqueeze(-1).expand_as(logp))
+                    index = target.unsqueeze(-1).to(torch.int64)
+                    upstream.scatter_add_(1, index, (-g * (1.0 - eps)).unsqueeze(-1))
+                else:
+                    ys = (1.0 - eps) * target + eps / K if eps > 0.0 else target
+                    upstream = -g.unsqueeze(-1) * ys
+                gz = torch.ops.aten._log_softmax_backward_data(upstream, logp, 1, logp.dtype)
+                if labels and eps == 0.0:
+                    # The label's entry g (p - 1) as g expm1(log p): no cancellation
+                    # when p is close to 1.
+                    gz.scatter_(1, index, g.unsqueeze(-1) * torch.expm1(logp.gather(1, index)))
+                gz = gz / T if T != 1.0 else gz
+            if not labels and ctx.needs_input_grad[1]:
+                gy = -(1.0 - eps) * g.unsqueeze(-1) * logp
+        if g_logp is not None:  # the log-softmax output was used (double backward)
+            extra = _log_softmax_vjp(logp, g_logp, (1,), T)
+            gz = extra if gz is None else gz + extra
         return gz, gy, None, None
 
 
@@ -278,6 +376,12 @@ def _rows_from_logp(logp: Any, target: Any, eps: float) -> Any:
             return -picked
         return -(1.0 - eps) * picked - (eps / K) * logp.sum(-1)
     y = (1.0 - eps) * target + eps / K if eps > 0.0 else target
+    if _on_host(logp) is not None:
+        # Eager CPU: the plain product unless a 0 target meets a -inf log-probability
+        # (0 * -inf = NaN), seen as a NaN row sum.
+        rows = -(y * logp).sum(-1)
+        if not bool(torch.isnan(rows).any()):
+            return rows
     zero = torch.zeros((), dtype=logp.dtype, device=logp.device)
     return -(y * torch.where(y == 0, zero, logp)).sum(-1)
 
@@ -372,7 +476,8 @@ def logsumexp_weighted(x: Any, b: Any, *, axes: tuple[int, ...], keepdims: bool,
 
 @register("cross_entropy_rows", "torch")
 def cross_entropy_rows(z: Any, *, target: Any, label_smoothing: float, temperature: float) -> Any:
-    return _CrossEntropyRows.apply(z, target, label_smoothing, temperature)
+    rows, _ = _CrossEntropyRows.apply(z, target, label_smoothing, temperature)
+    return rows
 
 
 @register("entropy", "torch")
