@@ -47,39 +47,92 @@ def _sum(a: Any, axes: Any, keepdims: bool = False) -> Any:
 # softmax, log_softmax, logsumexp
 
 
+def _normalise(x: Any, mask: Any, axes: tuple[int, ...], T: float) -> tuple[Any, ...]:
+    """The reference's arithmetic in the shape XLA compiles well:
+    ``(d, e, total, log_norm, m)`` with ``d = (x - max) / T``, ``e = exp(d)``.
+
+    Edge cases as the reference (module docstring of :mod:`softmaxkit.activations`);
+    an overflowing ``x - max`` or ``d / T`` rounds to ``-inf`` by IEEE arithmetic,
+    which is the correctly rounded value (NumPy's reference avoids it only to
+    stay quiet). The log-normaliser: ``log1p(rest)`` where ``total < 2`` (then
+    exactly one entry is at the maximum and ``rest`` is the sum of the others,
+    summed apart so that it keeps its relative accuracy), else ``log(total)``
+    (at least ``log 2``, so an absolute error of an ulp is a relative one).
+    Counting the entries at the maximum in a second reduction, as the reference
+    does, made XLA's CPU code 7 times slower than ``jax.nn.log_softmax``.
+    """
+    wdt = jnp.float32 if jnp.dtype(x.dtype).itemsize < 4 else x.dtype
+    x = x.astype(wdt)
+    if mask is not None:
+        x = jnp.where(mask, x, -jnp.inf)
+    m = jnp.max(x, axis=axes, keepdims=True)
+    finite = jnp.isfinite(m)
+    d = x - jnp.where(finite, m, 0.0)
+    d = jnp.where(m == jnp.inf, jnp.where(x == jnp.inf, 0.0, -jnp.inf), d)
+    d = jnp.where(jnp.isnan(m), m, d)
+    if T != 1.0:
+        d = d / T
+    e = jnp.exp(d)
+    total = jnp.sum(e, axis=axes, keepdims=True)
+    rest = jnp.sum(jnp.where(d == 0, 0.0, e), axis=axes, keepdims=True)
+    log_norm = jnp.where(total < 2, jnp.log1p(rest), jnp.log(jnp.where(total < 2, 1.0, total)))
+    return d, e, total, log_norm, m
+
+
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
 def _softmax(x: Any, mask: Any, axes: tuple[int, ...], temperature: float) -> Any:
-    from ..activations import REFERENCES
-
-    return REFERENCES["softmax"](_ns(), x, axes, temperature, mask)
+    if x.size == 0:
+        return jnp.zeros_like(x)
+    _, e, total, _, _ = _normalise(x, mask, axes, temperature)
+    return (e / jnp.where(total == 0, 1.0, total)).astype(x.dtype)
 
 
 @_softmax.defjvp
 def _softmax_jvp(axes: tuple[int, ...], T: float, primals: Any, tangents: Any) -> Any:
     x, mask = primals
     s = _softmax(x, mask, axes, T)
-    return s, rules.softmax_vjp(_ns(), s, _t(tangents[0], s), axes, T)
+    v = _t(tangents[0], s)
+    if mask is not None:  # a masked entry's tangent takes no part (s = 0 there)
+        v = jnp.where(mask, v, 0.0)
+    return s, rules.softmax_vjp(_ns(), s, v, axes, T)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
 def _log_softmax(x: Any, mask: Any, axes: tuple[int, ...], temperature: float) -> Any:
-    from ..activations import REFERENCES
-
-    return REFERENCES["log_softmax"](_ns(), x, axes, temperature, mask)
+    if x.size == 0:
+        return jnp.zeros_like(x)
+    d, _, _, log_norm, _ = _normalise(x, mask, axes, temperature)
+    return (d - log_norm).astype(x.dtype)
 
 
 @_log_softmax.defjvp
 def _log_softmax_jvp(axes: tuple[int, ...], T: float, primals: Any, tangents: Any) -> Any:
     x, mask = primals
-    out = _log_softmax(x, mask, axes, T)
-    return out, rules.log_softmax_jvp(_ns(), out, _t(tangents[0], out), axes, T)
+    if x.size == 0:
+        out = _log_softmax(x, mask, axes, T)
+        return out, jnp.zeros_like(out)
+    # From the primal's own intermediates: (v - <s, v>) / T, 0 where log p = -inf.
+    d, e, total, log_norm, _ = _normalise(x, mask, axes, T)
+    out = (d - log_norm).astype(x.dtype)
+    s = e / jnp.where(total == 0, 1.0, total)
+    dead = out == -jnp.inf
+    v = jnp.where(dead, 0.0, _t(tangents[0], s))
+    t = v - jnp.sum(s * v, axis=axes, keepdims=True)
+    t = jnp.where(dead, 0.0, t)
+    return out, (t / T if T != 1.0 else t).astype(x.dtype)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
 def _logsumexp(x: Any, mask: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
-    from ..activations import REFERENCES
+    if any(x.shape[a] == 0 for a in axes) or x.size == 0:
+        from ..activations import REFERENCES
 
-    return REFERENCES["logsumexp"](_ns(), x, axes, keepdims, mask)
+        return REFERENCES["logsumexp"](_ns(), x, axes, keepdims, mask)
+    _, _, _, log_norm, m = _normalise(x, mask, axes, 1.0)
+    out = jnp.where(jnp.isfinite(m), m + log_norm, m)
+    if not keepdims:
+        out = jnp.squeeze(out, axis=axes)
+    return out.astype(x.dtype)
 
 
 @_logsumexp.defjvp
@@ -114,29 +167,52 @@ def _logsumexp_weighted_jvp(
 # cross-entropy per row
 
 
+def _rows_and_parts(z: Any, target: Any, eps: float, T: float) -> tuple[Any, Any, Any]:
+    """Per-row losses, the softmax and the log-softmax's parts ``(d, log_norm)``,
+    from one normaliser (shared by the primal and the JVP, so XLA computes the
+    exponentials once)."""
+    K = z.shape[-1]
+    d, e, total, log_norm, _ = _normalise(z, None, (1,), T)
+    s = e / jnp.where(total == 0, 1.0, total)
+    if not jnp.issubdtype(target.dtype, jnp.floating):
+        # log-normaliser minus the label's shifted logit: no log-softmax array
+        at = jnp.take_along_axis(d, target[:, None].astype(jnp.int32), axis=-1)[:, 0]
+        loss = log_norm[:, 0] - at
+        if eps > 0.0:
+            loss = (1.0 - eps) * loss + (eps / K) * (K * log_norm[:, 0] - jnp.sum(d, axis=-1))
+    else:
+        y = (1.0 - eps) * target + eps / K if eps > 0.0 else target
+        logp = d - log_norm
+        loss = -jnp.sum(y * jnp.where(y == 0, 0.0, logp), axis=-1)
+    return loss.astype(z.dtype), s, (d, log_norm)
+
+
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
 def _cross_entropy_rows(z: Any, target: Any, eps: float, temperature: float) -> Any:
-    logp = _log_softmax(z, None, (1,), temperature)
-    K = z.shape[-1]
-    if not jnp.issubdtype(target.dtype, jnp.floating):
-        picked = jnp.take_along_axis(logp, target[:, None].astype(jnp.int32), axis=-1)[:, 0]
-        if eps == 0.0:
-            return -picked
-        return -(1.0 - eps) * picked - (eps / K) * jnp.sum(logp, axis=-1)
-    y = (1.0 - eps) * target + eps / K if eps > 0.0 else target
-    return -jnp.sum(y * jnp.where(y == 0, 0.0, logp), axis=-1)
+    if z.size == 0:
+        return jnp.zeros(z.shape[:1], dtype=z.dtype)
+    return _rows_and_parts(z, target, eps, temperature)[0]
 
 
 @_cross_entropy_rows.defjvp
 def _cross_entropy_rows_jvp(eps: float, T: float, primals: Any, tangents: Any) -> Any:
     z, target = primals
-    out = _cross_entropy_rows(z, target, eps, T)
-    logp = _log_softmax(z, None, (1,), T)
+    if z.size == 0:
+        out = jnp.zeros(z.shape[:1], dtype=z.dtype)
+        return out, out
+    K = z.shape[-1]
     labels = not jnp.issubdtype(target.dtype, jnp.floating)
-    y = jax.nn.one_hot(target, z.shape[-1], dtype=z.dtype) if labels else target
-    dz, dy = rules.cross_entropy_rows_grads(_ns(), logp, y, eps, T)
+    out, s, (d, log_norm) = _rows_and_parts(z, target, eps, T)
+    # (softmax - y') / T, and -(1 - eps) log softmax for a probability target
+    y = (jnp.arange(K) == target[:, None]) if labels else target
+    y = y.astype(s.dtype)
+    ys = (1.0 - eps) * y + eps / K if eps > 0.0 else y
+    dz = s - ys
     t = jnp.sum(dz * _t(tangents[0], dz), axis=-1)
+    if T != 1.0:
+        t = t / T
     if not labels:
+        dy = -(1.0 - eps) * (d - log_norm)
         t = t + jnp.sum(dy * _t(tangents[1], dy), axis=-1)
     return out, t.astype(out.dtype)
 
