@@ -9,12 +9,16 @@ backward is written with differentiable operations, so double backward
 (``gradgradcheck``, Hessians) works; ``setup_context`` and
 ``generate_vmap_rule`` make ``torch.func.grad``, ``vmap`` and ``jacrev`` work.
 
-The forward pass of an eager CPU float32/float64 tensor runs the NumPy fast
-path on a zero-copy view (same results as NumPy, bit for bit; the edge cases
-included). Elsewhere (CUDA tensors, 16-bit floats, under ``torch.compile`` or
-``torch.func`` transforms) it runs the reference implementation in PyTorch
-operations, which has no data-dependent Python branch: it compiles with
-``fullgraph=True`` and never waits for a device.
+The forward pass of an eager CPU float32/float64 tensor is PyTorch's own fused
+kernel (``torch.softmax``, ``torch.log_softmax``: one vectorised pass on
+PyTorch's threads), made exact where it is not: rows with a non-finite maximum
+go to the NumPy kernel (zero-copy views; it handles every edge case), and rows
+whose log-probabilities near 0 need ``log1p`` accuracy are recomputed by it
+(see :func:`_native`). Log-sum-exp runs the NumPy kernel. Elsewhere (CUDA
+tensors, 16-bit floats, under ``torch.compile`` or ``torch.func`` transforms)
+the forward pass is the reference implementation in PyTorch operations, which
+has no data-dependent Python branch: it compiles with ``fullgraph=True`` and
+never waits for a device.
 """
 
 from __future__ import annotations
@@ -101,17 +105,12 @@ def _native(
     if not repair:
         # The caller repairs what it needs; edge rows are NaN here (checked by it).
         return out
-    # One pass for both: the row maximum is -log(sum e^(x - max)) (NaN for the edge
-    # rows), the row minimum says whether any log-probability is -inf.
-    low, top = torch.aminmax(out, dim=dim)
+    top = out.amax(dim)  # -log(sum e^(x - max)) per row; NaN for the edge rows
     if bool(torch.isnan(top).any()):
         return None
     if dim != x.ndim - 1 and bool((top > _CONFIDENT).any()):
         return None
     _repair(out, z, top > _CONFIDENT)
-    # Read by _LogSoftmax.setup_context: without -inf entries, the backward pass is
-    # PyTorch's fused kernel with no correction to look for.
-    out._softmaxkit_neginf = bool((low == -math.inf).any())  # type: ignore[attr-defined]
     return out
 
 
@@ -197,27 +196,22 @@ class _LogSoftmax(torch.autograd.Function):
     def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
         ctx.save_for_backward(output)
         ctx.axes, ctx.temperature = inputs[2], inputs[3]
-        ctx.neginf = getattr(output, "_softmaxkit_neginf", None)
 
     @staticmethod
     def backward(ctx: Any, g: Any) -> Any:
         (out,) = ctx.saved_tensors
-        grad = _log_softmax_vjp(out, g, ctx.axes, ctx.temperature, ctx.neginf)
-        return grad, None, None, None
+        return _log_softmax_vjp(out, g, ctx.axes, ctx.temperature), None, None, None
 
 
-def _log_softmax_vjp(
-    out: Any, g: Any, axes: tuple[int, ...], T: float, neginf: bool | None = None
-) -> Any:
+def _log_softmax_vjp(out: Any, g: Any, axes: tuple[int, ...], T: float) -> Any:
     dim = _single(axes)
-    if dim is not None and out.dtype in _NUMPY_DTYPES and _on_host(out, g) is not None:
-        # Eager CPU: PyTorch's fused g - exp(out) * sum(g), unless a log-probability
-        # is -inf (its entry gets derivative 0, which the rule below gives).
-        if neginf is None:
-            neginf = bool(torch.isneginf(out).any())
-        if not neginf:
-            grad = torch.ops.aten._log_softmax_backward_data(g, out, dim, out.dtype)
-            return grad / T if T != 1.0 else grad
+    eager = dim is not None and out.dtype in _NUMPY_DTYPES and _on_host(out, g) is not None
+    # Eager CPU: PyTorch's fused g - exp(out) * sum(g), unless a log-probability is
+    # -inf (its entry gets derivative 0, which the rule below gives); the check is
+    # one reduction with no temporary (torch.aminmax was 15x slower).
+    if eager and (out.numel() == 0 or not bool(out.min() == -math.inf)):
+        grad = torch.ops.aten._log_softmax_backward_data(g, out, dim, out.dtype)
+        return grad / T if T != 1.0 else grad
     work = _work(out)
     grad = rules.log_softmax_vjp(namespace(("o", out)), out.to(work), g.to(work), axes, T)
     return grad.to(out.dtype)
