@@ -24,6 +24,7 @@ never waits for a device.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import array_api_compat.torch
@@ -151,24 +152,6 @@ def _single(axes: tuple[int, ...]) -> int | None:
     return axes[0] if len(axes) == 1 else None
 
 
-class _Softmax(torch.autograd.Function):
-    generate_vmap_rule = True
-
-    @staticmethod
-    def forward(x: Any, mask: Any, axes: tuple[int, ...], temperature: float) -> Any:
-        return _forward("softmax", x, mask, axes, temperature)
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
-        ctx.save_for_backward(output)
-        ctx.axes, ctx.temperature = inputs[2], inputs[3]
-
-    @staticmethod
-    def backward(ctx: Any, g: Any) -> Any:
-        (s,) = ctx.saved_tensors
-        return _softmax_vjp(s, g, ctx.axes, ctx.temperature), None, None, None
-
-
 def _softmax_vjp(s: Any, g: Any, axes: tuple[int, ...], T: float) -> Any:
     dim = _single(axes)
     if dim is not None and s.dtype in _NUMPY_DTYPES:
@@ -185,24 +168,6 @@ def _work(t: Any) -> Any:
     return torch.float32 if t.dtype in (torch.float16, torch.bfloat16) else t.dtype
 
 
-class _LogSoftmax(torch.autograd.Function):
-    generate_vmap_rule = True
-
-    @staticmethod
-    def forward(x: Any, mask: Any, axes: tuple[int, ...], temperature: float) -> Any:
-        return _forward("log_softmax", x, mask, axes, temperature)
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
-        ctx.save_for_backward(output)
-        ctx.axes, ctx.temperature = inputs[2], inputs[3]
-
-    @staticmethod
-    def backward(ctx: Any, g: Any) -> Any:
-        (out,) = ctx.saved_tensors
-        return _log_softmax_vjp(out, g, ctx.axes, ctx.temperature), None, None, None
-
-
 def _log_softmax_vjp(out: Any, g: Any, axes: tuple[int, ...], T: float) -> Any:
     dim = _single(axes)
     eager = dim is not None and out.dtype in _NUMPY_DTYPES and _on_host(out, g) is not None
@@ -215,6 +180,35 @@ def _log_softmax_vjp(out: Any, g: Any, axes: tuple[int, ...], T: float) -> Any:
     work = _work(out)
     grad = rules.log_softmax_vjp(namespace(("o", out)), out.to(work), g.to(work), axes, T)
     return grad.to(out.dtype)
+
+
+def _saving_output(name: str, vjp: Callable[..., Any]) -> Any:
+    """The Function of softmax or log-softmax: the forward value of ``name``, saving
+    only its output, and ``vjp(output, g, axes, T)`` as the backward pass."""
+
+    class Function(torch.autograd.Function):
+        generate_vmap_rule = True
+
+        @staticmethod
+        def forward(x: Any, mask: Any, axes: tuple[int, ...], temperature: float) -> Any:
+            return _forward(name, x, mask, axes, temperature)
+
+        @staticmethod
+        def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
+            ctx.save_for_backward(output)
+            ctx.axes, ctx.temperature = inputs[2], inputs[3]
+
+        @staticmethod
+        def backward(ctx: Any, g: Any) -> Any:
+            (out,) = ctx.saved_tensors
+            return vjp(out, g, ctx.axes, ctx.temperature), None, None, None
+
+    Function.__name__ = Function.__qualname__ = f"_{name}"
+    return Function
+
+
+_Softmax = _saving_output("softmax", _softmax_vjp)
+_LogSoftmax = _saving_output("log_softmax", _log_softmax_vjp)
 
 
 class _LogSumExp(torch.autograd.Function):
