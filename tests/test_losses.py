@@ -394,6 +394,15 @@ def test_lazy_dask_skips_value_checks():
 
     loss = sk.softmax_cross_entropy(da.zeros((2, 3), chunks=1), da.from_array(np.array([0, 7])))
     assert hasattr(loss, "compute")
+    # ... and the row with the invalid label is NaN, not the 0 of an all-zero one-hot
+    # (through Dask's one-pass loss as well as its gradient).
+    z, y = da.zeros((3, 3), chunks=2), da.from_array(np.array([0, 7, -100]), chunks=2)
+    rows = sk.softmax_cross_entropy(z, y, reduction="none", ignore_index=-100).compute()
+    np.testing.assert_allclose(rows[[0, 2]], [np.log(3), 0.0], rtol=1e-15)
+    assert np.isnan(rows[1])
+    grad = sk.softmax_cross_entropy_grad(z, y, ignore_index=-100).compute()
+    assert np.isnan(grad[1]).all()
+    assert np.isfinite(grad[[0, 2]]).all()
 
 
 def test_eager_jax_still_checks_values(jax_backend):

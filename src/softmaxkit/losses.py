@@ -194,7 +194,7 @@ def _cross_entropy(
     total = const(xp, float(math.prod(batch)), z) if w is None else xp.sum(w)
     scale = xp.where(total == 0, const(xp, 1.0, total), total) if reduction == "mean" else None
 
-    if labels is not None and bad is None:
+    if labels is not None:
         ones = xp.ones(batch, dtype=dt, device=device(z)) if w is None else w
         fast = fast_call(
             "softmax_cross_entropy",
@@ -209,7 +209,8 @@ def _cross_entropy(
             grad_scale=scale,
         )
         if fast is not None:
-            return _finish(xp, fast, batch, z.shape, ax, scale, reduction, out_dt)
+            loss, grad = _finish(xp, fast, batch, z.shape, ax, scale, reduction, out_dt)
+            return _mark_invalid(xp, loss, grad, bad, ax, reduction)
 
     if want_loss and not want_grad:
         # Autodiff frameworks: per-row losses with a closed-form backward pass;
@@ -256,6 +257,26 @@ def _cross_entropy(
         if scale is not None:
             g = g / scale
         grad = xp.astype(xp.moveaxis(g, -1, ax), out_dt)
+    return loss, grad
+
+
+def _mark_invalid(
+    xp: Namespace,
+    loss: Array | None,
+    grad: Array | None,
+    bad: Array | None,
+    ax: int,
+    reduction: str,
+) -> tuple[Array | None, Array | None]:
+    """NaN for the rows whose unchecked labels are invalid (a fast path computed them
+    with a stand-in label): their loss (or the reduced loss) and gradient rows."""
+    if bad is None:
+        return loss, grad
+    if loss is not None:
+        flag = bad if reduction == "none" else xp.any(bad)
+        loss = xp.where(flag, const(xp, math.nan, loss), loss)
+    if grad is not None:
+        grad = xp.where(xp.expand_dims(bad, axis=ax), const(xp, math.nan, grad), grad)
     return loss, grad
 
 
