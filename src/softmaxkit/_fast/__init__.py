@@ -30,6 +30,8 @@ from typing import Any
 
 import array_api_compat
 
+from .._array import device
+
 FastPath = Callable[..., Any]
 
 _REGISTRY: dict[tuple[str, str], FastPath] = {}
@@ -75,7 +77,10 @@ class _WhenImported(importlib.abc.MetaPathFinder):
 
         def exec_module(module: Any) -> None:
             run(module)
-            _load("torch")
+            try:
+                _load("torch")
+            except Exception:  # never let ours break `import torch`: load it lazily later
+                _LOADED.discard("torch")
 
         loader.exec_module = exec_module  # type: ignore[method-assign]
         return spec
@@ -145,8 +150,6 @@ def lookup(function: str, xp: Any, device: Any = None) -> FastPath | None:
 def call(function: str, xp: Any, *arrays: Any, **options: Any) -> Any:
     """The fast path's result for ``function(*arrays, **options)``, or None when there
     is no fast path for the arrays' library and device or it declines."""
-    from .._array import device
-
     impl = lookup(function, xp, device(arrays[0]))
     if impl is None:
         return None
