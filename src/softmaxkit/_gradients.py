@@ -50,9 +50,12 @@ def log_softmax_vjp(xp: Namespace, out: Array, g: Array, axes: tuple[int, ...], 
     return grad / T if T != 1.0 else grad
 
 
-def log_softmax_jvp(xp: Namespace, out: Array, v: Array, axes: tuple[int, ...], T: float) -> Array:
-    """``(v - <softmax, v>) / T``, 0 where the log-probability is ``-inf``."""
-    s = xp.exp(out)
+def log_softmax_jvp(
+    xp: Namespace, out: Array, v: Array, axes: tuple[int, ...], T: float, s: Array | None = None
+) -> Array:
+    """``(v - <softmax, v>) / T``, 0 where the log-probability is ``-inf`` (``s``, the
+    softmax, when the caller has it; else ``exp(out)``)."""
+    s = xp.exp(out) if s is None else s
     dead = out == -math.inf
     v0 = xp.where(dead, const(xp, 0.0, v), v)
     t = v0 - _sum(xp, s * v0, axes)

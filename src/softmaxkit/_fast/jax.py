@@ -115,11 +115,8 @@ def _log_softmax_jvp(axes: tuple[int, ...], T: float, primals: Any, tangents: An
     d, e, total, log_norm, _ = _normalise(x, mask, axes, T)
     out = (d - log_norm).astype(x.dtype)
     s = e / jnp.where(total == 0, 1.0, total)
-    dead = out == -jnp.inf
-    v = jnp.where(dead, 0.0, _t(tangents[0], s))
-    t = v - jnp.sum(s * v, axis=axes, keepdims=True)
-    t = jnp.where(dead, 0.0, t)
-    return out, (t / T if T != 1.0 else t).astype(x.dtype)
+    t = rules.log_softmax_jvp(_ns(), out.astype(s.dtype), _t(tangents[0], s), axes, T, s=s)
+    return out, t.astype(x.dtype)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))

@@ -359,13 +359,10 @@ def cross_entropy(
     want_loss: bool,
     want_grad: bool,
     grad_scale: Any = None,
-    row_factor: Any = None,
 ) -> Any:
     """Per-row weighted loss ``w_i l_i`` and gradient ``w_i (p_i - y_i) / (T S)`` for
     integer labels (rows with weight 0 give 0), from one shifted block at a time;
-    ``S`` is ``grad_scale`` (the total weight for a mean, None for 1). With
-    ``row_factor`` (any sign: an upstream gradient), gradient row i is
-    ``row_factor_i (p_i - y_i) / T`` instead, for the rows with weight > 0.
+    ``S`` is ``grad_scale`` (the total weight for a mean, None for 1).
 
     ``z`` is (n, K) with the class axis last; ``labels`` are in [0, K) where
     ``weights > 0``. Returns ``(rows, grad)`` (either may be None).
@@ -389,8 +386,7 @@ def cross_entropy(
         """The block's row weights, and each gradient row's factor ``w / (T S)``
         (0 for rows without weight)."""
         w = weights[a:b]
-        factor = w if row_factor is None else row_factor[a:b]
-        factor = factor / temperature if temperature != 1.0 else factor
+        factor = w / temperature if temperature != 1.0 else w
         if divisor != 1.0:
             factor = factor / divisor
         return w, np.where(w > 0, factor, 0)
