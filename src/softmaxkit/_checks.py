@@ -89,10 +89,8 @@ def finite_nonnegative(xp: Namespace, a: Array, name: str) -> None:
         raise ValueError(f"expected {name} to be finite and >= 0, got {_first(v, ok)}")
 
 
-def labels(
-    xp: Namespace, y: Array, n_classes: int, keep: Array | None, ignore_index: int | None
-) -> None:
-    """Integer labels in ``[0, n_classes)`` where ``keep`` (rows not ignored).
+def labels(xp: Namespace, y: Array, n_classes: int, ignore_index: int | None) -> None:
+    """Integer labels in ``[0, n_classes)``, except those equal to ``ignore_index``.
 
     Skipped where values are not readable. The message names the first
     offending value found (the smallest if any is negative, else the largest).

@@ -151,7 +151,7 @@ def _cross_entropy(
             if valid is not None:
                 bad = bad & valid
         else:
-            _checks.labels(xp, target, K, valid, ignore_index)
+            _checks.labels(xp, target, K, ignore_index)
         labels = target
         y = None  # the one-hot matrix is built only if no fast path takes the call
     elif xp.isdtype(target.dtype, "real floating"):
