@@ -211,6 +211,15 @@ _Softmax = _saving_output("softmax", _softmax_vjp)
 _LogSoftmax = _saving_output("log_softmax", _log_softmax_vjp)
 
 
+def _unreduce(g: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
+    """The upstream gradient of a reduction over ``axes`` (sorted), with those axes
+    restored as length 1 so that it broadcasts against the input."""
+    if not keepdims:
+        for a in axes:
+            g = g.unsqueeze(a)
+    return g
+
+
 class _LogSumExp(torch.autograd.Function):
     generate_vmap_rule = True
 
@@ -227,9 +236,7 @@ class _LogSumExp(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, g: Any) -> Any:
         x, mask = ctx.saved_tensors
-        if not ctx.keepdims:
-            for a in ctx.axes:
-                g = g.unsqueeze(a)
+        g = _unreduce(g, ctx.axes, ctx.keepdims)
         # d LSE / dx = softmax(x): recomputed (through the differentiable Function,
         # so that second derivatives are those of softmax).
         s = _Softmax.apply(x, mask, ctx.axes, 1.0)
@@ -257,9 +264,7 @@ class _WeightedLogSumExp(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, g: Any, _g_sign: Any) -> Any:
         x, b, mask = ctx.saved_tensors
-        if not ctx.keepdims:
-            for a in ctx.axes:
-                g = g.unsqueeze(a)
+        g = _unreduce(g, ctx.axes, ctx.keepdims)
         s, e = rules.weighted_softmax(namespace(("x", x)), x, b, ctx.axes, mask)
         return g * s, g * e, None, None, None
 
@@ -402,8 +407,7 @@ class _Information(torch.autograd.Function):
         p, q = ctx.saved_tensors
         xp = namespace(("p", p))
         axes = ctx.axes if ctx.axes is not None else tuple(range(p.ndim))
-        for a in axes:
-            g = g.unsqueeze(a)
+        g = _unreduce(g, axes, False)
         if ctx.name == "entropy":
             return None, g * rules.entropy_partial(xp, p), None, None
         partials: Any = rules.cross_entropy_partials
