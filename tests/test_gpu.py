@@ -20,10 +20,16 @@ import softmaxkit as sk
 INF, NAN = math.inf, math.nan
 
 
-def _torch_cuda() -> Any:
+def _cuda_torch() -> Any:
+    """PyTorch, or a skip where it or a CUDA device is missing."""
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device")
+    return torch
+
+
+def _torch_cuda() -> Any:
+    torch = _cuda_torch()
     dev = torch.device("cuda")
 
     class B:
@@ -187,9 +193,7 @@ def test_bad_labels_on_device_give_nan_rows_without_a_host_read(gpu):
 
 
 def test_torch_autograd_on_cuda_matches_fused_gradient():
-    torch = pytest.importorskip("torch")
-    if not torch.cuda.is_available():
-        pytest.skip("no CUDA device")
+    torch = _cuda_torch()
     rng = np.random.default_rng(2)
     logits = torch.asarray(rng.normal(size=(256, 50)), device="cuda", requires_grad=True)
     labels = torch.asarray(rng.integers(0, 50, size=256), device="cuda")
@@ -205,9 +209,7 @@ def test_torch_autograd_on_cuda_matches_fused_gradient():
 def test_torch_cuda_forward_and_backward_never_synchronise():
     # PyTorch raises on any host synchronisation in this mode: the value checks,
     # fast-path decisions and backward passes must all stay on the device.
-    torch = pytest.importorskip("torch")
-    if not torch.cuda.is_available():
-        pytest.skip("no CUDA device")
+    torch = _cuda_torch()
     rng = np.random.default_rng(3)
     z = torch.asarray(rng.normal(size=(512, 100)), device="cuda", requires_grad=True)
     y = torch.asarray(rng.integers(0, 100, size=512), device="cuda")
