@@ -15,6 +15,8 @@ from .jacobian import (
     softmax_vjp,
 )
 from .losses import (
+    linear_cross_entropy,
+    linear_cross_entropy_with_grad,
     sigmoid_cross_entropy,
     softmax_cross_entropy,
     softmax_cross_entropy_grad,
@@ -40,6 +42,8 @@ __all__ = [
     "cross_entropy",
     "entropy",
     "kl_divergence",
+    "linear_cross_entropy",
+    "linear_cross_entropy_with_grad",
     "log_sigmoid",
     "log_softmax",
     "logsumexp",

@@ -158,3 +158,28 @@ def probabilities(xp: Namespace, y: Array, axis: int, name: str = "target") -> N
 def _first(a: Any, ok: Any) -> float:
     """The first entry of ``a`` where ``ok`` is False, for the error message."""
     return float(np.reshape(a[~ok], (-1,))[0])
+
+
+def nonnegative_number(value: object, name: str) -> float:
+    """A finite real number >= 0 (the z-loss coefficient)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"expected {name} to be a finite number >= 0, got {value!r}")
+    v = float(value)
+    if not (0.0 <= v < math.inf):
+        raise ValueError(f"expected {name} to be a finite number >= 0, got {value!r}")
+    return v
+
+
+def chunk_size(value: object) -> tuple[int, int | None] | None:
+    """None, rows per chunk (an int >= 1), or ``(rows, classes)`` per chunk."""
+    parts = value if isinstance(value, tuple) else (value,)
+    if value is None:
+        return None
+    if len(parts) in (1, 2) and all(
+        isinstance(p, numbers.Integral) and not isinstance(p, bool) and int(p) >= 1 for p in parts
+    ):
+        return int(parts[0]), (int(parts[1]) if len(parts) == 2 else None)
+    raise ValueError(
+        "expected chunk_size to be None, a number of rows >= 1 or a (rows, classes) "
+        f"pair of ints >= 1, got {value!r}"
+    )

@@ -33,7 +33,7 @@ operations, so their gradients come from the framework.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import _checks
 from ._array import (
@@ -51,6 +51,8 @@ from ._fast import call as fast_call
 from .activations import log_sigmoid, log_softmax_and_softmax
 
 __all__ = [
+    "linear_cross_entropy",
+    "linear_cross_entropy_with_grad",
     "sigmoid_cross_entropy",
     "softmax_cross_entropy",
     "softmax_cross_entropy_grad",
@@ -86,6 +88,105 @@ def _fits(xp: Namespace, dtype: Any, value: int) -> bool:
     return int(info.min) <= value <= int(info.max)
 
 
+class _Targets(NamedTuple):
+    """A validated target, flattened to rows: what the losses need of it."""
+
+    labels: Array | None  # integer labels as given (None for probabilities)
+    safe: Array | None  # labels with ignored and invalid rows set to class 0
+    valid: Array | None  # rows not equal to ignore_index (None: all)
+    y: Array | None  # probabilities, class axis last, work dtype (None for labels)
+    w: Array | None  # row weights: sample x class weight, 0 if ignored (None: all 1)
+    sw: Array | None  # sample weights alone, broadcast to the rows (None: all 1)
+    inactive: Array | None  # w == 0 (None when w is None)
+    bad: Array | None  # unchecked invalid rows: their loss and gradient are NaN
+    total: Array  # sum of w (the number of rows when w is None)
+
+
+def _ignore_index(ignore_index: object) -> None:
+    if ignore_index is not None and (
+        isinstance(ignore_index, bool) or not isinstance(ignore_index, int)
+    ):
+        raise TypeError(f"expected an int or None for ignore_index, got {ignore_index!r}")
+
+
+def _targets(
+    xp: Namespace,
+    target: Array,
+    y: Array | None,
+    *,
+    batch: tuple[int, ...],
+    K: int,
+    dt: Any,
+    like: Array,
+    class_weight: Array | None,
+    sample_weight: Array | None,
+    ignore_index: int | None,
+    sample_shape: str,
+) -> _Targets:
+    """Check ``target`` (labels shaped ``batch``, or probabilities ``y`` already moved
+    to ``batch + (K,)`` and shape-checked) and the weights; form the row weights."""
+    cw = None
+    if class_weight is not None:
+        if tuple(class_weight.shape) != (K,):
+            raise ValueError(
+                f"expected class_weight of shape ({K},) for {K} classes, "
+                f"got shape {tuple(class_weight.shape)}"
+            )
+        cw = _weights(xp, class_weight, (K,), dt, "class_weight", "the class axis")
+
+    valid = None
+    labels = None
+    bad = None  # rows whose target could not be checked and is invalid: NaN loss
+    if y is None:
+        if ignore_index is not None and _fits(xp, target.dtype, ignore_index):
+            valid = target != ignore_index
+        if host(target) is None:
+            bad = (target < 0) | (target >= K)
+            if valid is not None:
+                bad = bad & valid
+        else:
+            _checks.labels(xp, target, K, ignore_index)
+        labels = target
+    else:
+        if host(y) is None:
+            tol = _checks.probability_tolerance(xp, y.dtype)
+            bad = xp.any(y < 0, axis=-1) | (xp.abs(xp.sum(y, axis=-1) - 1) > tol)
+        else:
+            _checks.probabilities(xp, y, y.ndim - 1)
+        y = y if y.dtype == dt else xp.astype(y, dt)  # astype copies even to the same dtype
+
+    # Row weights: sample weight times the class weight of the (expected) true class;
+    # None when every row has weight 1.
+    w = None
+    safe = labels
+    if labels is not None and (valid is not None or bad is not None):
+        off = ~valid if valid is not None else bad
+        if valid is not None and bad is not None:
+            off = off | bad
+        safe = xp.where(off, xp.zeros_like(labels), labels)
+    if cw is not None and labels is not None:
+        # the class weight of each row's label (ignored rows: any class; weight 0 below)
+        w = xp.reshape(xp.take(cw, xp.reshape(safe, (-1,)), axis=0), batch)
+    elif cw is not None:
+        w = xp.sum(y * cw, axis=-1)
+    sw = _weights(xp, sample_weight, batch, dt, "sample_weight", sample_shape)
+    if sw is not None:
+        w = sw if w is None else w * sw
+    zero = const(xp, 0.0, like)
+    if valid is not None:
+        ones = xp.ones(batch, dtype=dt, device=device(like))
+        w = xp.where(valid, ones if w is None else w, zero)
+        sw = xp.where(valid, ones if sw is None else sw, zero)
+    inactive = None if w is None else w == 0
+    total = const(xp, float(math.prod(batch)), like) if w is None else xp.sum(w)
+    return _Targets(labels, safe, valid, y, w, sw, inactive, bad, total)
+
+
+def _mean_scale(xp: Namespace, total: Array) -> Array:
+    """The divisor of a weighted mean: the total weight, or 1 when it is 0 (loss 0)."""
+    return xp.where(total == 0, const(xp, 1.0, total), total)
+
+
 def _cross_entropy(
     logits: Array,
     target: Array,
@@ -113,30 +214,15 @@ def _cross_entropy(
     T = _checks.temperature(temperature)
     eps = _checks.fraction(label_smoothing, "label_smoothing")
     reduction = _checks.reduction(reduction)
-    if ignore_index is not None and (
-        isinstance(ignore_index, bool) or not isinstance(ignore_index, int)
-    ):
-        raise TypeError(f"expected an int or None for ignore_index, got {ignore_index!r}")
+    _ignore_index(ignore_index)
 
     dt = work_dtype(xp, out_dt)
     z = xp.moveaxis(z, ax, -1)
     z = z if z.dtype == dt else xp.astype(z, dt)  # astype copies even to the same dtype
     K = z.shape[-1]
     batch = tuple(z.shape[:-1])
-    zero = const(xp, 0.0, z)
 
-    cw = None
-    if class_weight is not None:
-        if tuple(class_weight.shape) != (K,):
-            raise ValueError(
-                f"expected class_weight of shape ({K},) for {K} classes, "
-                f"got shape {tuple(class_weight.shape)}"
-            )
-        cw = _weights(xp, class_weight, (K,), dt, "class_weight", "the class axis")
-
-    valid = None
-    labels = None
-    bad = None  # rows whose target could not be checked and is invalid: NaN loss
+    y = None
     if xp.isdtype(target.dtype, "integral"):
         if tuple(target.shape) != batch:
             raise ValueError(
@@ -144,63 +230,72 @@ def _cross_entropy(
                 f"the class axis {batch}: logits has shape {tuple(logits.shape)}, target has "
                 f"shape {tuple(target.shape)}"
             )
-        if ignore_index is not None and _fits(xp, target.dtype, ignore_index):
-            valid = target != ignore_index
-        if host(target) is None:
-            bad = (target < 0) | (target >= K)
-            if valid is not None:
-                bad = bad & valid
-        else:
-            _checks.labels(xp, target, K, ignore_index)
-        labels = target
-        y = None  # the one-hot matrix is built only if no fast path takes the call
     elif xp.isdtype(target.dtype, "real floating"):
         _checks.same_shape(logits, target, "logits", "target", " (probability targets)")
-        if host(target) is None:
-            tol = _checks.probability_tolerance(xp, target.dtype)
-            t = xp.moveaxis(target, ax, -1)
-            bad = xp.any(t < 0, axis=-1) | (xp.abs(xp.sum(t, axis=-1) - 1) > tol)
-        else:
-            _checks.probabilities(xp, target, ax)
         y = xp.moveaxis(target, ax, -1)
-        y = y if y.dtype == dt else xp.astype(y, dt)  # astype copies even to the same dtype
     else:
         raise TypeError(
             "expected target of an integer dtype (class labels) or a real floating dtype "
             f"(probabilities), got dtype {target.dtype}"
         )
+    t = _targets(
+        xp,
+        target,
+        y,
+        batch=batch,
+        K=K,
+        dt=dt,
+        like=z,
+        class_weight=class_weight,
+        sample_weight=sample_weight,
+        ignore_index=ignore_index,
+        sample_shape="logits without the class axis",
+    )
+    scale = _mean_scale(xp, t.total) if reduction == "mean" else None
+    loss, grad = _core(
+        xp,
+        z,
+        t,
+        scale=scale,
+        eps=eps,
+        T=T,
+        reduction=reduction,
+        want_loss=want_loss,
+        want_grad=want_grad,
+    )
+    if loss is not None and loss.dtype != out_dt:
+        loss = xp.astype(loss, out_dt)
+    if grad is not None:
+        grad = xp.moveaxis(grad, -1, ax)
+        grad = grad if grad.dtype == out_dt else xp.astype(grad, out_dt)
+    return loss, grad
 
-    # Row weights: sample weight times the class weight of the (expected) true class;
-    # None when every row has weight 1.
-    w = None
-    safe = labels
-    if labels is not None and (valid is not None or bad is not None):
-        off = ~valid if valid is not None else bad
-        if valid is not None and bad is not None:
-            off = off | bad
-        safe = xp.where(off, xp.zeros_like(labels), labels)
-    if cw is not None and labels is not None:
-        # the class weight of each row's label (ignored rows: any class; weight 0 below)
-        w = xp.reshape(xp.take(cw, xp.reshape(safe, (-1,)), axis=0), batch)
-    elif cw is not None:
-        w = xp.sum(y * cw, axis=-1)
-    sw = _weights(xp, sample_weight, batch, dt, "sample_weight", "logits without the class axis")
-    if sw is not None:
-        w = sw if w is None else w * sw
-    if valid is not None:
-        w = xp.where(valid, xp.ones(batch, dtype=dt, device=device(z)) if w is None else w, zero)
 
-    inactive = None if w is None else w == 0
-    total = const(xp, float(math.prod(batch)), z) if w is None else xp.sum(w)
-    scale = xp.where(total == 0, const(xp, 1.0, total), total) if reduction == "mean" else None
-
-    if labels is not None:
-        ones = xp.ones(batch, dtype=dt, device=device(z)) if w is None else w
+def _core(
+    xp: Namespace,
+    z: Array,
+    t: _Targets,
+    *,
+    scale: Array | None,
+    eps: float,
+    T: float,
+    reduction: str,
+    want_loss: bool,
+    want_grad: bool,
+) -> tuple[Array | None, Array | None]:
+    """Loss (reduced, or ``w_i l_i`` per row for ``"none"``) and the gradient rows
+    ``w_i (p_i - y_i) / (T S)`` of validated logits ``z`` (class axis last, work
+    dtype): a fast path where one takes the call, else the reference."""
+    K = z.shape[-1]
+    batch = tuple(z.shape[:-1])
+    if want_grad or t.labels is not None:
+        ones = xp.ones(batch, dtype=z.dtype, device=device(z)) if t.w is None else t.w
         fast = fast_call(
             "softmax_cross_entropy",
             xp,
             xp.reshape(z, (-1, K)),
-            labels=xp.reshape(safe, (-1,)),
+            labels=None if t.labels is None else xp.reshape(t.safe, (-1,)),
+            probabilities=None if t.y is None else xp.reshape(t.y, (-1, K)),
             weights=xp.reshape(ones, (-1,)),
             label_smoothing=eps,
             temperature=T,
@@ -209,8 +304,8 @@ def _cross_entropy(
             grad_scale=scale,
         )
         if fast is not None:
-            loss, grad = _finish(xp, fast, batch, z.shape, ax, scale, reduction, out_dt)
-            return _mark_invalid(xp, loss, grad, bad, ax, reduction)
+            loss, grad = _finish(xp, fast, batch, z.shape, scale, reduction)
+            return _mark_invalid(xp, loss, grad, t.bad, reduction)
 
     if want_loss and not want_grad:
         # Autodiff frameworks: per-row losses with a closed-form backward pass;
@@ -219,45 +314,75 @@ def _cross_entropy(
             "cross_entropy_rows",
             xp,
             xp.reshape(z, (-1, K)),
-            target=xp.reshape(safe, (-1,)) if labels is not None else xp.reshape(y, (-1, K)),
+            target=xp.reshape(t.safe, (-1,)) if t.labels is not None else xp.reshape(t.y, (-1, K)),
             label_smoothing=eps,
             temperature=T,
         )
         if rows is not None:
             rows = xp.reshape(rows, batch)
-            loss = _reduce(xp, rows, w, inactive, bad, scale, reduction)
-            return (loss if loss.dtype == out_dt else xp.astype(loss, out_dt)), None
-
-    if y is None:
-        classes = xp.arange(K, dtype=target.dtype, device=device(target))
-        hot = xp.expand_dims(safe, axis=-1) == classes
-        if valid is not None:
-            hot = hot & xp.expand_dims(valid, axis=-1)
-        y = xp.astype(hot, dt)
-    if eps > 0.0:
-        y = (1.0 - eps) * y + eps / K if K > 0 else y
+            return _reduce(xp, rows, t.w, t.inactive, t.bad, scale, reduction), None
 
     logp, p = log_softmax_and_softmax(xp, z, (z.ndim - 1,), T)
-
-    loss = None
-    if want_loss:
-        # 0 * log 0 = 0: a zero target entry contributes nothing, even against -inf.
-        rows = -xp.sum(y * xp.where(y == 0, zero, logp), axis=-1)
-        loss = xp.astype(_reduce(xp, rows, w, inactive, bad, scale, reduction), out_dt)
-
-    grad = None
+    hot = None
+    if t.labels is not None:
+        hot = _one_hot(xp, t.safe, t.valid, 0, K)
+    factor = None
     if want_grad:
-        g = p - y
-        if w is not None:
-            g = xp.expand_dims(w, axis=-1) * xp.where(xp.expand_dims(inactive, axis=-1), zero, g)
-        if bad is not None:
-            g = xp.where(xp.expand_dims(bad, axis=-1), const(xp, math.nan, g), g)
+        factor = xp.ones(batch, dtype=z.dtype, device=device(z)) if t.w is None else t.w
         if T != 1.0:
-            g = g / T
+            factor = factor / T
         if scale is not None:
-            g = g / scale
-        grad = xp.astype(xp.moveaxis(g, -1, ax), out_dt)
-    return loss, grad
+            factor = factor / scale
+    rows, g = _terms(xp, logp, p, hot, t.y, eps=eps, K=K, factor=factor, want_loss=want_loss)
+    loss = _reduce(xp, rows, t.w, t.inactive, t.bad, scale, reduction) if want_loss else None
+    if g is not None and t.inactive is not None:  # clears NaN rows that carry no weight
+        g = xp.where(xp.expand_dims(t.inactive, axis=-1), const(xp, 0.0, g), g)
+    if g is not None and t.bad is not None:
+        g = xp.where(xp.expand_dims(t.bad, axis=-1), const(xp, math.nan, g), g)
+    return loss, g
+
+
+def _one_hot(xp: Namespace, safe: Array, valid: Array | None, start: int, stop: int) -> Array:
+    """``label == class`` for the classes ``[start, stop)`` (False on ignored rows)."""
+    classes = xp.arange(start, stop, dtype=safe.dtype, device=device(safe))
+    hot = xp.expand_dims(safe, axis=-1) == classes
+    return hot if valid is None else hot & xp.expand_dims(valid, axis=-1)
+
+
+def _terms(
+    xp: Namespace,
+    logp: Array,
+    p: Array,
+    hot: Array | None,
+    y: Array | None,
+    *,
+    eps: float,
+    K: int,
+    factor: Array | None,
+    want_loss: bool,
+) -> tuple[Array | None, Array | None]:
+    """The cross-entropy's two formulas on a block of classes (all of them, or one
+    class block of a longer row): the row sums ``-sum_j y'_j log p_j`` over the block
+    and the gradient ``factor * (p - y')``, where ``y' = (1 - eps) y + eps / K`` and
+    ``y`` is one-hot (``hot``, a boolean block) or the probabilities ``y``.
+
+    This is where the weighted, smoothed cross-entropy is written down for every
+    reference path of the package (softmax and linear cross-entropy alike);
+    ``0 log 0 = 0``, so a zero target entry costs nothing even against ``-inf``.
+    """
+    zero = const(xp, 0.0, logp)
+    if hot is not None:
+        on, off = (1.0 - eps) + eps / K, eps / K
+        yb = xp.where(hot, const(xp, on, logp), const(xp, off, logp))
+    else:
+        yb = y if eps == 0.0 else (1.0 - eps) * y + eps / K
+    rows = None
+    if want_loss:
+        rows = -xp.sum(yb * xp.where(yb == 0, zero, logp), axis=-1)
+    g = None
+    if factor is not None:
+        g = xp.expand_dims(factor, axis=-1) * (p - yb)
+    return rows, g
 
 
 def _mark_invalid(
@@ -265,7 +390,6 @@ def _mark_invalid(
     loss: Array | None,
     grad: Array | None,
     bad: Array | None,
-    ax: int,
     reduction: str,
 ) -> tuple[Array | None, Array | None]:
     """NaN for the rows whose unchecked labels are invalid (a fast path computed them
@@ -276,7 +400,7 @@ def _mark_invalid(
         flag = bad if reduction == "none" else xp.any(bad)
         loss = xp.where(flag, const(xp, math.nan, loss), loss)
     if grad is not None:
-        grad = xp.where(xp.expand_dims(bad, axis=ax), const(xp, math.nan, grad), grad)
+        grad = xp.where(xp.expand_dims(bad, axis=-1), const(xp, math.nan, grad), grad)
     return loss, grad
 
 
@@ -306,10 +430,8 @@ def _finish(
     fast: tuple[Array | None, Array | None],
     batch: tuple[int, ...],
     shape: tuple[int, ...],
-    ax: int,
     scale: Array | None,
     reduction: str,
-    out_dt: Any,
 ) -> tuple[Array | None, Array | None]:
     """Reduce and reshape a fast path's per-row losses and gradient rows."""
     rows, g = fast
@@ -317,13 +439,11 @@ def _finish(
     if rows is not None:
         rows = xp.reshape(rows, batch)
         loss = rows if reduction == "none" else xp.sum(rows)
-        if scale is not None:
+        if scale is not None and reduction != "none":
             loss = loss / scale
-        loss = xp.astype(loss, out_dt)
     grad = None
     if g is not None:  # already divided by the scale (the fast path fuses it)
-        g = xp.moveaxis(xp.reshape(g, shape), -1, ax)
-        grad = g if g.dtype == out_dt else xp.astype(g, out_dt)
+        grad = xp.reshape(g, shape)
     return loss, grad
 
 
@@ -656,3 +776,713 @@ def sigmoid_cross_entropy(
         total = xp.sum(w) if w is not None else const(xp, float(math.prod(shape)), z)
         loss = xp.where(total == 0, zero, loss / xp.where(total == 0, const(xp, 1.0, z), total))
     return xp.astype(loss, out_dt)
+
+
+# --------------------------------------------------------------------------------------
+# the output layer and the cross-entropy in one pass: linear_cross_entropy
+
+LOGITS_BUDGET = 1 << 26  # bytes of one chunk's logits when chunk_size is None (64 MiB)
+MIN_ROWS = 128  # rows per chunk below which classes are cut into blocks instead
+
+
+class _Linear(NamedTuple):
+    """The static part of a linear cross-entropy call (hashable: a JAX static argument)."""
+
+    n: int  # rows
+    K: int  # classes
+    eps: float
+    T: float
+    z_loss: float
+    reduction: str
+    rows: int  # rows per chunk
+    cols: int  # classes per block (K: one block)
+
+
+def _chunking(
+    chunk_size: tuple[int, int | None] | None, n: int, K: int, itemsize: int
+) -> tuple[int, int]:
+    """Rows per chunk and classes per block.
+
+    ``chunk_size=None``: as many rows as keep one chunk's logits within
+    ``LOGITS_BUDGET`` bytes (64 MiB), all classes at once; only when that leaves
+    fewer than ``MIN_ROWS`` rows (K above about 131,000 in float32) are the classes
+    cut into blocks of ``LOGITS_BUDGET / (MIN_ROWS * itemsize)``. The matrix products
+    lose speed below about 128 rows, and a class block costs one more product.
+    """
+    if chunk_size is not None:
+        rows, cols = chunk_size
+        return max(1, min(rows, n)), K if cols is None else max(1, min(cols, K))
+    budget = max(1, LOGITS_BUDGET // itemsize)
+    if K == 0 or K * MIN_ROWS <= budget:
+        return max(1, min(n, budget // max(1, K))), K
+    return max(1, min(n, MIN_ROWS)), max(1, budget // MIN_ROWS)
+
+
+def _slice_targets(t: _Targets, a: int, b: int) -> _Targets:
+    """The rows ``[a, b)`` of a flattened target (the total is the whole batch's)."""
+    return _Targets(*(f if f is None or i == len(t) - 1 else f[a:b] for i, f in enumerate(t)))
+
+
+def _add_product(xp: Namespace, acc: Array, G: Array, h: Array, a: int, b: int) -> Array:
+    """``acc[a:b] += G^T h`` without a temporary the size of ``acc`` where the library
+    allows it (BLAS ``gemm`` with ``beta = 1`` on NumPy, ``addmm_`` on PyTorch)."""
+    import array_api_compat
+
+    if array_api_compat.is_numpy_array(acc):
+        import numpy as np
+        from scipy.linalg.blas import get_blas_funcs
+
+        target = acc[a:b].T  # F-ordered view: BLAS writes it in place
+        gemm = get_blas_funcs("gemm", dtype=acc.dtype)
+        out = gemm(
+            1.0,
+            np.asarray(h).T,
+            np.ascontiguousarray(G).T,
+            beta=1.0,
+            c=target,
+            trans_b=True,
+            overwrite_c=True,
+        )
+        if not np.shares_memory(out, acc):  # pragma: no cover - BLAS copied after all
+            acc[a:b] = out.T
+        return acc
+    if array_api_compat.is_torch_array(acc):
+        acc[a:b].addmm_(G.T, h)
+        return acc
+    if array_api_compat.is_jax_array(acc):
+        return acc.at[a:b].add(xp.matmul(xp.matrix_transpose(G), h))
+    acc[a:b] = acc[a:b] + xp.matmul(xp.matrix_transpose(G), h)
+    return acc
+
+
+def _add_rows(xp: Namespace, acc: Array, G: Array, a: int, b: int) -> Array:
+    """``acc[a:b] += sum(G, axis=0)``."""
+    import array_api_compat
+
+    if array_api_compat.is_jax_array(acc):
+        return acc.at[a:b].add(xp.sum(G, axis=0))
+    acc[a:b] = acc[a:b] + xp.sum(G, axis=0)
+    return acc
+
+
+def _lse(xp: Namespace, m: Array, count: Array, rest: Array, T: float) -> Array:
+    """Log-sum-exp of ``z / T`` from the rows' ``(max, count, rest)`` state."""
+    from .streaming import _log_normaliser
+
+    top = m / T if T != 1.0 else m
+    return top + _log_normaliser(xp, xp.zeros_like(m), count, rest)
+
+
+def _z_loss_terms(
+    xp: Namespace,
+    z: Array,
+    m: Array,
+    count: Array,
+    rest: Array,
+    v: Array | None,
+    factor: Array | None,
+    T: float,
+) -> tuple[Array, Array | None]:
+    """PaLM's ``v_i lse_i^2`` per row, and its gradient ``2 factor_i lse_i p_i / T``
+    (``factor`` carries ``z_loss``, the mean's divisor and an upstream gradient)."""
+    from .streaming import _softmax
+
+    lse = _lse(xp, m, count, rest, T)[..., 0]
+    zero = const(xp, 0.0, lse)
+    rows = lse * lse if v is None else xp.where(v == 0, zero, v * (lse * lse))
+    if factor is None:
+        return rows, None
+    # An all -inf row (lse = -inf) has p = 0 and no gradient.
+    coef = xp.where(xp.isfinite(lse) & (factor != 0), factor * (2.0 * lse / T), zero)
+    return rows, xp.expand_dims(coef, axis=-1) * _softmax(xp, z, m, count, rest, T)
+
+
+def _logits(xp: Namespace, h: Array, W: Array, bias: Array | None, a: int, b: int) -> Array:
+    """``h W[a:b]^T + bias[a:b]``: one block of logits (the only (rows, classes) product)."""
+    Wb = W if (a, b) == (0, W.shape[0]) else W[a:b, :]
+    z = xp.matmul(h, xp.matrix_transpose(Wb))
+    if bias is not None:
+        z = z + (bias if (a, b) == (0, W.shape[0]) else bias[a:b])
+    return z
+
+
+def _linear_chunk(
+    xp: Namespace,
+    h: Array,
+    W: Array,
+    bias: Array | None,
+    t: _Targets,
+    c: _Linear,
+    scale: Array | None,
+    z_factor: Array | None,
+    gW: Array | None,
+    gb: Array | None,
+    *,
+    want_loss: bool,
+    want_h: bool,
+) -> tuple[Array | None, Array | None, Array | None, Array | None, Array | None]:
+    """One chunk of rows: ``(w_i l_i, v_i lse_i^2, dL/dh, gW + dL/dW, gb + dL/db)``.
+
+    The gradient of the logits is ``G = w (p - y') / (T S) + 2 c lse p / T`` per row
+    (``S`` the mean's divisor, ``c`` = ``z_factor``); ``dL/dh = G W``,
+    ``dL/dW = G^T h``, ``dL/db = sum G``. With one class block the logits are formed
+    once and go through the softmax cross-entropy's own kernel; with several, a
+    first pass merges the blocks' ``(max, count, rest)`` states
+    (:mod:`softmaxkit.streaming`) and a second forms each block again with the
+    whole row's normaliser.
+    """
+    want_grad = want_h or gW is not None or gb is not None
+    zero = const(xp, 0.0, h)
+    zl_rows = gh = None
+    if c.cols >= c.K:
+        z = _logits(xp, h, W, bias, 0, c.K)
+        ce_rows, G = _core(
+            xp,
+            z,
+            t,
+            scale=scale,
+            eps=c.eps,
+            T=c.T,
+            reduction="none",
+            want_loss=want_loss,
+            want_grad=want_grad,
+        )
+        if c.z_loss > 0.0:
+            from .streaming import _chunk_state
+
+            m, count, rest = _chunk_state(xp, z, (1,), c.T)
+            zl_rows, dz = _z_loss_terms(xp, z, m, count, rest, t.sw, z_factor, c.T)
+            if G is not None and dz is not None:
+                G = G + dz
+        if G is not None:
+            if want_h:
+                gh = xp.matmul(G, W)
+            if gW is not None:
+                gW = _add_product(xp, gW, G, h, 0, c.K)
+            if gb is not None:
+                gb = _add_rows(xp, gb, G, 0, c.K)
+        return ce_rows, zl_rows, gh, gW, gb
+
+    from .streaming import _chunk_state, _log_softmax, _merge_states, _softmax
+
+    blocks = [(a, min(c.K, a + c.cols)) for a in range(0, c.K, c.cols)]
+    state = None
+    for a, b in blocks:  # pass 1: the rows' normaliser over every block
+        part = _chunk_state(xp, _logits(xp, h, W, bias, a, b), (1,), c.T)
+        if state is not None:
+            stacked = [xp.concat([s, p], axis=1) for s, p in zip(state, part, strict=True)]
+            part = _merge_states(xp, *stacked, axes=(1,), temperature=c.T)
+        state = part
+    assert state is not None
+    factor = None
+    if want_grad:
+        factor = xp.ones(h.shape[:1], dtype=h.dtype, device=device(h)) if t.w is None else t.w
+        if c.T != 1.0:
+            factor = factor / c.T
+        if scale is not None:
+            factor = factor / scale
+    ce_rows = xp.zeros(h.shape[:1], dtype=h.dtype, device=device(h)) if want_loss else None
+    if want_h:
+        gh = xp.zeros(h.shape, dtype=h.dtype, device=device(h))
+    for a, b in blocks:  # pass 2: each block's share of the loss and the gradients
+        z = _logits(xp, h, W, bias, a, b)
+        logp = _log_softmax(xp, z, *state, c.T)
+        p = _softmax(xp, z, *state, c.T)
+        hot = _one_hot(xp, t.safe, t.valid, a, b) if t.labels is not None else None
+        y = t.y[:, a:b] if t.y is not None else None
+        rows, G = _terms(xp, logp, p, hot, y, eps=c.eps, K=c.K, factor=factor, want_loss=want_loss)
+        if rows is not None and ce_rows is not None:
+            ce_rows = ce_rows + rows
+        if G is None:
+            continue
+        if c.z_loss > 0.0 and z_factor is not None:
+            G = G + _z_loss_terms(xp, z, *state, t.sw, z_factor, c.T)[1]
+        if t.inactive is not None:
+            G = xp.where(xp.expand_dims(t.inactive, axis=-1), zero, G)
+        if want_h:
+            gh = gh + xp.matmul(G, W[a:b, :])
+        if gW is not None:
+            gW = _add_product(xp, gW, G, h, a, b)
+        if gb is not None:
+            gb = _add_rows(xp, gb, G, a, b)
+    if ce_rows is not None:
+        ce_rows = _reduce(xp, ce_rows, t.w, t.inactive, None, None, "none")
+    if c.z_loss > 0.0:
+        zl_rows = _z_loss_terms(xp, h[:, :0], *state, t.sw, None, c.T)[0]
+    return ce_rows, zl_rows, gh, gW, gb
+
+
+def _eager_rows(
+    xp: Namespace,
+    h: Array,
+    W: Array,
+    bias: Array | None,
+    t: _Targets,
+    c: _Linear,
+    scale: Array | None,
+    z_factor: Array | None,
+    *,
+    want_loss: bool,
+    want_h: bool,
+    want_Wb: bool,
+    chunk: Any,
+) -> tuple[Array | None, Array | None, Array | None, Array | None, Array | None]:
+    """Run ``chunk`` over the row chunks in a Python loop (every eager library);
+    the gradient of ``W`` and ``bias`` accumulates in place, that of ``h`` is written
+    chunk by chunk into one array."""
+    n, d = h.shape
+    dt, dev = W.dtype, device(W)
+    gW = xp.zeros((c.K, d), dtype=dt, device=dev) if want_Wb else None
+    gb = xp.zeros((c.K,), dtype=dt, device=dev) if want_Wb and bias is not None else None
+    gh = xp.empty((n, d), dtype=dt, device=dev) if want_h else None
+    ce_parts, zl_parts = [], []
+    for a in range(0, n, c.rows):
+        b = min(n, a + c.rows)
+        hc = h[a:b, :]
+        hc = hc if hc.dtype == dt else xp.astype(hc, dt)  # 16-bit inputs: float32 chunks
+        ce, zl, ghc, gW, gb = chunk(
+            xp,
+            hc,
+            W,
+            bias,
+            _slice_targets(t, a, b),
+            c,
+            scale,
+            None if z_factor is None else z_factor[a:b],
+            gW,
+            gb,
+            want_loss=want_loss,
+            want_h=want_h,
+        )
+        if ce is not None:
+            ce_parts.append(ce)
+        if zl is not None:
+            zl_parts.append(zl)
+        if gh is not None and ghc is not None:
+            gh[a:b, :] = ghc
+    empty = xp.zeros((0,), dtype=dt, device=dev)
+    ce_rows = xp.concat(ce_parts) if ce_parts else (empty if want_loss else None)
+    zl_rows = xp.concat(zl_parts) if zl_parts else (empty if c.z_loss > 0.0 else None)
+    return ce_rows, zl_rows, gh, gW, gb
+
+
+def _linear_engine(
+    xp: Namespace,
+    h: Array,
+    W: Array,
+    bias: Array | None,
+    t: _Targets,
+    c: _Linear,
+    *,
+    want_loss: bool,
+    want_h: bool,
+    want_Wb: bool,
+    upstream: Array | None = None,
+    driver: Any = None,
+) -> tuple[Array | None, Array | None, Array | None, Array | None]:
+    """``(loss, dL/dh, dL/dW, dL/dbias)`` of validated, flattened inputs (``h`` (n, D),
+    ``W`` (K, D) in the work dtype), reduced as ``c.reduction`` says.
+
+    ``upstream``: the gradient of a ``"none"`` loss, one per row (the backward pass
+    of the autodiff wrappers); it multiplies each row's weights. ``driver`` runs
+    the chunks (:func:`_eager_rows`, or a compiled loop for JAX).
+    """
+    scale = _mean_scale(xp, t.total) if c.reduction == "mean" else None
+    z_scale = z_factor = None
+    if c.z_loss > 0.0:
+        v = t.sw
+        if c.reduction == "mean":
+            z_total = const(xp, float(c.n), W) if v is None else xp.sum(v)
+            z_scale = _mean_scale(xp, z_total)
+        if want_h or want_Wb:
+            ones = xp.ones((c.n,), dtype=W.dtype, device=device(W))
+            z_factor = (ones if v is None else v) * c.z_loss
+            if z_scale is not None:
+                z_factor = z_factor / z_scale
+            if upstream is not None:
+                z_factor = z_factor * upstream
+    if upstream is not None:
+        w = upstream if t.w is None else t.w * upstream
+        t = t._replace(w=w)
+    ce_rows, zl_rows, gh, gW, gb = (driver or _eager_rows)(
+        xp,
+        h,
+        W,
+        bias,
+        t,
+        c,
+        scale,
+        z_factor,
+        want_loss=want_loss,
+        want_h=want_h,
+        want_Wb=want_Wb,
+        chunk=_linear_chunk,
+    )
+    loss = None
+    if want_loss and ce_rows is not None:
+        if c.reduction == "none":
+            loss = ce_rows if zl_rows is None else ce_rows + c.z_loss * zl_rows
+        else:
+            loss = xp.sum(ce_rows)
+            if scale is not None:
+                loss = loss / scale
+            if zl_rows is not None:
+                zl = xp.sum(zl_rows)
+                loss = loss + c.z_loss * (zl / z_scale if z_scale is not None else zl)
+    if t.bad is not None:  # unchecked invalid rows: NaN loss, NaN gradients
+        nan = const(xp, math.nan, W)
+        if loss is not None:
+            loss = xp.where(t.bad if c.reduction == "none" else xp.any(t.bad), nan, loss)
+        if gh is not None:
+            gh = xp.where(xp.expand_dims(t.bad, axis=-1), nan, gh)
+        any_bad = xp.any(t.bad)
+        gW = None if gW is None else xp.where(any_bad, nan, gW)
+        gb = None if gb is None else xp.where(any_bad, nan, gb)
+    return loss, gh, gW, gb
+
+
+def _linear(
+    h: Array,
+    W: Array,
+    target: Array,
+    *,
+    bias: Array | None,
+    class_weight: Array | None,
+    sample_weight: Array | None,
+    ignore_index: int | None,
+    label_smoothing: float,
+    temperature: float,
+    z_loss: float,
+    reduction: str,
+    chunk_size: int | tuple[int, int] | None,
+    want_grads: bool,
+    want_h: bool = True,
+) -> tuple[Array, Array | None, Array | None, Array | None]:
+    """The shared computation of :func:`linear_cross_entropy` and its ``_with_grad``:
+    validate, flatten the rows, then a backend's path or the chunked engine."""
+    xp = namespace(
+        ("h", h),
+        ("W", W),
+        ("target", target),
+        ("bias", bias),
+        ("class_weight", class_weight),
+        ("sample_weight", sample_weight),
+    )
+    h = as_float(xp, h, "h")
+    W = as_float(xp, W, "W")
+    if h.ndim < 1:
+        raise ValueError("expected h of shape (..., D), got a 0-d array")
+    if W.ndim != 2 or W.shape[1] != h.shape[-1]:
+        raise ValueError(
+            f"expected W of shape (K, D) with D = {h.shape[-1]} (the last axis of h), "
+            f"got shape {tuple(W.shape)}"
+        )
+    K, d = int(W.shape[0]), int(W.shape[1])
+    if bias is not None:
+        bias = as_float(xp, bias, "bias")
+        if tuple(bias.shape) != (K,):
+            raise ValueError(f"expected bias of shape ({K},), got shape {tuple(bias.shape)}")
+    dts = [h.dtype, W.dtype] + ([bias.dtype] if bias is not None else [])
+    out_dt = xp.result_type(*dts)
+    dt = work_dtype(xp, out_dt)
+    T = _checks.temperature(temperature)
+    eps = _checks.fraction(label_smoothing, "label_smoothing")
+    reduction = _checks.reduction(reduction)
+    _ignore_index(ignore_index)
+    zl = _checks.nonnegative_number(z_loss, "z_loss")
+    chunks = _checks.chunk_size(chunk_size)
+
+    batch = tuple(h.shape[:-1])
+    n = math.prod(batch)
+    y = None
+    if xp.isdtype(target.dtype, "integral"):
+        if tuple(target.shape) != batch:
+            raise ValueError(
+                "expected integer target (class labels) of the shape of h without its last "
+                f"axis {batch}, got shape {tuple(target.shape)}"
+            )
+    elif xp.isdtype(target.dtype, "real floating"):
+        if tuple(target.shape) != (*batch, K):
+            raise ValueError(
+                f"expected probability target of shape {(*batch, K)} (rows of h, K classes), "
+                f"got shape {tuple(target.shape)}"
+            )
+        y = target
+    else:
+        raise TypeError(
+            "expected target of an integer dtype (class labels) or a real floating dtype "
+            f"(probabilities), got dtype {target.dtype}"
+        )
+    W = W if W.dtype == dt else xp.astype(W, dt)
+    if bias is not None and bias.dtype != dt:
+        bias = xp.astype(bias, dt)
+    t = _targets(
+        xp,
+        target,
+        y,
+        batch=batch,
+        K=K,
+        dt=dt,
+        like=W,
+        class_weight=class_weight,
+        sample_weight=sample_weight,
+        ignore_index=ignore_index,
+        sample_shape="h without its last axis",
+    )
+    t = _Targets(
+        *(
+            None if f is None else xp.reshape(f, (n, K) if i == 3 else (n,))
+            for i, f in enumerate(t[:-1])
+        ),
+        t.total,
+    )
+    h2 = xp.reshape(h, (n, d))
+    rows, cols = _chunking(chunks, n, K, xp.finfo(dt).bits // 8)
+    c = _Linear(n, K, eps, T, zl, reduction, rows, cols)
+
+    fast = fast_call(
+        "linear_cross_entropy",
+        xp,
+        h2,
+        W,
+        bias,
+        targets=t,
+        config=c,
+        want_grads=want_grads,
+        want_h=want_h,
+        engine=_linear_engine,
+    )
+    if fast is not None:
+        loss, gh, gW, gb = fast
+    else:
+        loss, gh, gW, gb = _linear_engine(
+            xp,
+            h2,
+            W,
+            bias,
+            t,
+            c,
+            want_loss=True,
+            want_h=want_grads and want_h,
+            want_Wb=want_grads,
+        )
+    assert loss is not None
+    if reduction == "none":
+        loss = xp.reshape(loss, batch)
+    loss = loss if loss.dtype == out_dt else xp.astype(loss, out_dt)
+    if gh is not None:
+        gh = xp.reshape(gh, h.shape)
+        gh = gh if gh.dtype == out_dt else xp.astype(gh, out_dt)
+    if gW is not None and gW.dtype != out_dt:
+        gW = xp.astype(gW, out_dt)
+    if gb is not None and gb.dtype != out_dt:
+        gb = xp.astype(gb, out_dt)
+    return loss, gh, gW, gb
+
+
+_LINEAR_PARAMS_DOC = """
+    Parameters
+    ----------
+    h : array, shape ``(..., D)``
+        The inputs of the output layer (hidden states, features); the leading
+        axes are rows. Integers are promoted to the default float.
+    W : array, shape ``(K, D)``
+        The layer's weight (one row per class), as ``torch.nn.Linear`` stores it.
+    target : array
+        Class labels of an integer dtype, shaped ``h.shape[:-1]``, each in
+        ``[0, K)`` or equal to ``ignore_index``; or probabilities of a floating
+        dtype, shaped ``(*h.shape[:-1], K)``, rows >= 0 summing to 1.
+    bias : array, shape ``(K,)``, optional
+        The layer's bias.
+    class_weight, sample_weight, ignore_index, label_smoothing, temperature
+        As in :func:`softmax_cross_entropy` (``sample_weight`` broadcastable to
+        ``h.shape[:-1]``).
+    z_loss : float, default 0.0
+        Coefficient ``c >= 0`` of the auxiliary loss on the normaliser
+        ``lse_i = logsumexp(z_i / T)``: ``c * sum_i v_i lse_i^2 / sum_i v_i``
+        with ``v_i`` the sample weight (0 for ignored rows, no class weight) for
+        ``"mean"``; ``c * sum_i v_i lse_i^2`` for ``"sum"``; ``c v_i lse_i^2``
+        added to each row for ``"none"``.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        As in :func:`softmax_cross_entropy`.
+    chunk_size : int or (int, int), optional
+        Rows per chunk, or ``(rows, classes)`` to cut the classes into blocks
+        too. ``None``: as many rows as keep one chunk's logits within 64 MiB,
+        all classes at once, unless that leaves fewer than 128 rows (K above
+        about 131,000 in float32): then 128 rows and class blocks of 64 MiB.
+"""
+
+_LINEAR_NOTES = r"""
+    Notes
+    -----
+    **Memory.** The ``(N, K)`` logits are never formed: rows go in chunks, and
+    each chunk's logits, loss and gradient ``G`` (``dL/dz``) are made and used
+    before the next. Above the inputs and the gradients, the working memory is
+    a few arrays of one chunk's logits. With class blocks, each block's logits
+    are formed twice (once for the normaliser, merged with
+    :mod:`softmaxkit.streaming`'s ``(max, count, rest)`` state, once for the
+    loss and gradient): one matrix product more. Float16 and bfloat16 inputs are
+    computed in float32 (a float32 copy of ``W``, chunks of ``h``) and the
+    results rounded once.
+
+    **Gradients.** ``dL/dh = G W``, ``dL/dW = G^T h``, ``dL/dbias = sum_i G_i`` with
+    ``G_i = w_i (softmax(z_i / T) - y'_i) / (T S) + 2 c' lse_i softmax(z_i / T) / T``
+    (``S`` and ``c'`` as the reduction divides). On PyTorch and JAX the loss is
+    differentiable in ``h``, ``W`` and ``bias`` by this formula (an
+    ``autograd.Function`` / ``jax.custom_vjp``), computed in the forward pass when
+    a gradient is wanted and the loss is reduced; ``class_weight`` and
+    ``sample_weight`` are constants there. Unchecked invalid targets (see
+    :func:`softmax_cross_entropy`) make their rows' loss and ``dL/dh`` rows NaN,
+    and ``dL/dW``, ``dL/dbias`` NaN.
+"""
+
+
+def linear_cross_entropy(
+    h: Array,
+    W: Array,
+    target: Array,
+    /,
+    *,
+    bias: Array | None = None,
+    class_weight: Array | None = None,
+    sample_weight: Array | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    temperature: float = 1.0,
+    z_loss: float = 0.0,
+    reduction: str = "mean",
+    chunk_size: int | tuple[int, int] | None = None,
+) -> Array:
+    loss, _, _, _ = _linear(
+        h,
+        W,
+        target,
+        bias=bias,
+        class_weight=class_weight,
+        sample_weight=sample_weight,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        temperature=temperature,
+        z_loss=z_loss,
+        reduction=reduction,
+        chunk_size=chunk_size,
+        want_grads=False,
+    )
+    return loss
+
+
+linear_cross_entropy.__doc__ = (
+    r"""Softmax cross-entropy of a linear layer's output, never holding the logits.
+
+    .. math::
+
+        z_i = W h_i + b, \qquad
+        L = \frac{\sum_i w_i \ell(z_i, y_i)}{\sum_i w_i}
+            + c\,\frac{\sum_i v_i \operatorname{lse}(z_i / T)^2}{\sum_i v_i}
+
+    The value of ``softmax_cross_entropy(h @ W.T + bias, target, ...)`` (plus the
+    z-loss when ``z_loss > 0``) computed in chunks of rows, so that memory stays
+    at the size of the inputs when K is large (a language model's vocabulary).
+"""
+    + _LINEAR_PARAMS_DOC
+    + r"""
+    Returns
+    -------
+    array
+        0-d for ``"mean"`` and ``"sum"``, shaped ``h.shape[:-1]`` for ``"none"``.
+        Dtype: that of ``h``, ``W`` and ``bias`` promoted together.
+"""
+    + _LINEAR_NOTES
+    + r"""
+    References
+    ----------
+    E. Wijmans et al., "Cut Your Losses in Large-Vocabulary Language Models",
+    ICLR 2025, arXiv:2411.09009. Z-loss: A. Chowdhery et al., "PaLM: Scaling
+    Language Modeling with Pathways", JMLR 24, 2023, section 5.
+
+    Examples
+    --------
+    >>> import numpy as np, softmaxkit as sk
+    >>> rng = np.random.default_rng(0)
+    >>> h, W = rng.normal(size=(6, 4)), rng.normal(size=(5, 4))
+    >>> labels = np.array([0, 1, 2, 3, 4, 0])
+    >>> fused = sk.linear_cross_entropy(h, W, labels, chunk_size=4)
+    >>> bool(np.isclose(fused, sk.softmax_cross_entropy(h @ W.T, labels)))
+    True
+"""
+)
+
+
+def linear_cross_entropy_with_grad(
+    h: Array,
+    W: Array,
+    target: Array,
+    /,
+    *,
+    bias: Array | None = None,
+    class_weight: Array | None = None,
+    sample_weight: Array | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    temperature: float = 1.0,
+    z_loss: float = 0.0,
+    reduction: str = "mean",
+    chunk_size: int | tuple[int, int] | None = None,
+) -> tuple[Array, Array, Array, Array | None]:
+    loss, gh, gW, gb = _linear(
+        h,
+        W,
+        target,
+        bias=bias,
+        class_weight=class_weight,
+        sample_weight=sample_weight,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        temperature=temperature,
+        z_loss=z_loss,
+        reduction=reduction,
+        chunk_size=chunk_size,
+        want_grads=True,
+    )
+    assert gh is not None and gW is not None
+    return loss, gh, gW, gb
+
+
+linear_cross_entropy_with_grad.__doc__ = (
+    r"""``(loss, dL/dh, dL/dW, dL/dbias)`` of :func:`linear_cross_entropy` in one pass.
+
+    For libraries without autograd (NumPy, CuPy, Dask): each chunk's logits
+    give the loss and the gradient ``G`` of the logits, and ``G`` is used at once
+    for the three products ``G W``, ``G^T h`` and ``sum G``. For ``"none"``, the
+    gradients are those of the sum of the per-row losses.
+"""
+    + _LINEAR_PARAMS_DOC
+    + r"""
+    Returns
+    -------
+    loss : array
+        As :func:`linear_cross_entropy`.
+    grad_h : array
+        Shape and dtype of ``h`` (promoted).
+    grad_W : array
+        Shape ``(K, D)``.
+    grad_bias : array or None
+        Shape ``(K,)``; None when ``bias`` is None.
+"""
+    + _LINEAR_NOTES
+    + r"""
+    References
+    ----------
+    E. Wijmans et al., "Cut Your Losses in Large-Vocabulary Language Models",
+    ICLR 2025, arXiv:2411.09009.
+
+    Examples
+    --------
+    >>> import numpy as np, softmaxkit as sk
+    >>> h, W = np.array([[1.0, 2.0]]), np.array([[0.5, -1.0], [1.0, 0.0], [0.0, 0.0]])
+    >>> loss, gh, gW, gb = sk.linear_cross_entropy_with_grad(h, W, np.array([1]), bias=np.zeros(3))
+    >>> G = sk.softmax_cross_entropy_grad(h @ W.T, np.array([1]))  # y_hat - y
+    >>> bool(np.allclose(gh, G @ W) and np.allclose(gW, G.T @ h) and np.allclose(gb, G[0]))
+    True
+"""
+)

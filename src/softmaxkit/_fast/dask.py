@@ -120,6 +120,7 @@ def cross_entropy(
     z: Any,
     *,
     labels: Any,
+    probabilities: Any = None,
     weights: Any,
     label_smoothing: float,
     temperature: float,
@@ -135,7 +136,7 @@ def cross_entropy(
     state, then elementwise work on each chunk with the label's column found by
     comparing with the chunk's class indices; one pass over ``z`` for the state.
     """
-    if z.ndim != 2:
+    if labels is None or z.ndim != 2:
         return NotImplemented
     n, k = z.shape
     if math.isnan(n) or math.isnan(k) or any(math.isnan(c) for c in z.chunks[0]):
@@ -232,3 +233,155 @@ def _per_row_block(
     if want_grad:
         grad = packed[:, 1:] if grad_scale is None else packed[:, 1:] / grad_scale
     return rows, grad
+
+
+# -------------------------------------------------------------------------------------
+# linear cross-entropy: one task per row block, the weight gradient summed in a tree
+
+
+def _linear_block(
+    h: Any,
+    W: Any,
+    bias: Any,
+    fields: tuple[Any, ...],
+    z_factor: Any,
+    scale: Any,
+    make: Any,
+    c: Any,
+    want_loss: bool,
+    want_h: bool,
+    want_Wb: bool,
+) -> Any:
+    """One row block (NumPy, CuPy, ... arrays): the chunked engine's eager loop."""
+    from ..losses import _eager_rows, _linear_chunk
+
+    xp = array_api_compat.array_namespace(h)
+    n = h.shape[0]
+    cb = c._replace(n=n, rows=max(1, min(c.rows, n)))
+    return _eager_rows(
+        xp,
+        h,
+        W,
+        bias,
+        make(*fields, None),
+        cb,
+        scale,
+        z_factor,
+        want_loss=want_loss,
+        want_h=want_h,
+        want_Wb=want_Wb,
+        chunk=_linear_chunk,
+    )
+
+
+def _tree_sum(parts: list[Any]) -> Any:
+    from dask import delayed
+
+    while len(parts) > 1:
+        pairs = [delayed(np.add)(a, b) for a, b in zip(parts[::2], parts[1::2], strict=False)]
+        parts = pairs + ([parts[-1]] if len(parts) % 2 else [])
+    return parts[0]
+
+
+def _dask_rows(
+    xp: Any,
+    h: Any,
+    W: Any,
+    bias: Any,
+    t: Any,
+    c: Any,
+    scale: Any,
+    z_factor: Any,
+    *,
+    want_loss: bool,
+    want_h: bool,
+    want_Wb: bool,
+    chunk: Any,
+) -> Any:
+    """Each row block of ``h`` (the feature axis in one chunk) is a task that runs
+    the engine's loop on its NumPy block; per-row results stay Dask arrays in
+    ``h``'s row chunks, the blocks' ``G^T h`` and ``sum G`` are added in a tree."""
+    from dask import delayed
+
+    h = h.rechunk({1: -1})
+    if any(math.isnan(s) for s in h.chunks[0]):
+        h = h.compute_chunk_sizes()
+    rows = h.chunks[0]
+    d = h.shape[1]
+    dt = np.dtype(str(W.dtype))
+
+    def blocks(a: Any) -> list[Any]:
+        if a is None:
+            return [None] * len(rows)
+        a = a.rechunk((rows,) + (-1,) * (a.ndim - 1))
+        return list(a.to_delayed().ravel())
+
+    def whole(a: Any) -> Any:
+        return a if not isinstance(a, da.Array) else a.rechunk(-1).to_delayed().ravel()[0]
+
+    fields = [blocks(f) for f in t[:-1]]
+    zf = blocks(z_factor)
+    Wd, bd = whole(W), whole(bias)
+    scale_d = None if scale is None else scale.to_delayed().ravel()[0]
+    run = delayed(_linear_block, nout=5, pure=True)
+    outs = [
+        run(
+            hb,
+            Wd,
+            bd,
+            tuple(f[i] for f in fields),
+            zf[i],
+            scale_d,
+            type(t),
+            c,
+            want_loss,
+            want_h,
+            want_Wb,
+        )
+        for i, hb in enumerate(h.to_delayed().ravel())
+    ]
+
+    def stacked(k: int, shape: Any) -> Any:
+        return da.concatenate(
+            [
+                da.from_delayed(o[k], shape=shape(n), dtype=dt)
+                for o, n in zip(outs, rows, strict=True)
+            ]
+        )
+
+    ce = stacked(0, lambda n: (n,)) if want_loss else None
+    zl = stacked(1, lambda n: (n,)) if c.z_loss > 0.0 else None
+    gh = stacked(2, lambda n: (n, d)) if want_h else None
+    gW = gb = None
+    if want_Wb:
+        gW = da.from_delayed(_tree_sum([o[3] for o in outs]), shape=(c.K, d), dtype=dt)
+        if bias is not None:
+            gb = da.from_delayed(_tree_sum([o[4] for o in outs]), shape=(c.K,), dtype=dt)
+    return ce, zl, gh, gW, gb
+
+
+@register("linear_cross_entropy", "dask")
+def linear_cross_entropy(
+    h: Any,
+    W: Any,
+    bias: Any,
+    *,
+    targets: Any,
+    config: Any,
+    want_grads: bool,
+    want_h: bool,
+    engine: Any,
+) -> Any:
+    """Lazy: the loss and gradients are Dask arrays; one task per row block."""
+    return engine(
+        _xp,
+        h,
+        W,
+        bias,
+        targets,
+        config,
+        want_loss=True,
+        want_h=want_grads and want_h,
+        want_Wb=want_grads,
+        driver=_dask_rows,
+    )

@@ -357,3 +357,145 @@ def sigmoid(x: Any) -> Any:
 @register("log_sigmoid", "jax")
 def log_sigmoid(x: Any) -> Any:
     return _run_log_sigmoid(x)
+
+
+# -------------------------------------------------------------------------------------
+# linear cross-entropy: the chunks in a compiled loop, the gradient by jax.custom_vjp
+
+
+def _pad_rows(a: Any, pad: int) -> Any:
+    if a is None or pad == 0:
+        return a
+    return jnp.pad(a, [(0, pad)] + [(0, 0)] * (a.ndim - 1))
+
+
+def _scan_rows(
+    xp: Any,
+    h: Any,
+    W: Any,
+    bias: Any,
+    t: Any,
+    c: Any,
+    scale: Any,
+    z_factor: Any,
+    *,
+    want_loss: bool,
+    want_h: bool,
+    want_Wb: bool,
+    chunk: Any,
+) -> Any:
+    """The row chunks as one ``lax.scan`` (compiled once, whatever the number of
+    chunks): the rows are padded to a whole number of chunks with weight 0, the
+    gradients of ``W`` and ``bias`` are the loop's carry."""
+    n, d = h.shape
+    r = c.rows
+    count = -(-n // r)
+    pad = count * r - n
+    dt = W.dtype
+    ones = jnp.ones((n,), dtype=dt)
+    # Padded rows must weigh nothing: weights are materialised (then padded with 0).
+    w = ones if t.w is None else t.w
+    sw = (ones if t.sw is None else t.sw) if c.z_loss > 0.0 else t.sw
+    t = t._replace(w=w, sw=sw, inactive=w == 0, total=None)
+    xs = (
+        _pad_rows(h, pad),
+        jax.tree.map(lambda a: _pad_rows(a, pad), t),
+        _pad_rows(z_factor, pad),
+    )
+    xs = jax.tree.map(lambda a: a.reshape((count, r, *a.shape[1:])), xs)
+    carry = (
+        jnp.zeros((c.K, d), dtype=dt) if want_Wb else None,
+        jnp.zeros((c.K,), dtype=dt) if want_Wb and bias is not None else None,
+    )
+
+    def body(carry: Any, xs: Any) -> Any:
+        gW, gb = carry
+        hc, tc, zf = xs
+        hc = hc if hc.dtype == dt else hc.astype(dt)  # 16-bit inputs: float32 chunks
+        ce, zl, gh, gW, gb = chunk(
+            xp, hc, W, bias, tc, c, scale, zf, gW, gb, want_loss=want_loss, want_h=want_h
+        )
+        return (gW, gb), (ce, zl, gh)
+
+    (gW, gb), (ce, zl, gh) = jax.lax.scan(body, carry, xs)
+
+    def unpad(a: Any) -> Any:
+        return None if a is None else a.reshape((count * r, *a.shape[2:]))[:n]
+
+    return unpad(ce), unpad(zl), unpad(gh), gW, gb
+
+
+def _linear_value(h: Any, W: Any, bias: Any, t: Any, c: Any, engine: Any) -> Any:
+    return engine(
+        _ns(), h, W, bias, t, c, want_loss=True, want_h=False, want_Wb=False, driver=_scan_rows
+    )[0]
+
+
+_linear_loss = jax.custom_vjp(_linear_value, nondiff_argnums=(4, 5))
+
+
+def _linear_fwd(h: Any, W: Any, bias: Any, t: Any, c: Any, engine: Any) -> Any:
+    if c.reduction == "none":  # per-row upstream gradients: the backward pass runs again
+        return _linear_value(h, W, bias, t, c, engine), (h, W, bias, t, None)
+    loss, gh, gW, gb = engine(
+        _ns(), h, W, bias, t, c, want_loss=True, want_h=True, want_Wb=True, driver=_scan_rows
+    )
+    return loss, (None, None, None, None, (gh, gW, gb))
+
+
+def _linear_bwd(c: Any, engine: Any, res: Any, g: Any) -> Any:
+    h, W, bias, t, grads = res
+    if grads is None:
+        _, gh, gW, gb = engine(
+            _ns(),
+            h,
+            W,
+            bias,
+            t,
+            c,
+            want_loss=False,
+            want_h=True,
+            want_Wb=True,
+            upstream=g,
+            driver=_scan_rows,
+        )
+    else:
+        gh, gW, gb = (None if a is None else a * g.astype(a.dtype) for a in grads)
+    zero_t = jax.tree.map(lambda a: None, t) if grads is None else None
+    return gh, gW, gb, zero_t
+
+
+_linear_loss.defvjp(_linear_fwd, _linear_bwd)
+
+
+def _linear_grads(h: Any, W: Any, bias: Any, t: Any, c: Any, engine: Any, want_h: bool) -> Any:
+    return engine(
+        _ns(), h, W, bias, t, c, want_loss=True, want_h=want_h, want_Wb=True, driver=_scan_rows
+    )
+
+
+_jit_linear_loss = jax.jit(_linear_loss, static_argnums=(4, 5))
+_jit_linear_grads = jax.jit(_linear_grads, static_argnums=(4, 5, 6))
+
+
+@register("linear_cross_entropy", "jax")
+def linear_cross_entropy(
+    h: Any,
+    W: Any,
+    bias: Any,
+    *,
+    targets: Any,
+    config: Any,
+    want_grads: bool,
+    want_h: bool,
+    engine: Any,
+) -> Any:
+    """The chunked engine compiled (``lax.scan`` over the chunks); the loss is a
+    ``jax.custom_vjp`` whose forward pass computes the gradients of a reduced loss
+    and whose backward pass scales them (``"none"``: runs the chunks again)."""
+    traced = _traced(h, W, bias, *jax.tree.leaves(targets))
+    if want_grads:
+        run = _linear_grads if traced else _jit_linear_grads
+        return run(h, W, bias, targets, config, engine, want_h)
+    run = _linear_loss if traced else _jit_linear_loss
+    return run(h, W, bias, targets, config, engine), None, None, None

@@ -353,6 +353,7 @@ def cross_entropy(
     z: Any,
     *,
     labels: Any,
+    probabilities: Any = None,
     weights: Any,
     label_smoothing: float,
     temperature: float,
@@ -367,7 +368,12 @@ def cross_entropy(
     ``z`` is (n, K) with the class axis last; ``labels`` are in [0, K) where
     ``weights > 0``. Returns ``(rows, grad)`` (either may be None).
     """
-    if not isinstance(z, np.ndarray) or z.dtype not in (np.float32, np.float64) or z.ndim != 2:
+    if (
+        labels is None
+        or not isinstance(z, np.ndarray)
+        or z.dtype not in (np.float32, np.float64)
+        or z.ndim != 2
+    ):
         return NotImplemented
     n, k = z.shape
     if n == 0 or k == 0:

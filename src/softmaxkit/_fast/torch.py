@@ -321,7 +321,6 @@ class _CrossEntropyRows(torch.autograd.Function):
         target, logp = ctx.saved_tensors
         eps, T = ctx.eps, ctx.temperature
         labels = not target.is_floating_point()
-        K = logp.shape[-1]
         gz = gy = None
         if g is not None:
             if torch.is_grad_enabled():  # double backward: differentiable in logp
@@ -329,30 +328,39 @@ class _CrossEntropyRows(torch.autograd.Function):
                 dz, _ = rules.cross_entropy_rows_grads(namespace(("l", logp)), logp, y, eps, T)
                 gz = g.unsqueeze(-1) * dz
             else:
-                # -g y' as the upstream of log-softmax: its fused backward then gives
-                # -g y' + softmax g sum(y') = g (softmax - y'), the closed form
-                # (measured faster than exp(logp) and an in-place product).
-                if labels:
-                    upstream = torch.zeros_like(logp) if eps == 0.0 else torch.empty_like(logp)
-                    if eps > 0.0:
-                        upstream.copy_((-g * (eps / K)).unsqueeze(-1).expand_as(logp))
-                    index = target.unsqueeze(-1).to(torch.int64)
-                    upstream.scatter_add_(1, index, (-g * (1.0 - eps)).unsqueeze(-1))
-                else:
-                    ys = (1.0 - eps) * target + eps / K if eps > 0.0 else target
-                    upstream = -g.unsqueeze(-1) * ys
-                gz = torch.ops.aten._log_softmax_backward_data(upstream, logp, 1, logp.dtype)
-                if labels and eps == 0.0:
-                    # The label's entry g (p - 1) as g expm1(log p): no cancellation
-                    # when p is close to 1.
-                    gz.scatter_(1, index, g.unsqueeze(-1) * torch.expm1(logp.gather(1, index)))
-                gz = gz / T if T != 1.0 else gz
+                gz = _rows_grad(logp, target, g, eps, T)
             if not labels and ctx.needs_input_grad[1]:
                 gy = -(1.0 - eps) * g.unsqueeze(-1) * logp
         if g_logp is not None:  # the log-softmax output was used (double backward)
             extra = _log_softmax_vjp(logp, g_logp, (1,), T)
             gz = extra if gz is None else gz + extra
         return gz, gy, None, None
+
+
+def _rows_grad(logp: Any, target: Any, g: Any, eps: float, T: float) -> Any:
+    """``g_i (softmax(z_i / T) - y'_i) / T`` from the log-softmax, without autograd.
+
+    ``-g y'`` is the upstream of log-softmax: its fused backward then gives
+    ``-g y' + softmax g sum(y') = g (softmax - y')``, the closed form (measured
+    faster than ``exp(logp)`` and an in-place product).
+    """
+    K = logp.shape[-1]
+    labels = not target.is_floating_point()
+    if labels:
+        upstream = torch.zeros_like(logp) if eps == 0.0 else torch.empty_like(logp)
+        if eps > 0.0:
+            upstream.copy_((-g * (eps / K)).unsqueeze(-1).expand_as(logp))
+        index = target.unsqueeze(-1).to(torch.int64)
+        upstream.scatter_add_(1, index, (-g * (1.0 - eps)).unsqueeze(-1))
+    else:
+        ys = (1.0 - eps) * target + eps / K if eps > 0.0 else target
+        upstream = -g.unsqueeze(-1) * ys
+    gz = torch.ops.aten._log_softmax_backward_data(upstream, logp, 1, logp.dtype)
+    if labels and eps == 0.0:
+        # The label's entry g (p - 1) as g expm1(log p): no cancellation when p is
+        # close to 1.
+        gz.scatter_(1, index, g.unsqueeze(-1) * torch.expm1(logp.gather(1, index)))
+    return gz / T if T != 1.0 else gz
 
 
 def _one_hot(labels: Any, like: Any) -> Any:
@@ -470,6 +478,137 @@ def logsumexp_weighted(x: Any, b: Any, *, axes: tuple[int, ...], keepdims: bool,
 def cross_entropy_rows(z: Any, *, target: Any, label_smoothing: float, temperature: float) -> Any:
     rows, _ = _CrossEntropyRows.apply(z, target, label_smoothing, temperature)
     return rows
+
+
+@register("softmax_cross_entropy", "torch")
+def softmax_cross_entropy(
+    z: Any,
+    *,
+    labels: Any = None,
+    probabilities: Any = None,
+    weights: Any,
+    label_smoothing: float,
+    temperature: float,
+    want_loss: bool,
+    want_grad: bool,
+    grad_scale: Any = None,
+) -> Any:
+    """Per-row ``w_i l_i`` and gradient rows ``w_i (p_i - y'_i) / (T S)`` of (n, K)
+    logits, outside autograd (the explicit-gradient functions and the chunks of
+    :func:`softmaxkit.linear_cross_entropy`): the accurate log-softmax of
+    :class:`_CrossEntropyRows` and PyTorch's fused log-softmax backward."""
+    if z.ndim != 2 or z.dtype not in _NUMPY_DTYPES or (torch.is_grad_enabled() and z.requires_grad):
+        return NotImplemented
+    target = labels if labels is not None else probabilities
+    if target is None or (probabilities is not None and probabilities.dtype != z.dtype):
+        return NotImplemented
+    eps, T = float(label_smoothing), float(temperature)
+    rows, logp = _CrossEntropyRows.forward(z, target, eps, T)
+    active = weights > 0
+    loss = torch.where(active, weights * rows, 0.0) if want_loss else None
+    grad = None
+    if want_grad:
+        factor = weights if grad_scale is None else weights / grad_scale
+        grad = _rows_grad(logp, target, torch.where(active, factor, 0.0), eps, T)
+        # a row of weight 0 is 0, even where its logits are NaN
+        grad = torch.where(active.unsqueeze(-1), grad, 0.0)
+    return loss, grad
+
+
+class _LinearCrossEntropy(torch.autograd.Function):
+    """:func:`softmaxkit.linear_cross_entropy` with its gradient from the closed form.
+
+    A reduced loss whose inputs need gradients computes them in the forward pass
+    (each chunk's ``G`` is used at once for ``G W``, ``G^T h`` and ``sum G``) and
+    saves only them; the backward pass scales them by the upstream gradient. A
+    per-row loss (``"none"``) saves the inputs and runs the chunks again in the
+    backward pass, with each row's weight times its upstream gradient.
+    Differentiable once (the saved gradients are not functions of the inputs).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, h: Any, W: Any, bias: Any, t: Any, c: Any, engine: Any) -> Any:
+        ns = array_api_compat.torch
+        want_h = ctx.needs_input_grad[0]
+        want_Wb = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
+        ctx.c, ctx.engine = c, engine
+        if c.reduction != "none":
+            loss, gh, gW, gb = engine(
+                ns, h, W, bias, t, c, want_loss=True, want_h=want_h, want_Wb=want_Wb
+            )
+            ctx.save_for_backward(gh, gW, gb)
+            ctx.t = None
+        else:
+            loss, _, _, _ = engine(
+                ns, h, W, bias, t, c, want_loss=True, want_h=False, want_Wb=False
+            )
+            ctx.save_for_backward(h, W, bias)
+            ctx.t = t
+        return loss
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, g: Any) -> Any:
+        needs = ctx.needs_input_grad
+        if ctx.t is None:
+            gh, gW, gb = ctx.saved_tensors
+        else:
+            h, W, bias = ctx.saved_tensors
+            _, gh, gW, gb = ctx.engine(
+                array_api_compat.torch,
+                h,
+                W,
+                bias,
+                ctx.t,
+                ctx.c,
+                want_loss=False,
+                want_h=needs[0],
+                want_Wb=needs[1] or needs[2],
+                upstream=g,
+            )
+            g = None
+
+        def scaled(grad: Any, need: bool) -> Any:
+            if grad is None or not need:
+                return None
+            return grad * g.to(grad.dtype) if g is not None else grad
+
+        return scaled(gh, needs[0]), scaled(gW, needs[1]), scaled(gb, needs[2]), None, None, None
+
+
+@register("linear_cross_entropy", "torch")
+def linear_cross_entropy(
+    h: Any,
+    W: Any,
+    bias: Any,
+    *,
+    targets: Any,
+    config: Any,
+    want_grads: bool,
+    want_h: bool,
+    engine: Any,
+) -> Any:
+    """The chunked engine on tensors: explicit gradients without autograd, or a loss
+    differentiable through :class:`_LinearCrossEntropy`."""
+    ns = array_api_compat.torch
+    tracked = torch.is_grad_enabled() and any(
+        x is not None and x.requires_grad for x in (h, W, bias)
+    )
+    if want_grads or not tracked:
+        with torch.no_grad():
+            return engine(
+                ns,
+                h,
+                W,
+                bias,
+                targets,
+                config,
+                want_loss=True,
+                want_h=want_grads and want_h,
+                want_Wb=want_grads,
+            )
+    loss = _LinearCrossEntropy.apply(h, W, bias, targets, config, engine)
+    return loss, None, None, None
 
 
 @register("entropy", "torch")
