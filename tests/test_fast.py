@@ -309,8 +309,9 @@ def test_numpy_jacobian_fast_path_is_the_reference_to_the_bit(s, data):
 @pytest.mark.parametrize("eps", [0.0, 0.1])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_linear_cross_entropy_is_the_plain_objective(eps, dtype):
-    """One pass over X (blocks, threads, transposed logits) against X W^T, the
-    public loss with its gradient, and G^T X: same F and gradients."""
+    """The NumPy path of linear_cross_entropy for few classes (blocks, threads,
+    transposed logits, one pass over X) against X W^T, the reference loss with its
+    gradient, G W and G^T X: same F and gradients."""
     from softmaxkit._fast import numpy as fast_numpy
 
     rng = np.random.default_rng(5)
@@ -325,7 +326,6 @@ def test_linear_cross_entropy_is_the_plain_objective(eps, dtype):
     # no weight, so the objective stays finite and comparable entry by entry
     X[3] = np.finfo(dtype).max / 4
     weights[3] = 0
-    scale = float(weights.sum())
     with np.errstate(over="ignore", invalid="ignore"):
         Z = X @ W.T + b
     assert np.isinf(Z[3]).any()
@@ -335,18 +335,33 @@ def test_linear_cross_entropy_is_the_plain_objective(eps, dtype):
         )
     saved = fast_numpy.LINEAR_BLOCK_BYTES
     fast_numpy.LINEAR_BLOCK_BYTES = 64 * d * X.itemsize  # 16 blocks of 64 rows, both threads
+    calls = []
+    kernel = _fast._REGISTRY[("linear_cross_entropy", "numpy")]
+
+    def spy(*args, **kwargs):
+        out = kernel(*args, **kwargs)
+        calls.append(out is not NotImplemented)
+        return out
+
+    _fast._REGISTRY[("linear_cross_entropy", "numpy")] = spy
     try:
-        value, gW, gb = fast_numpy.linear_cross_entropy(
-            X, W, b, labels.astype(np.intp), weights, scale, eps
+        value, gX, gW, gb = sk.linear_cross_entropy_with_grad(
+            X, W, labels, bias=b, sample_weight=weights, label_smoothing=eps
         )
     finally:
         fast_numpy.LINEAR_BLOCK_BYTES = saved
+        _fast._REGISTRY[("linear_cross_entropy", "numpy")] = kernel
+    assert calls == [True]  # the kernel took the call
     rtol = 1e-12 if dtype == np.float64 else 1e-5
-    assert value == pytest.approx(float(loss), rel=rtol)
+    assert float(value) == pytest.approx(float(loss), rel=rtol)
     assert np.all(np.isfinite(gW))
     G64, X64 = G.astype(np.float64), X.astype(np.float64)
     X64[3] = 0  # its gradient row is 0 (no weight): 0 * huge would be NaN in float32
     # sums of n terms of both signs: the error is relative to the sum of |terms|
-    np.testing.assert_array_less(np.abs(gW - G64.T @ X64), rtol * (np.abs(G64).T @ np.abs(X64)))
+    np.testing.assert_array_less(
+        np.abs(gW - G64.T @ X64), rtol * (np.abs(G64).T @ np.abs(X64)) + 1e-300
+    )
     np.testing.assert_allclose(gb, G.sum(axis=0), rtol=rtol, atol=rtol * np.abs(G).sum())
+    np.testing.assert_allclose(gX, G64 @ W, rtol=rtol, atol=rtol * np.abs(G64).sum(1).max())
     assert gW.dtype == dtype
+    assert gX.dtype == dtype

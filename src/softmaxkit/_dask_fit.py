@@ -4,7 +4,7 @@
 is one Dask computation over the row chunks of ``X``. Each chunk's task gets the
 current coefficients (a few kilobytes: the only thing that travels to the
 workers each iteration), computes its share of the loss, of ``G^T X`` and of
-``sum G`` in one pass over the chunk (:func:`softmaxkit._fast.numpy.linear_cross_entropy`),
+``sum G`` in one pass over the chunk (:func:`softmaxkit.linear_cross_entropy`),
 and a pairwise tree of additions brings one ``(K, d)`` result back. Whatever
 scheduler is active runs it: threads, processes, or a ``dask.distributed``
 cluster, where Dask recomputes the chunks of a lost worker. On a cluster, Dask
@@ -329,13 +329,31 @@ def _chunk_objective(
     eps: float,
     scale: float,
 ) -> tuple[float, np.ndarray, np.ndarray]:
-    from ._fast.numpy import linear_cross_entropy
+    from .losses import _linear
 
     xb = np.ascontiguousarray(xb)
     if not np.all(np.isfinite(xb)):
         raise ValueError("expected finite features, got NaN or inf in X")
     codes, w = _row_weights(yb, swb, classes, cw, xb.dtype)
-    return linear_cross_entropy(xb, W.astype(xb.dtype), b.astype(xb.dtype), codes, w, scale, eps)
+    loss, _, grad_W, grad_b = _linear(
+        xb,
+        W.astype(xb.dtype),
+        codes,
+        bias=b.astype(xb.dtype),
+        class_weight=None,
+        sample_weight=w,
+        ignore_index=None,
+        label_smoothing=eps,
+        temperature=1.0,
+        z_loss=0.0,
+        reduction="sum",
+        chunk_size=None,
+        want_grads=True,
+        want_h=False,
+    )
+    assert grad_W is not None
+    assert grad_b is not None
+    return float(loss) / scale, grad_W / scale, grad_b / scale
 
 
 def _chunk_hessp(

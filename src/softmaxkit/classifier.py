@@ -40,7 +40,7 @@ from threadpoolctl import ThreadpoolController
 from . import _dask_fit, _model_file
 from .activations import log_softmax, softmax
 from .jacobian import softmax_jvp
-from .losses import softmax_cross_entropy, softmax_cross_entropy_with_grad
+from .losses import _linear, linear_cross_entropy, softmax_cross_entropy
 
 __all__ = ["SoftmaxRegression"]
 
@@ -94,7 +94,9 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     and ``w_i`` its sample weight times its class weight: the objective of
     ``LogisticRegression(C=C)`` for three or more classes. Its gradient with
     respect to the logits is ``w_i (y_hat_i - y_i) / sum(w)``
-    (:func:`softmaxkit.softmax_cross_entropy_with_grad`); the Hessian-vector
+    (:func:`softmaxkit.softmax_cross_entropy_grad`), and the objective and its
+    gradient are computed by :func:`softmaxkit.linear_cross_entropy` (the logits
+    never held whole); the Hessian-vector
     product used by ``"newton-cg"`` applies the softmax Jacobian
     ``diag(s) - s s^T`` row by row (:func:`softmaxkit.softmax_jvp`).
 
@@ -347,10 +349,10 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
         """``params -> (F, dF/dparams)`` for the flat parameter vector (W then b).
 
-        With class labels (the usual case) one evaluation reads ``X`` once
-        (:func:`softmaxkit._fast.numpy.linear_cross_entropy`): logits, loss,
-        fused gradient and ``G^T X`` block by block while the block is in cache.
-        Soft targets take the plain route (``X W^T``, the public loss, ``G^T X``).
+        One evaluation is :func:`softmaxkit.linear_cross_entropy`'s (the loss and the
+        gradients of ``W`` and ``b``, never ``dF/dX``); with class labels and few
+        classes its NumPy path reads ``X`` once: logits, loss, fused gradient and
+        ``G^T X`` block by block while the block is in cache.
         """
         n_features = X.shape[1]
         k = self._k
@@ -358,36 +360,13 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         eps = float(self.label_smoothing)
         fit_intercept = self.fit_intercept
 
-        def penalised(
-            loss: float, grad_W: np.ndarray, grad_b: np.ndarray, W: np.ndarray
-        ) -> tuple[float, np.ndarray]:
+        def fun(params: np.ndarray) -> tuple[float, np.ndarray]:
+            W, b = self._unpack(params, k, n_features, dtype)
+            loss, grad_W, grad_b = _loss_and_grads(X, W, b, target, sw, cw, eps)
             grad_W = grad_W + penalty_scale * W
             value = loss + 0.5 * penalty_scale * float(np.sum(W * W, dtype=np.float64))
             grad = [grad_W.ravel()] + ([grad_b] if fit_intercept else [])
             return value, np.concatenate(grad).astype(np.float64)
-
-        if target.ndim == 1 and X.flags.c_contiguous:
-            from ._fast.numpy import linear_cross_entropy
-
-            row_w = np.ascontiguousarray(_row_weights(target, False, sw, cw), dtype=dtype)
-            total = float(np.sum(row_w, dtype=np.float64))
-            scale = total if total > 0 else 1.0  # all weight 0: F = 0, as the loss gives
-            labels = target.astype(np.intp, copy=False)
-
-            def fused(params: np.ndarray) -> tuple[float, np.ndarray]:
-                W, b = self._unpack(params, k, n_features, dtype)
-                loss, grad_W, grad_b = linear_cross_entropy(X, W, b, labels, row_w, scale, eps)
-                return penalised(loss, grad_W, grad_b, W)
-
-            return fused
-
-        def fun(params: np.ndarray) -> tuple[float, np.ndarray]:
-            W, b = self._unpack(params, k, n_features, dtype)
-            Z = X @ W.T + b
-            loss, G = softmax_cross_entropy_with_grad(
-                Z, target, class_weight=cw, sample_weight=sw, label_smoothing=eps
-            )
-            return penalised(float(loss), G.T @ X, G.sum(axis=0), W)
 
         return fun
 
@@ -685,14 +664,11 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         grad_norm = 0.0
         for start in range(0, len(order), bs):
             rows = order[start : start + bs]
-            Z = X[rows] @ W.T + b
             if not np.any(sw[rows] > 0):
                 continue
-            _, G = softmax_cross_entropy_with_grad(
-                Z, target[rows], class_weight=cw, sample_weight=sw[rows], label_smoothing=eps
-            )
-            gW = G.T @ X[rows] + penalty_scale * W
-            gb = G.sum(axis=0) if self.fit_intercept else np.zeros_like(b)
+            _, gW, gb = _loss_and_grads(X[rows], W, b, target[rows], sw[rows], cw, eps)
+            gW = gW + penalty_scale * W
+            gb = gb if self.fit_intercept else np.zeros_like(b)
             grad_norm = max(float(np.max(np.abs(gW))), float(np.max(np.abs(gb), initial=0.0)))
             if adam:
                 state["t"] += 1
@@ -719,9 +695,11 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         b: np.ndarray,
         penalty_scale: float,
     ) -> float:
-        loss = softmax_cross_entropy(
-            X @ W.T + b,
+        loss = linear_cross_entropy(
+            X,
+            W,
             target,
+            bias=b,
             class_weight=cw,
             sample_weight=sw,
             label_smoothing=float(self.label_smoothing),
@@ -1021,6 +999,39 @@ def _blas_controller() -> ThreadpoolController:
     if not _CONTROLLER:
         _CONTROLLER.append(ThreadpoolController())
     return _CONTROLLER[0]
+
+
+def _loss_and_grads(
+    X: np.ndarray,
+    W: np.ndarray,
+    b: np.ndarray,
+    target: np.ndarray,
+    sw: np.ndarray,
+    cw: np.ndarray | None,
+    eps: float,
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """The weighted-mean cross-entropy of ``z = X W^T + b`` and its gradients in ``W``
+    and ``b``: :func:`softmaxkit.linear_cross_entropy_with_grad` without the
+    gradient of ``X`` (a matrix product the solvers never use)."""
+    loss, _, grad_W, grad_b = _linear(
+        X,
+        W,
+        target,
+        bias=b,
+        class_weight=cw,
+        sample_weight=sw,
+        ignore_index=None,
+        label_smoothing=eps,
+        temperature=1.0,
+        z_loss=0.0,
+        reduction="mean",
+        chunk_size=None,
+        want_grads=True,
+        want_h=False,
+    )
+    assert grad_W is not None
+    assert grad_b is not None
+    return float(loss), grad_W, grad_b
 
 
 def _row_weights(

@@ -75,7 +75,7 @@ def _weights(
         raise TypeError(f"expected a real array for {name}, got dtype {weight.dtype}")
     _checks.broadcastable_to(weight, shape, name, target)
     _checks.finite_nonnegative(xp, weight, name)
-    weight = xp.broadcast_to(xp.astype(weight, dt), shape)
+    weight = xp.broadcast_to(weight if weight.dtype == dt else xp.astype(weight, dt), shape)
     if host(weight) is None:
         # Unchecked (traced, lazy or on a device): an invalid weight makes its row NaN.
         ok = xp.isfinite(weight) & (weight >= 0)
@@ -813,7 +813,7 @@ def _chunking(
         rows, cols = chunk_size
         return max(1, min(rows, n)), K if cols is None else max(1, min(cols, K))
     budget = max(1, LOGITS_BUDGET // itemsize)
-    if K == 0 or K * MIN_ROWS <= budget:
+    if K == 0 or budget >= K * MIN_ROWS:
         return max(1, min(n, budget // max(1, K))), K
     return max(1, min(n, MIN_ROWS)), max(1, budget // MIN_ROWS)
 
@@ -1444,7 +1444,8 @@ def linear_cross_entropy_with_grad(
         chunk_size=chunk_size,
         want_grads=True,
     )
-    assert gh is not None and gW is not None
+    assert gh is not None
+    assert gW is not None
     return loss, gh, gW, gb
 
 

@@ -499,21 +499,27 @@ def softmax_jacobian(s: Any, *, axis: int) -> Any:
     return out.reshape((*moved_shape[:-1], k, k))
 
 
-def linear_cross_entropy(
-    X: np.ndarray,
-    W: np.ndarray,
-    b: np.ndarray,
-    labels: np.ndarray,
-    weights: np.ndarray,
-    scale: float,
-    label_smoothing: float,
-) -> tuple[float, np.ndarray, np.ndarray]:
-    """The weighted-mean cross-entropy of the linear model ``z = X W^T + b`` and its
-    gradients, with ``X`` read from memory once.
+LINEAR_SHORT_K = 64  # classes up to which the linear cross-entropy runs blocks in cache
 
-    ``F = sum_i w_i l_i / scale``, ``dF/dW = G^T X`` and ``dF/db = sum_i G_i`` with
-    ``G_i = w_i (softmax(z_i) - y_i) / scale`` (the fused gradient; ``y`` one-hot,
-    or smoothed: ``(1 - eps)`` on the label plus ``eps / K`` everywhere).
+
+@register("linear_cross_entropy", "numpy")
+def linear_cross_entropy(
+    X: Any,
+    W: Any,
+    b: Any,
+    *,
+    targets: Any,
+    config: Any,
+    want_grads: bool,
+    want_h: bool,
+    engine: Any,
+) -> Any:
+    """Few classes (a classifier's objective): the loss and gradients with ``X`` read
+    from memory once.
+
+    ``F = sum_i w_i l_i / S``, ``dF/dX = G W``, ``dF/dW = G^T X`` and
+    ``dF/db = sum_i G_i`` with ``G_i = w_i (softmax(z_i / T) - y_i) / (T S)`` (``y``
+    one-hot, or smoothed: ``(1 - eps)`` on the label plus ``eps / K`` everywhere).
     Separately, ``X W^T`` and ``G^T X`` each stream all of ``X`` through memory.
     Here ``X`` goes by in blocks of about ``LINEAR_BLOCK_BYTES`` and, while a block
     is in cache, its logits are formed transposed, ``W X_b^T`` as (K, rows) (the
@@ -524,81 +530,120 @@ def linear_cross_entropy(
     parallelism). A block with a non-finite logit goes through
     :func:`cross_entropy`, whose edge cases are the reference's.
 
-    ``X`` (n, d) C-contiguous float, ``W`` (K, d), ``b`` (K,), ``labels`` (intp) in
-    [0, K) where ``weights > 0``. Returns ``(F, dF/dW, dF/db)``, the gradients in
-    X's dtype.
+    Declines (the chunked engine takes the call) for more than ``LINEAR_SHORT_K``
+    classes, probability targets, the z-loss, class blocks, 16-bit floats and
+    unchecked targets.
     """
+    t, c = targets, config
+    if (
+        not isinstance(X, np.ndarray)
+        or X.dtype not in (np.float32, np.float64)
+        or W.dtype != X.dtype
+        or t.labels is None
+        or t.bad is not None
+        or c.z_loss > 0.0
+        or c.cols < c.K
+        or c.K > LINEAR_SHORT_K
+        or c.n == 0
+        or c.K == 0
+    ):
+        return NotImplemented
+    X = np.ascontiguousarray(X)
     n, d = X.shape
-    k = W.shape[0]
-    eps = float(label_smoothing)
+    k = c.K
+    eps, T = c.eps, c.T
+    weights = np.ones(n, dtype=X.dtype) if t.w is None else np.asarray(t.w, dtype=X.dtype)
+    labels = np.asarray(t.safe, dtype=np.intp)
+    total = float(t.total)
+    scale = (total if total > 0 else 1.0) if c.reduction == "mean" else 1.0
     target = (1.0 - eps) + eps / k
     rows = max(64, LINEAR_BLOCK_BYTES // max(1, d * X.itemsize))
+    if c.rows < n:  # the caller chose the chunk
+        rows = c.rows
     starts = list(range(0, n, rows))
     n_threads = 1 if _THREADS == 1 or _in_pool() else min(_THREADS, len(starts))
-    W = np.ascontiguousarray(W, dtype=X.dtype)
-    b_col = np.asarray(b, dtype=X.dtype).reshape(k, 1)
-    factors = weights / scale
-    all_active = bool(np.all(weights > 0))
+    W = np.ascontiguousarray(W)
+    b_col = (np.zeros(k, X.dtype) if b is None else np.asarray(b, dtype=X.dtype)).reshape(k, 1)
+    factors = weights * X.dtype.type(1.0 / (scale * T))  # 0 where the weight is 0
+    all_active = t.w is None or bool(np.min(weights) > 0)
+    # per-row losses for "none"; else each block's sum (added in block order at the end)
+    losses = np.empty(n, dtype=X.dtype) if c.reduction == "none" else None
+    sums = np.zeros(len(starts), dtype=np.float64)
+    gX = np.empty((n, d), dtype=X.dtype) if want_grads and want_h else None
 
-    def block_loss(s: int, t: _Short) -> tuple[float, np.ndarray]:
-        """Sum of the block's w_i l_i, and its gradient G^T as (K, rows)."""
-        e_ = s + t.d.shape[1]
-        at = t.flat(labels[s:e_])
+    def block_loss(s: int, t_: _Short) -> np.ndarray:
+        """The block's w_i l_i (into ``losses``, or summed); its gradient G^T as (K, rows)."""
+        e_ = s + t_.d.shape[1]
+        at = t_.flat(labels[s:e_])
         w = weights[s:e_]
-        log_norm = t.log_norm
-        z_label = t.d.reshape(-1)[at]
+        log_norm = t_.log_norm
+        z_label = t_.d.reshape(-1)[at]
         if eps > 0.0:
             # -sum_j y_j log p_j = -((target - eps/K) log p_label + eps/K sum_j log p_j)
-            sum_logp = np.sum(t.d, axis=0) - k * log_norm
+            sum_logp = np.sum(t_.d, axis=0) - k * log_norm
             loss = -((target - eps / k) * (z_label - log_norm) + (eps / k) * sum_logp)
         else:
             loss = log_norm - z_label
-        if not all_active:
-            loss = np.where(w > 0, loss, 0.0)
-        t.gradient(at, eps, target, factors[s:e_], t.e)
-        return float(np.dot(w, loss)), t.e
+        loss = loss if all_active else np.where(w > 0, loss, 0.0)
+        if losses is not None:
+            np.multiply(w, loss, out=losses[s:e_])
+        else:
+            sums[s // rows] = np.dot(w, loss)
+        if want_grads:
+            t_.gradient(at, eps, target, factors[s:e_], t_.e)
+        return t_.e
 
-    def run(my: list[int]) -> tuple[float, np.ndarray, np.ndarray]:
-        total = 0.0
-        gW = np.zeros((k, d), dtype=X.dtype)
-        gb = np.zeros(k, dtype=X.dtype)
-        step = np.empty((k, d), dtype=X.dtype)
+    def run(my: list[int]) -> tuple[np.ndarray | None, np.ndarray | None]:
+        gW = np.zeros((k, d), dtype=X.dtype) if want_grads else None
+        gb = np.zeros(k, dtype=X.dtype) if want_grads else None
+        step = np.empty((k, d), dtype=X.dtype) if want_grads else None
         for s in my:
             Xb = X[s : s + rows]
+            e_ = s + Xb.shape[0]
             zt = _scratch((k, Xb.shape[0]), X.dtype, "short_d")
             with np.errstate(over="ignore", invalid="ignore"):  # +-inf logits: handled below
                 np.matmul(W, Xb.T, out=zt)
                 zt += b_col
-            t = _transposed(zt, 1.0)
-            if t is not None:
-                loss, GT = block_loss(s, t)
+            t_ = _transposed(zt, T)
+            if t_ is not None:
+                GT = block_loss(s, t_)
             else:  # a non-finite logit: the reference's edge cases, row-major
-                e_ = s + Xb.shape[0]
                 rows_loss, G = cross_entropy(
                     np.ascontiguousarray(zt.T),
                     labels=labels[s:e_],
                     weights=weights[s:e_],
                     label_smoothing=eps,
-                    temperature=1.0,
+                    temperature=T,
                     want_loss=True,
-                    want_grad=True,
+                    want_grad=want_grads,
                     grad_scale=scale,
                 )
-                loss, GT = float(np.sum(rows_loss, dtype=np.float64)), G.T
-            total += loss
+                if losses is not None:
+                    losses[s:e_] = rows_loss
+                else:
+                    sums[s // rows] = np.sum(rows_loss, dtype=np.float64)
+                GT = None if G is None else G.T
+            if GT is None or gW is None or gb is None or step is None:
+                continue
+            if gX is not None:
+                np.matmul(GT.T, W, out=gX[s:e_])
             np.matmul(GT, Xb, out=step)
             gW += step
             gb += GT.sum(axis=1)
-        return total, gW, gb
+        return gW, gb
 
-    parts: list[tuple[float, np.ndarray, np.ndarray]] = []
+    parts: list[tuple[np.ndarray | None, np.ndarray | None]] = []
     if n_threads == 1:
         parts.append(run(starts))
     else:
-        parts.extend(_pool().map(run, [starts[t::n_threads] for t in range(n_threads)]))
-    loss = sum(p[0] for p in parts) / scale
-    gW, gb = parts[0][1], parts[0][2]
+        parts.extend(_pool().map(run, [starts[i::n_threads] for i in range(n_threads)]))
+    gW, gb = parts[0]
     for p in parts[1:]:
-        gW += p[1]
-        gb += p[2]
-    return loss, gW, gb
+        if gW is not None and gb is not None and p[0] is not None and p[1] is not None:
+            gW += p[0]
+            gb += p[1]
+    if losses is not None:
+        loss: Any = losses
+    else:
+        loss = np.asarray(np.sum(sums) / scale, dtype=X.dtype)
+    return loss, gX, gW, (gb if b is not None else None)
