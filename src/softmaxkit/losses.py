@@ -375,6 +375,7 @@ def _terms(
         on, off = (1.0 - eps) + eps / K, eps / K
         yb = xp.where(hot, const(xp, on, logp), const(xp, off, logp))
     else:
+        assert y is not None
         yb = y if eps == 0.0 else (1.0 - eps) * y + eps / K
     rows = None
     if want_loss:
@@ -820,48 +821,61 @@ def _chunking(
 
 def _slice_targets(t: _Targets, a: int, b: int) -> _Targets:
     """The rows ``[a, b)`` of a flattened target (the total is the whole batch's)."""
-    return _Targets(*(f if f is None or i == len(t) - 1 else f[a:b] for i, f in enumerate(t)))
+    return _Targets._make(
+        f if f is None or i == len(t) - 1 else f[a:b, ...] for i, f in enumerate(t)
+    )
 
 
-def _add_product(xp: Namespace, acc: Array, G: Array, h: Array, a: int, b: int) -> Array:
-    """``acc[a:b] += G^T h`` without a temporary the size of ``acc`` where the library
-    allows it (BLAS ``gemm`` with ``beta = 1`` on NumPy, ``addmm_`` on PyTorch)."""
+ACCUMULATE_BYTES = 1 << 22  # the scratch block of G^T h on NumPy (4 MiB)
+
+
+def _add_product(
+    xp: Namespace, acc: Array, G: Array, h: Array, a: int, b: int, first: bool = False
+) -> Array:
+    """``acc[a:b] += G^T h`` (``=`` for the ``first`` chunk, so ``acc`` starts empty)
+    without a temporary the size of ``acc``: on NumPy, blocks of classes through a
+    4 MiB scratch (NumPy's own BLAS: SciPy's ``gemm`` with ``beta = 1`` would start
+    a second BLAS thread pool, which competes with NumPy's for the cores);
+    ``addmm_`` on PyTorch; functional on JAX."""
     import array_api_compat
 
     if array_api_compat.is_numpy_array(acc):
         import numpy as np
-        from scipy.linalg.blas import get_blas_funcs
 
-        target = acc[a:b].T  # F-ordered view: BLAS writes it in place
-        gemm = get_blas_funcs("gemm", dtype=acc.dtype)
-        out = gemm(
-            1.0,
-            np.asarray(h).T,
-            np.ascontiguousarray(G).T,
-            beta=1.0,
-            c=target,
-            trans_b=True,
-            overwrite_c=True,
-        )
-        if not np.shares_memory(out, acc):  # pragma: no cover - BLAS copied after all
-            acc[a:b] = out.T
+        if first:
+            np.matmul(G.T, h, out=acc[a:b])
+            return acc
+        d = acc.shape[1]
+        step = max(64, ACCUMULATE_BYTES // max(1, d * acc.itemsize))
+        scratch = np.empty((min(step, b - a), d), dtype=acc.dtype)
+        for s in range(a, b, step):
+            e = min(b, s + step)
+            part = scratch[: e - s]
+            np.matmul(G[:, s - a : e - a].T, h, out=part)
+            acc[s:e] += part
         return acc
     if array_api_compat.is_torch_array(acc):
-        acc[a:b].addmm_(G.T, h)
+        if first:
+            import torch
+
+            torch.mm(G.T, h, out=acc[a:b])
+        else:
+            acc[a:b].addmm_(G.T, h)
         return acc
     if array_api_compat.is_jax_array(acc):
         return acc.at[a:b].add(xp.matmul(xp.matrix_transpose(G), h))
-    acc[a:b] = acc[a:b] + xp.matmul(xp.matrix_transpose(G), h)
+    product = xp.matmul(xp.matrix_transpose(G), h)
+    acc[a:b, ...] = product if first else acc[a:b, ...] + product
     return acc
 
 
-def _add_rows(xp: Namespace, acc: Array, G: Array, a: int, b: int) -> Array:
-    """``acc[a:b] += sum(G, axis=0)``."""
+def _add_rows(xp: Namespace, acc: Array, G: Array, a: int, b: int, first: bool = False) -> Array:
+    """``acc[a:b] += sum(G, axis=0)`` (``=`` for the ``first`` chunk)."""
     import array_api_compat
 
     if array_api_compat.is_jax_array(acc):
         return acc.at[a:b].add(xp.sum(G, axis=0))
-    acc[a:b] = acc[a:b] + xp.sum(G, axis=0)
+    acc[a:b] = xp.sum(G, axis=0) if first else acc[a:b] + xp.sum(G, axis=0)
     return acc
 
 
@@ -920,6 +934,7 @@ def _linear_chunk(
     *,
     want_loss: bool,
     want_h: bool,
+    first: bool = False,
 ) -> tuple[Array | None, Array | None, Array | None, Array | None, Array | None]:
     """One chunk of rows: ``(w_i l_i, v_i lse_i^2, dL/dh, gW + dL/dW, gb + dL/db)``.
 
@@ -958,9 +973,9 @@ def _linear_chunk(
             if want_h:
                 gh = xp.matmul(G, W)
             if gW is not None:
-                gW = _add_product(xp, gW, G, h, 0, c.K)
+                gW = _add_product(xp, gW, G, h, 0, c.K, first)
             if gb is not None:
-                gb = _add_rows(xp, gb, G, 0, c.K)
+                gb = _add_rows(xp, gb, G, 0, c.K, first)
         return ce_rows, zl_rows, gh, gW, gb
 
     from .streaming import _chunk_state, _log_softmax, _merge_states, _softmax
@@ -1002,9 +1017,9 @@ def _linear_chunk(
         if want_h:
             gh = gh + xp.matmul(G, W[a:b, :])
         if gW is not None:
-            gW = _add_product(xp, gW, G, h, a, b)
+            gW = _add_product(xp, gW, G, h, a, b, first)
         if gb is not None:
-            gb = _add_rows(xp, gb, G, a, b)
+            gb = _add_rows(xp, gb, G, a, b, first)
     if ce_rows is not None:
         ce_rows = _reduce(xp, ce_rows, t.w, t.inactive, None, None, "none")
     if c.z_loss > 0.0:
@@ -1032,8 +1047,10 @@ def _eager_rows(
     chunk by chunk into one array."""
     n, d = h.shape
     dt, dev = W.dtype, device(W)
-    gW = xp.zeros((c.K, d), dtype=dt, device=dev) if want_Wb else None
-    gb = xp.zeros((c.K,), dtype=dt, device=dev) if want_Wb and bias is not None else None
+    # The first chunk writes the gradients of W and bias, the others add to them.
+    alloc = xp.empty if n > 0 else xp.zeros
+    gW = alloc((c.K, d), dtype=dt, device=dev) if want_Wb else None
+    gb = alloc((c.K,), dtype=dt, device=dev) if want_Wb and bias is not None else None
     gh = xp.empty((n, d), dtype=dt, device=dev) if want_h else None
     ce_parts, zl_parts = [], []
     for a in range(0, n, c.rows):
@@ -1053,6 +1070,7 @@ def _eager_rows(
             gb,
             want_loss=want_loss,
             want_h=want_h,
+            first=a == 0,
         )
         if ce is not None:
             ce_parts.append(ce)
@@ -1229,12 +1247,14 @@ def _linear(
         ignore_index=ignore_index,
         sample_shape="h without its last axis",
     )
-    t = _Targets(
-        *(
-            None if f is None else xp.reshape(f, (n, K) if i == 3 else (n,))
-            for i, f in enumerate(t[:-1])
-        ),
-        t.total,
+    t = _Targets._make(
+        [
+            *(
+                None if f is None else xp.reshape(f, (n, K) if i == 3 else (n,))
+                for i, f in enumerate(t[:-1])
+            ),
+            t.total,
+        ]
     )
     h2 = xp.reshape(h, (n, d))
     rows, cols = _chunking(chunks, n, K, xp.finfo(dt).bits // 8)

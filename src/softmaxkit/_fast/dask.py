@@ -275,7 +275,7 @@ def _linear_block(
 
 
 def _tree_sum(parts: list[Any]) -> Any:
-    from dask import delayed
+    from dask.delayed import delayed
 
     while len(parts) > 1:
         pairs = [delayed(np.add)(a, b) for a, b in zip(parts[::2], parts[1::2], strict=False)]
@@ -301,7 +301,7 @@ def _dask_rows(
     """Each row block of ``h`` (the feature axis in one chunk) is a task that runs
     the engine's loop on its NumPy block; per-row results stay Dask arrays in
     ``h``'s row chunks, the blocks' ``G^T h`` and ``sum G`` are added in a tree."""
-    from dask import delayed
+    from dask.delayed import delayed
 
     h = h.rechunk({1: -1})
     if any(math.isnan(s) for s in h.chunks[0]):

@@ -605,6 +605,7 @@ def linear_cross_entropy(
                 np.matmul(W, Xb.T, out=zt)
                 zt += b_col
             t_ = _transposed(zt, T)
+            GT: np.ndarray | None
             if t_ is not None:
                 GT = block_loss(s, t_)
             else:  # a non-finite logit: the reference's edge cases, row-major
@@ -622,7 +623,7 @@ def linear_cross_entropy(
                     losses[s:e_] = rows_loss
                 else:
                     sums[s // rows] = np.sum(rows_loss, dtype=np.float64)
-                GT = None if G is None else G.T
+                GT = G.T if G is not None else None
             if GT is None or gW is None or gb is None or step is None:
                 continue
             if gX is not None:

@@ -505,14 +505,44 @@ def softmax_cross_entropy(
     eps, T = float(label_smoothing), float(temperature)
     rows, logp = _CrossEntropyRows.forward(z, target, eps, T)
     active = weights > 0
-    loss = torch.where(active, weights * rows, 0.0) if want_loss else None
+    # On the CPU, knowing that every row counts saves a pass (a device would wait).
+    everyone = z.device.type == "cpu" and bool(active.all())
+    loss = None
+    if want_loss:
+        loss = weights * rows if everyone else torch.where(active, weights * rows, 0.0)
     grad = None
     if want_grad:
-        factor = weights if grad_scale is None else weights / grad_scale
-        grad = _rows_grad(logp, target, torch.where(active, factor, 0.0), eps, T)
-        # a row of weight 0 is 0, even where its logits are NaN
-        grad = torch.where(active.unsqueeze(-1), grad, 0.0)
+        factor = weights / T if T != 1.0 else weights
+        if grad_scale is not None:
+            factor = factor / grad_scale
+        grad = _gradient_into(logp, target, factor, eps)
+        if not everyone:  # a row of weight 0 is 0, even where its logits are NaN
+            grad.masked_fill_(~active.unsqueeze(-1), 0.0)
     return loss, grad
+
+
+def _gradient_into(logp: Any, target: Any, factor: Any, eps: float) -> Any:
+    """``factor_i (softmax_i - y'_i)`` written over the log-softmax ``logp`` (which the
+    caller no longer needs): two passes and no allocation the size of the logits.
+
+    The label's entry ``p - (1 - eps) - eps / K`` is ``expm1(log p) + eps - eps / K``:
+    no cancellation when ``p`` is close to 1.
+    """
+    K = logp.shape[-1]
+    f = factor.unsqueeze(-1)
+    if not target.is_floating_point():
+        index = target.unsqueeze(-1).to(torch.int64)
+        at_label = f * (torch.expm1(logp.gather(1, index)) + (eps - eps / K))
+        grad = logp.exp_()
+        if eps > 0.0:
+            grad.sub_(eps / K)
+        grad.mul_(f)
+        grad.scatter_(1, index, at_label)
+        return grad
+    grad = logp.exp_()
+    grad.sub_(target if eps == 0.0 else (1.0 - eps) * target + eps / K)
+    grad.mul_(f)
+    return grad
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
@@ -567,6 +597,9 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 upstream=g,
             )
             g = None
+
+        if g is not None and g.device.type == "cpu" and bool(g == 1):
+            g = None  # the usual upstream of a loss: no pass over the gradients
 
         def scaled(grad: Any, need: bool) -> Any:
             if grad is None or not need:
