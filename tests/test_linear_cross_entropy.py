@@ -492,17 +492,27 @@ def test_unchecked_invalid_labels_make_rows_nan(jax_backend):
         sk.linear_cross_entropy(h, W, target)
 
 
-def test_fast_paths_agree_with_the_reference():
-    """The NumPy kernel for few classes and the per-chunk fast path against the
-    reference (every fast path switched off)."""
+@pytest.mark.parametrize("soft", [False, True], ids=["labels", "probabilities"])
+def test_fast_paths_agree_with_the_reference(soft):
+    """The NumPy kernel for few classes and the per-chunk fast paths (labels and
+    probabilities) against the reference (every fast path switched off), with a
+    masked class (-inf bias) that a probability row gives no mass (0 log 0 = 0)."""
     for k in (3, 200):
-        h, W, b, target = _problem(seed=17, n=500, d=6, k=k)
+        h, W, b, target = _problem(seed=17, n=500, d=6, k=k, soft=soft)
+        b[1] = -np.inf
+        if soft:
+            target[:, 0] += target[:, 1]
+            target[:, 1] = 0.0
+        else:
+            target = np.where(target == 1, 0, target)
         opts = {"label_smoothing": 0.1, "temperature": 0.9, "sample_weight": np.arange(500.0)}
-        got = sk.linear_cross_entropy_with_grad(h, W, target, bias=b, **opts)
-        with _fast.reference_only():
-            want = sk.linear_cross_entropy_with_grad(h, W, target, bias=b, **opts)
-        for a, c in zip(got, want, strict=True):
-            _close(a, c)
+        for eps in (0.0, 0.1):
+            opts["label_smoothing"] = eps
+            got = sk.linear_cross_entropy_with_grad(h, W, target, bias=b, **opts)
+            with _fast.reference_only():
+                want = sk.linear_cross_entropy_with_grad(h, W, target, bias=b, **opts)
+            for a, c in zip(got, want, strict=True):
+                _close(a, c)
 
 
 # -------------------------------------------------------------------------------------

@@ -329,31 +329,23 @@ def _chunk_objective(
     eps: float,
     scale: float,
 ) -> tuple[float, np.ndarray, np.ndarray]:
-    from .losses import _linear
+    from .losses import _linear_objective
 
     xb = np.ascontiguousarray(xb)
     if not np.all(np.isfinite(xb)):
         raise ValueError("expected finite features, got NaN or inf in X")
     codes, w = _row_weights(yb, swb, classes, cw, xb.dtype)
-    loss, _, grad_W, grad_b = _linear(
+    loss, grad_W, grad_b = _linear_objective(
         xb,
         W.astype(xb.dtype),
+        b.astype(xb.dtype),
         codes,
-        bias=b.astype(xb.dtype),
         class_weight=None,
         sample_weight=w,
-        ignore_index=None,
         label_smoothing=eps,
-        temperature=1.0,
-        z_loss=0.0,
         reduction="sum",
-        chunk_size=None,
-        want_grads=True,
-        want_h=False,
     )
-    assert grad_W is not None
-    assert grad_b is not None
-    return float(loss) / scale, grad_W / scale, grad_b / scale
+    return loss / scale, grad_W / scale, grad_b / scale
 
 
 def _chunk_hessp(

@@ -40,7 +40,7 @@ from threadpoolctl import ThreadpoolController
 from . import _dask_fit, _model_file
 from .activations import log_softmax, softmax
 from .jacobian import softmax_jvp
-from .losses import _linear, linear_cross_entropy, softmax_cross_entropy
+from .losses import _linear_objective, linear_cross_entropy, softmax_cross_entropy
 
 __all__ = ["SoftmaxRegression"]
 
@@ -1011,27 +1011,10 @@ def _loss_and_grads(
     eps: float,
 ) -> tuple[float, np.ndarray, np.ndarray]:
     """The weighted-mean cross-entropy of ``z = X W^T + b`` and its gradients in ``W``
-    and ``b``: :func:`softmaxkit.linear_cross_entropy_with_grad` without the
-    gradient of ``X`` (a matrix product the solvers never use)."""
-    loss, _, grad_W, grad_b = _linear(
-        X,
-        W,
-        target,
-        bias=b,
-        class_weight=cw,
-        sample_weight=sw,
-        ignore_index=None,
-        label_smoothing=eps,
-        temperature=1.0,
-        z_loss=0.0,
-        reduction="mean",
-        chunk_size=None,
-        want_grads=True,
-        want_h=False,
+    and ``b`` (:func:`softmaxkit.linear_cross_entropy_with_grad` less ``dF/dX``)."""
+    return _linear_objective(
+        X, W, b, target, class_weight=cw, sample_weight=sw, label_smoothing=eps, reduction="mean"
     )
-    assert grad_W is not None
-    assert grad_b is not None
-    return float(loss), grad_W, grad_b
 
 
 def _row_weights(

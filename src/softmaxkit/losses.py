@@ -1300,6 +1300,41 @@ def _linear(
     return loss, gh, gW, gb
 
 
+def _linear_objective(
+    X: Array,
+    W: Array,
+    b: Array,
+    target: Array,
+    *,
+    class_weight: Array | None,
+    sample_weight: Array | None,
+    label_smoothing: float,
+    reduction: str,
+) -> tuple[float, Array, Array]:
+    """``(F, dF/dW, dF/db)`` of the linear model ``z = X W^T + b``: what the
+    classifier's solvers need of :func:`linear_cross_entropy_with_grad` (never the
+    gradient of ``X``, a matrix product they do not use)."""
+    loss, _, grad_W, grad_b = _linear(
+        X,
+        W,
+        target,
+        bias=b,
+        class_weight=class_weight,
+        sample_weight=sample_weight,
+        ignore_index=None,
+        label_smoothing=label_smoothing,
+        temperature=1.0,
+        z_loss=0.0,
+        reduction=reduction,
+        chunk_size=None,
+        want_grads=True,
+        want_h=False,
+    )
+    assert grad_W is not None
+    assert grad_b is not None
+    return float(loss), grad_W, grad_b
+
+
 _LINEAR_PARAMS_DOC = """
     Parameters
     ----------

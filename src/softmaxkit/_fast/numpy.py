@@ -362,28 +362,32 @@ def cross_entropy(
     grad_scale: Any = None,
 ) -> Any:
     """Per-row weighted loss ``w_i l_i`` and gradient ``w_i (p_i - y_i) / (T S)`` for
-    integer labels (rows with weight 0 give 0), from one shifted block at a time;
-    ``S`` is ``grad_scale`` (the total weight for a mean, None for 1).
+    integer labels or probability rows (rows with weight 0 give 0), from one
+    shifted block at a time; ``S`` is ``grad_scale`` (the total weight for a mean,
+    None for 1).
 
     ``z`` is (n, K) with the class axis last; ``labels`` are in [0, K) where
-    ``weights > 0``. Returns ``(rows, grad)`` (either may be None).
+    ``weights > 0``; ``probabilities`` (n, K) of ``z``'s dtype (rows of more than
+    ``SHORT_K`` classes; shorter ones decline). Returns ``(rows, grad)`` (either
+    may be None).
     """
+    soft = probabilities is not None
     if (
-        labels is None
+        (labels is None and not soft)
         or not isinstance(z, np.ndarray)
         or z.dtype not in (np.float32, np.float64)
         or z.ndim != 2
     ):
         return NotImplemented
     n, k = z.shape
-    if n == 0 or k == 0:
+    if n == 0 or k == 0 or (soft and (k <= SHORT_K or probabilities.dtype != z.dtype)):
         return NotImplemented
     z = np.ascontiguousarray(z)
     rows_out = np.empty(n if want_loss else 0, dtype=z.dtype)
     grad = np.empty_like(z) if want_grad else np.empty((0, k), dtype=z.dtype)
     eps = float(label_smoothing)
     divisor = 1.0 if grad_scale is None else float(grad_scale)
-    safe_labels = np.where(weights > 0, labels, 0).astype(np.intp, copy=False)
+    safe_labels = None if soft else np.where(weights > 0, labels, 0).astype(np.intp, copy=False)
     from ..activations import log_softmax_and_softmax
 
     target = (1.0 - eps) + eps / k  # the label's entry of y, as the reference forms it
@@ -407,6 +411,7 @@ def cross_entropy(
 
     def short(a: int, b: int, t: _Short) -> None:
         """The block worked on transposed (see _Short): (K, rows) throughout."""
+        assert safe_labels is not None
         at = t.flat(safe_labels[a:b])
         w, factor = factors(a, b)
         loss = None
@@ -435,7 +440,6 @@ def cross_entropy(
             found = None
         else:
             found = _row_max(block)
-        lab, idx = safe_labels[a:b], np.arange(b - a)
         if found is None:
             logp, p = log_softmax_and_softmax(xp_numpy, block, (1,), temperature)
         else:
@@ -447,6 +451,11 @@ def cross_entropy(
             total, log_norm = _normaliser(p, at)
             np.subtract(logp, log_norm, out=logp)
             np.divide(p, total, out=p)
+        if soft:
+            soft_block(a, b, logp, p)
+            return
+        assert safe_labels is not None
+        lab, idx = safe_labels[a:b], np.arange(b - a)
         loss = None
         if want_loss:
             if eps > 0.0:
@@ -467,6 +476,37 @@ def cross_entropy(
             if eps > 0.0:
                 np.subtract(g, eps / k, out=g)
             g[idx, lab] = p_label - target
+            np.multiply(g, factor[:, None], out=g)
+        finish(a, b, w, loss)
+
+    def soft_block(a: int, b: int, logp: np.ndarray, p: np.ndarray) -> None:
+        """``-sum_j y'_j log p_j`` and ``factor (p - y')`` for probability rows,
+        ``y' = (1 - eps) y + eps / K``: the products in the block's scratch, and
+        the rows where ``0 * log 0`` made a NaN summed again with ``0 log 0 = 0``."""
+        y = probabilities[a:b]
+        loss = None
+        if want_loss:
+            terms = _scratch(logp.shape, logp.dtype, "terms")
+            with np.errstate(invalid="ignore"):  # 0 * -inf: those rows are redone below
+                np.multiply(y, logp, out=terms)
+            loss = -np.sum(terms, axis=1)
+            if eps > 0.0:
+                loss = (1.0 - eps) * loss - (eps / k) * np.sum(logp, axis=1)
+            redo = np.isnan(loss) & ~np.isnan(np.sum(logp, axis=1))
+            if np.any(redo):
+                yr, lr = y[redo], logp[redo]
+                yr = (1.0 - eps) * yr + eps / k if eps > 0.0 else yr
+                loss[redo] = -np.sum(yr * np.where(yr == 0, 0.0, lr), axis=1)
+        w, factor = factors(a, b)
+        if want_grad:
+            g = grad[a:b]
+            if eps > 0.0:
+                scaled = _scratch(y.shape, y.dtype, "scaled_y")
+                np.multiply(y, 1.0 - eps, out=scaled)
+                np.subtract(p, scaled, out=g)
+                np.subtract(g, eps / k, out=g)
+            else:
+                np.subtract(p, y, out=g)
             np.multiply(g, factor[:, None], out=g)
         finish(a, b, w, loss)
 
