@@ -348,16 +348,19 @@ def test_any_chunking_gives_the_unfused_result(n, k, d, rows, cols, soft, seed):
 
 
 def test_default_chunking_rule():
-    from softmaxkit.losses import LOGITS_BUDGET, MIN_ROWS, _chunking
+    from softmaxkit.losses import LOGITS_BUDGET, LOGITS_CAP, MIN_ROWS, _chunking
 
-    # K = 32,000 in float32: rows that fill 64 MiB, all classes at once
-    assert _chunking(None, 8192, 32000, 4) == (LOGITS_BUDGET // (32000 * 4), 32000)
-    # K = 256,000: fewer than 128 rows would fit, so 128 rows and class blocks
-    rows, cols = _chunking(None, 8192, 256000, 4)
+    # K = 1,000 in float64: rows that fill 64 MiB, all classes at once
+    assert _chunking(None, 10**6, 1000, 8) == (LOGITS_BUDGET // 8000, 1000)
+    # K = 128,256 in float32: 64 MiB would be 130 rows; at least 512
+    assert _chunking(None, 8192, 128256, 4) == (MIN_ROWS, 128256)
+    # K = 1,000,000: 512 rows would pass the cap, so class blocks within it
+    rows, cols = _chunking(None, 8192, 10**6, 4)
     assert rows == MIN_ROWS
-    assert rows * cols * 4 <= LOGITS_BUDGET
-    assert cols < 256000
-    # the user's choice, clipped to the data
+    assert rows * cols * 4 <= LOGITS_CAP
+    assert cols < 10**6
+    # few rows: one chunk; the user's choice, clipped to the data
+    assert _chunking(None, 5, 128256, 4) == (5, 128256)
     assert _chunking((10, 3), 5, 2, 8) == (5, 2)
 
 

@@ -782,8 +782,9 @@ def sigmoid_cross_entropy(
 # --------------------------------------------------------------------------------------
 # the output layer and the cross-entropy in one pass: linear_cross_entropy
 
-LOGITS_BUDGET = 1 << 26  # bytes of one chunk's logits when chunk_size is None (64 MiB)
-MIN_ROWS = 128  # rows per chunk below which classes are cut into blocks instead
+LOGITS_BUDGET = 1 << 26  # bytes of one chunk's logits when chunk_size is None (64 MiB) ...
+MIN_ROWS = 512  # ... but never fewer rows than this (the products lose speed below) ...
+LOGITS_CAP = 1 << 29  # ... unless that passes 512 MiB: then the classes go in blocks
 
 
 class _Linear(NamedTuple):
@@ -805,18 +806,21 @@ def _chunking(
     """Rows per chunk and classes per block.
 
     ``chunk_size=None``: as many rows as keep one chunk's logits within
-    ``LOGITS_BUDGET`` bytes (64 MiB), all classes at once; only when that leaves
-    fewer than ``MIN_ROWS`` rows (K above about 131,000 in float32) are the classes
-    cut into blocks of ``LOGITS_BUDGET / (MIN_ROWS * itemsize)``. The matrix products
-    lose speed below about 128 rows, and a class block costs one more product.
+    ``LOGITS_BUDGET`` (64 MiB), all classes at once, but at least ``MIN_ROWS``
+    (512): with fewer rows the matrix products run slower (121 GFLOP/s for 64
+    rows against 199 for 1,024 on the development machine) and every chunk reads
+    and writes the whole of ``dL/dW`` once more. Only when 512 rows of logits
+    would pass ``LOGITS_CAP`` (512 MiB; K above 262,144 in float32) are the
+    classes cut into blocks, of ``LOGITS_CAP / (512 * itemsize)`` classes, as a
+    block costs one more matrix product.
     """
     if chunk_size is not None:
         rows, cols = chunk_size
         return max(1, min(rows, n)), K if cols is None else max(1, min(cols, K))
-    budget = max(1, LOGITS_BUDGET // itemsize)
-    if K == 0 or budget >= K * MIN_ROWS:
-        return max(1, min(n, budget // max(1, K))), K
-    return max(1, min(n, MIN_ROWS)), max(1, budget // MIN_ROWS)
+    rows = max(MIN_ROWS, LOGITS_BUDGET // max(1, K * itemsize))
+    if K == 0 or MIN_ROWS * K * itemsize <= LOGITS_CAP:
+        return max(1, min(n, rows)), K
+    return max(1, min(n, MIN_ROWS)), max(1, LOGITS_CAP // (MIN_ROWS * itemsize))
 
 
 def _slice_targets(t: _Targets, a: int, b: int) -> _Targets:
@@ -1363,8 +1367,9 @@ _LINEAR_PARAMS_DOC = """
     chunk_size : int or (int, int), optional
         Rows per chunk, or ``(rows, classes)`` to cut the classes into blocks
         too. ``None``: as many rows as keep one chunk's logits within 64 MiB,
-        all classes at once, unless that leaves fewer than 128 rows (K above
-        about 131,000 in float32): then 128 rows and class blocks of 64 MiB.
+        but at least 512 rows (fewer run the matrix products slower), all
+        classes at once; only when 512 rows of logits would pass 512 MiB (K
+        above 262,144 in float32) are the classes cut into blocks.
 """
 
 _LINEAR_NOTES = r"""
