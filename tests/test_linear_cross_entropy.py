@@ -228,6 +228,28 @@ def test_matches_torch_linear_cross_entropy_where_semantics_agree(torch_backend)
                 _close(a.numpy(), c.numpy(), rtol=1e-11)
 
 
+# Dynamo resumes after a graph break with the intermediate tensors as inputs and
+# reads their .grad; PyTorch warns about that in C++, which Dynamo turns into an
+# error only when warnings are errors (as in this suite).
+@pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf")
+def test_torch_compile_gives_the_eager_values_and_gradients(torch_backend):
+    """Under torch.compile (graph breaks allowed): the same loss and gradients."""
+    import torch
+
+    h, W, _, target = _problem(seed=5)
+    t = torch.tensor(target)
+    step = torch.compile(
+        lambda h, W: sk.linear_cross_entropy(h, W, t, chunk_size=6), backend="aot_eager"
+    )
+    grads = []
+    for run in (step, lambda h, W: sk.linear_cross_entropy(h, W, t, chunk_size=6)):
+        ht, Wt = (torch.tensor(a, requires_grad=True) for a in (h, W))
+        loss = run(ht, Wt)
+        grads.append((loss.detach(), *torch.autograd.grad(loss, (ht, Wt))))
+    for a, c in zip(*grads, strict=True):
+        _close(a.numpy(), c.numpy())
+
+
 def test_matches_torch_cross_entropy_with_probabilities(torch_backend):
     import torch
     import torch.nn.functional as F

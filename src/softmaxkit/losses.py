@@ -833,6 +833,13 @@ def _slice_targets(t: _Targets, a: int, b: int) -> _Targets:
 ACCUMULATE_BYTES = 1 << 22  # the scratch block of G^T h on NumPy (4 MiB)
 
 
+def _library(a: Array) -> str:
+    """The top-level module of an array's type (``numpy``, ``torch``, ``jax`` or
+    ``jaxlib``, ...): a plain lookup that ``torch.compile`` traces without the
+    cached helpers of array-api-compat (Dynamo warns on each)."""
+    return type(a).__module__.split(".", 1)[0]
+
+
 def _add_product(
     xp: Namespace, acc: Array, G: Array, h: Array, a: int, b: int, first: bool = False
 ) -> Array:
@@ -841,9 +848,8 @@ def _add_product(
     4 MiB scratch (NumPy's own BLAS: SciPy's ``gemm`` with ``beta = 1`` would start
     a second BLAS thread pool, which competes with NumPy's for the cores);
     ``addmm_`` on PyTorch; functional on JAX."""
-    import array_api_compat
-
-    if array_api_compat.is_numpy_array(acc):
+    library = _library(acc)
+    if library == "numpy":
         import numpy as np
 
         if first:
@@ -858,7 +864,7 @@ def _add_product(
             np.matmul(G[:, s - a : e - a].T, h, out=part)
             acc[s:e] += part
         return acc
-    if array_api_compat.is_torch_array(acc):
+    if library == "torch":
         if first:
             import torch
 
@@ -866,7 +872,7 @@ def _add_product(
         else:
             acc[a:b].addmm_(G.T, h)
         return acc
-    if array_api_compat.is_jax_array(acc):
+    if library in ("jax", "jaxlib"):
         return acc.at[a:b].add(xp.matmul(xp.matrix_transpose(G), h))
     product = xp.matmul(xp.matrix_transpose(G), h)
     acc[a:b, ...] = product if first else acc[a:b, ...] + product
@@ -875,9 +881,7 @@ def _add_product(
 
 def _add_rows(xp: Namespace, acc: Array, G: Array, a: int, b: int, first: bool = False) -> Array:
     """``acc[a:b] += sum(G, axis=0)`` (``=`` for the ``first`` chunk)."""
-    import array_api_compat
-
-    if array_api_compat.is_jax_array(acc):
+    if _library(acc) in ("jax", "jaxlib"):
         return acc.at[a:b].add(xp.sum(G, axis=0))
     acc[a:b] = xp.sum(G, axis=0) if first else acc[a:b] + xp.sum(G, axis=0)
     return acc
