@@ -497,7 +497,12 @@ def softmax_cross_entropy(
     logits, outside autograd (the explicit-gradient functions and the chunks of
     :func:`softmaxkit.linear_cross_entropy`): the accurate log-softmax of
     :class:`_CrossEntropyRows` and PyTorch's fused log-softmax backward."""
-    if z.ndim != 2 or z.dtype not in _NUMPY_DTYPES or (torch.is_grad_enabled() and z.requires_grad):
+    if (
+        not want_grad  # a loss alone: _CrossEntropyRows, differentiable
+        or z.ndim != 2
+        or z.dtype not in _NUMPY_DTYPES
+        or (torch.is_grad_enabled() and z.requires_grad)
+    ):
         return NotImplemented
     target = labels if labels is not None else probabilities
     if target is None or (probabilities is not None and probabilities.dtype != z.dtype):
@@ -505,8 +510,9 @@ def softmax_cross_entropy(
     eps, T = float(label_smoothing), float(temperature)
     rows, logp = _CrossEntropyRows.forward(z, target, eps, T)
     active = weights > 0
-    # On the CPU, knowing that every row counts saves a pass (a device would wait).
-    everyone = z.device.type == "cpu" and bool(active.all())
+    # Eager on the CPU, knowing that every row counts saves a pass (a device would
+    # wait; a compiler would break the graph).
+    everyone = _on_host(active) is not None and bool(active.all())
     loss = None
     if want_loss:
         loss = weights * rows if everyone else torch.where(active, weights * rows, 0.0)
@@ -598,7 +604,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
             )
             g = None
 
-        if g is not None and g.device.type == "cpu" and bool(g == 1):
+        if g is not None and _on_host(g) is not None and bool(g == 1):
             g = None  # the usual upstream of a loss: no pass over the gradients
 
         def scaled(grad: Any, need: bool) -> Any:
