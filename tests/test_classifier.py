@@ -319,6 +319,54 @@ def test_calibrate_fits_a_temperature_and_keeps_predictions():
     assert nll[1] < nll[2]
 
 
+def test_calibrate_keeps_t_1_on_a_separated_split():
+    """Regression: a small validation split the model gets all right drove T to the
+    search bound (1e-3) and made every probability 0 or 1 (iris: test log loss
+    0.15 -> 3.8). Now T stays 1, with a warning and the reason recorded."""
+    X, y = _standardized(load_iris)
+    order = np.random.default_rng(0).permutation(len(y))
+    X, y = X[order], y[order]
+    model = SoftmaxRegression().fit(X[:100], y[:100])
+    right = np.flatnonzero(model.predict(X[100:130]) == y[100:130])[:20] + 100
+    X_val, y_val = X[right], y[right]  # a small split the model gets all right
+    assert len(right) == 20
+    proba = model.predict_proba(X[120:])
+    with pytest.warns(UserWarning, match="separated"):
+        model.calibrate(X_val, y_val)
+    assert model.temperature_ == 1.0
+    np.testing.assert_array_equal(model.predict_proba(X[120:]), proba)
+    record = model.calibration_
+    assert record["temperature"] == 1.0
+    assert "separated" in record["kept_reason"]
+    assert record["log_loss_after"] == record["log_loss_before"]
+
+
+def test_calibrate_keeps_t_1_when_the_minimum_is_at_the_edge():
+    """Every validation label is the model's least likely class: its probability
+    rises with T towards 1/K, so the cross-entropy keeps falling up to the top
+    of the search range; no minimum inside it."""
+    X, y = _standardized(load_digits)
+    model = SoftmaxRegression().fit(X[:800], y[:800])
+    worst = np.argmin(model.decision_function(X[800:]), axis=1)
+    with pytest.warns(UserWarning, match="edge of the search range"):
+        model.calibrate(X[800:], model.classes_[worst])
+    assert model.temperature_ == 1.0
+    assert model.calibration_["kept_reason"].startswith("the validation cross-entropy")
+
+
+def test_calibration_record_and_refit():
+    X, y = _standardized(load_digits)
+    model = SoftmaxRegression(C=100.0).fit(X[:1000], y[:1000])
+    model.calibrate(X[1000:], y[1000:])
+    record = model.calibration_
+    assert record["kept_reason"] is None
+    assert record["temperature"] == model.temperature_ > 1.0
+    assert record["log_loss_after"] < record["log_loss_before"]
+    model.fit(X[:1000], y[:1000])  # a new fit is not calibrated
+    assert model.temperature_ == 1.0
+    assert not hasattr(model, "calibration_")
+
+
 # --------------------------------------------------------------------------------------
 # the model file
 

@@ -151,6 +151,9 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         Iterations (or epochs) run by the last ``fit``.
     temperature_ : float
         1.0 after ``fit``; set by :meth:`calibrate`.
+    calibration_ : dict
+        After :meth:`calibrate`: ``temperature``, the validation ``log_loss_before``
+        and ``log_loss_after``, and ``kept_reason`` (why ``T`` stayed 1, or None).
     loss_curve_ : list of float
         The objective after each iteration (or epoch).
     n_samples_seen_ : float
@@ -484,6 +487,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.intercept_ = np.ascontiguousarray(b, dtype=W.dtype)
         self.n_iter_ = int(n_iter)
         self.temperature_ = 1.0
+        self.__dict__.pop("calibration_", None)  # a new fit is not calibrated
         self.n_samples_seen_ = seen
         return self
 
@@ -850,6 +854,17 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         ``[log 1e-3, log 1e3]`` (bounded Brent). Afterwards ``predict_proba`` is
         ``softmax(z / T)``; ``predict`` is unchanged (argmax is scale-free).
 
+        The fitted ``T`` is trusted only where the minimum exists inside the
+        search range. When every validation row's true class already has the
+        largest logit (a separated split: the cross-entropy keeps falling as
+        ``T -> 0``, and the "optimum" would make every probability 0 or 1), or
+        the minimum lies at a bound of the range, ``temperature_`` stays 1 and a
+        ``UserWarning`` says why. ``calibration_`` records the temperature, the
+        validation log loss before and after, and that reason (None when ``T``
+        was fitted). Temperature scaling is trustworthy on a validation split
+        that the model gets partly wrong: enough rows (hundreds) and some
+        errors among them.
+
         References
         ----------
         C. Guo, G. Pleiss, Y. Sun and K. Q. Weinberger, "On Calibration of
@@ -864,15 +879,48 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 
     def _fit_temperature(self, Z: np.ndarray, y_val: Any) -> SoftmaxRegression:
         """:meth:`calibrate` from the validation logits ``Z``."""
-        target, _, _ = self._targets(y_val, self.classes_, Z.dtype)
+        target, _, soft = self._targets(y_val, self.classes_, Z.dtype)
+        before = float(softmax_cross_entropy(Z, target))
+        bounds = (math.log(1e-3), math.log(1e3))
+        reason = None
+        T = 1.0
+        if not soft and _separated(Z, target):
+            reason = (
+                "every validation row's true class has the largest logit (the split is "
+                "separated), so the validation cross-entropy keeps falling as T -> 0"
+            )
+        else:
 
-        def nll(log_t: float) -> float:
-            return float(softmax_cross_entropy(Z, target, temperature=math.exp(log_t)))
+            def nll(log_t: float) -> float:
+                return float(softmax_cross_entropy(Z, target, temperature=math.exp(log_t)))
 
-        res = optimize.minimize_scalar(
-            nll, bounds=(math.log(1e-3), math.log(1e3)), method="bounded", options={"xatol": 1e-8}
-        )
-        self.temperature_ = float(math.exp(res.x))
+            res = optimize.minimize_scalar(
+                nll, bounds=bounds, method="bounded", options={"xatol": 1e-8}
+            )
+            log_t = float(res.x)
+            at_bound = min(log_t - bounds[0], bounds[1] - log_t) < 0.01
+            if at_bound:
+                reason = (
+                    "the validation cross-entropy is smallest at the edge of the search "
+                    f"range, T = {math.exp(log_t):.3g}"
+                )
+            else:
+                T = math.exp(log_t)
+        if reason is not None:
+            warnings.warn(
+                f"calibrate kept temperature_ = 1: {reason}; temperature scaling needs a "
+                "validation split with some errors (a larger or harder one)",
+                UserWarning,
+                stacklevel=3,
+            )
+        after = float(softmax_cross_entropy(Z, target, temperature=T))
+        self.temperature_ = T
+        self.calibration_ = {
+            "temperature": T,
+            "log_loss_before": before,
+            "log_loss_after": after,
+            "kept_reason": reason,
+        }
         return self
 
     # ----------------------------------------------------------------------------------
@@ -999,6 +1047,16 @@ def _blas_controller() -> ThreadpoolController:
     if not _CONTROLLER:
         _CONTROLLER.append(ThreadpoolController())
     return _CONTROLLER[0]
+
+
+def _separated(Z: np.ndarray, labels: np.ndarray) -> bool:
+    """Whether every row's label has the strictly largest logit (no row at all: no)."""
+    if Z.shape[0] == 0 or Z.shape[1] < 2:
+        return False
+    rows = np.arange(Z.shape[0])
+    others = Z.copy()
+    others[rows, labels] = -np.inf
+    return bool(np.all(Z[rows, labels] > others.max(axis=1)))
 
 
 def _loss_and_grads(
