@@ -474,8 +474,9 @@ def _linear_grads(h: Any, W: Any, bias: Any, t: Any, c: Any, engine: Any, want_h
     )
 
 
-_jit_linear_loss = jax.jit(_linear_loss, static_argnums=(4, 5))
-_jit_linear_grads = jax.jit(_linear_grads, static_argnums=(4, 5, 6))
+# (a target traced inside a concrete call goes through jax.jit too: it inlines)
+_run_linear_loss = _dispatch(_linear_loss, 2)
+_run_linear_grads = _dispatch(_linear_grads, 3)
 
 
 @register("linear_cross_entropy", "jax")
@@ -493,9 +494,6 @@ def linear_cross_entropy(
     """The chunked engine compiled (``lax.scan`` over the chunks); the loss is a
     ``jax.custom_vjp`` whose forward pass computes the gradients of a reduced loss
     and whose backward pass scales them (``"none"``: runs the chunks again)."""
-    traced = _traced(h, W, bias, *jax.tree.leaves(targets))
     if want_grads:
-        run = _linear_grads if traced else _jit_linear_grads
-        return run(h, W, bias, targets, config, engine, want_h)
-    run = _linear_loss if traced else _jit_linear_loss
-    return run(h, W, bias, targets, config, engine), None, None, None
+        return _run_linear_grads(h, W, bias, targets, config, engine, want_h)
+    return _run_linear_loss(h, W, bias, targets, config, engine), None, None, None
