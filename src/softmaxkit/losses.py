@@ -326,13 +326,7 @@ def _core(
     hot = None
     if t.labels is not None:
         hot = _one_hot(xp, t.safe, t.valid, 0, K)
-    factor = None
-    if want_grad:
-        factor = xp.ones(batch, dtype=z.dtype, device=device(z)) if t.w is None else t.w
-        if T != 1.0:
-            factor = factor / T
-        if scale is not None:
-            factor = factor / scale
+    factor = _row_factor(xp, t.w, batch, z, T, scale) if want_grad else None
     rows, g = _terms(xp, logp, p, hot, t.y, eps=eps, K=K, factor=factor, want_loss=want_loss)
     loss = _reduce(xp, rows, t.w, t.inactive, t.bad, scale, reduction) if want_loss else None
     if g is not None and t.inactive is not None:  # clears NaN rows that carry no weight
@@ -340,6 +334,21 @@ def _core(
     if g is not None and t.bad is not None:
         g = xp.where(xp.expand_dims(t.bad, axis=-1), const(xp, math.nan, g), g)
     return loss, g
+
+
+def _row_factor(
+    xp: Namespace,
+    w: Array | None,
+    batch: tuple[int, ...],
+    like: Array,
+    T: float,
+    scale: Array | None,
+) -> Array:
+    """Each gradient row's factor ``w_i / (T S)`` (``w`` None: all 1; ``scale`` None: S = 1)."""
+    factor = xp.ones(batch, dtype=like.dtype, device=device(like)) if w is None else w
+    if T != 1.0:
+        factor = factor / T
+    return factor if scale is None else factor / scale
 
 
 def _one_hot(xp: Namespace, safe: Array, valid: Array | None, start: int, stop: int) -> Array:
@@ -825,8 +834,12 @@ def _chunking(
 
 def _slice_targets(t: _Targets, a: int, b: int) -> _Targets:
     """The rows ``[a, b)`` of a flattened target (the total is the whole batch's)."""
-    return _Targets._make(
-        f if f is None or i == len(t) - 1 else f[a:b, ...] for i, f in enumerate(t)
+    return t._replace(
+        **{
+            name: f[a:b, ...]
+            for name, f in t._asdict().items()
+            if f is not None and name != "total"
+        }
     )
 
 
@@ -895,28 +908,18 @@ def _lse(xp: Namespace, m: Array, count: Array, rest: Array, T: float) -> Array:
     return top + _log_normaliser(xp, xp.zeros_like(m), count, rest)
 
 
-def _z_loss_terms(
-    xp: Namespace,
-    z: Array,
-    m: Array,
-    count: Array,
-    rest: Array,
-    v: Array | None,
-    factor: Array | None,
-    T: float,
-) -> tuple[Array, Array | None]:
-    """PaLM's ``v_i lse_i^2`` per row, and its gradient ``2 factor_i lse_i p_i / T``
-    (``factor`` carries ``z_loss``, the mean's divisor and an upstream gradient)."""
-    from .streaming import _softmax
+def _z_loss_rows(xp: Namespace, lse: Array, v: Array | None) -> Array:
+    """PaLM's ``v_i lse_i^2`` per row (``v`` None: all 1; a row of weight 0 is 0)."""
+    return lse * lse if v is None else xp.where(v == 0, const(xp, 0.0, lse), v * (lse * lse))
 
-    lse = _lse(xp, m, count, rest, T)[..., 0]
+
+def _z_loss_grad(xp: Namespace, lse: Array, p: Array, factor: Array, T: float) -> Array:
+    """The z-loss's gradient in the logits, ``2 factor_i lse_i p_i / T`` (``factor``
+    carries ``z_loss``, the mean's divisor and an upstream gradient); an all
+    ``-inf`` row (``lse = -inf``, ``p = 0``) has none."""
     zero = const(xp, 0.0, lse)
-    rows = lse * lse if v is None else xp.where(v == 0, zero, v * (lse * lse))
-    if factor is None:
-        return rows, None
-    # An all -inf row (lse = -inf) has p = 0 and no gradient.
     coef = xp.where(xp.isfinite(lse) & (factor != 0), factor * (2.0 * lse / T), zero)
-    return rows, xp.expand_dims(coef, axis=-1) * _softmax(xp, z, m, count, rest, T)
+    return xp.expand_dims(coef, axis=-1) * p
 
 
 def _logits(xp: Namespace, h: Array, W: Array, bias: Array | None, a: int, b: int) -> Array:
@@ -971,12 +974,13 @@ def _linear_chunk(
             want_grad=want_grad,
         )
         if c.z_loss > 0.0:
-            from .streaming import _chunk_state
+            from .streaming import _chunk_state, _softmax
 
-            m, count, rest = _chunk_state(xp, z, (1,), c.T)
-            zl_rows, dz = _z_loss_terms(xp, z, m, count, rest, t.sw, z_factor, c.T)
-            if G is not None and dz is not None:
-                G = G + dz
+            row_state = _chunk_state(xp, z, (1,), c.T)
+            lse = _lse(xp, *row_state, c.T)[..., 0]
+            zl_rows = _z_loss_rows(xp, lse, t.sw)
+            if G is not None and z_factor is not None:
+                G = G + _z_loss_grad(xp, lse, _softmax(xp, z, *row_state, c.T), z_factor, c.T)
         if G is not None:
             if want_h:
                 gh = xp.matmul(G, W)
@@ -997,13 +1001,8 @@ def _linear_chunk(
             part = _merge_states(xp, *stacked, axes=(1,), temperature=c.T)
         state = part
     assert state is not None
-    factor = None
-    if want_grad:
-        factor = xp.ones(h.shape[:1], dtype=h.dtype, device=device(h)) if t.w is None else t.w
-        if c.T != 1.0:
-            factor = factor / c.T
-        if scale is not None:
-            factor = factor / scale
+    factor = _row_factor(xp, t.w, tuple(h.shape[:1]), h, c.T, scale) if want_grad else None
+    lse = _lse(xp, *state, c.T)[..., 0] if c.z_loss > 0.0 else None
     ce_rows = xp.zeros(h.shape[:1], dtype=h.dtype, device=device(h)) if want_loss else None
     if want_h:
         gh = xp.zeros(h.shape, dtype=h.dtype, device=device(h))
@@ -1018,8 +1017,8 @@ def _linear_chunk(
             ce_rows = ce_rows + rows
         if G is None:
             continue
-        if c.z_loss > 0.0 and z_factor is not None:
-            G = G + _z_loss_terms(xp, z, *state, t.sw, z_factor, c.T)[1]
+        if lse is not None and z_factor is not None:
+            G = G + _z_loss_grad(xp, lse, p, z_factor, c.T)
         if t.inactive is not None:
             G = xp.where(xp.expand_dims(t.inactive, axis=-1), zero, G)
         if want_h:
@@ -1030,8 +1029,8 @@ def _linear_chunk(
             gb = _add_rows(xp, gb, G, a, b, first)
     if ce_rows is not None:
         ce_rows = _reduce(xp, ce_rows, t.w, t.inactive, None, None, "none")
-    if c.z_loss > 0.0:
-        zl_rows = _z_loss_terms(xp, h[:, :0], *state, t.sw, None, c.T)[0]
+    if lse is not None:
+        zl_rows = _z_loss_rows(xp, lse, t.sw)
     return ce_rows, zl_rows, gh, gW, gb
 
 
@@ -1255,14 +1254,12 @@ def _linear(
         ignore_index=ignore_index,
         sample_shape="h without its last axis",
     )
-    t = _Targets._make(
-        [
-            *(
-                None if f is None else xp.reshape(f, (n, K) if i == 3 else (n,))
-                for i, f in enumerate(t[:-1])
-            ),
-            t.total,
-        ]
+    t = t._replace(  # the rows flattened (probabilities keep their class axis)
+        **{
+            name: xp.reshape(f, (n, K) if name == "y" else (n,))
+            for name, f in t._asdict().items()
+            if f is not None and name != "total"
+        }
     )
     h2 = xp.reshape(h, (n, d))
     rows, cols = _chunking(chunks, n, K, xp.finfo(dt).bits // 8)
