@@ -254,10 +254,12 @@ class _Data:
         from dask.base import compute
         from dask.delayed import delayed
 
+        from ._fast.dask import tree_sum
+
         parts = [
             delayed(_apply, pure=False)(fn, self.load, with_x, args, *item) for item in self.items
         ]
-        return compute(_tree_sum(parts))[0]
+        return compute(tree_sum(parts, _add))[0]
 
     def classes(self) -> np.ndarray:
         """The sorted distinct labels (one pass over y)."""
@@ -372,18 +374,6 @@ def _chunk_hessp(
 
 def _add(a: Any, b: Any) -> Any:
     return tuple(x + y for x, y in zip(a, b, strict=True))
-
-
-def _tree_sum(parts: list[Any]) -> Any:
-    """Pairwise sums of delayed tuples, as a tree (depth log2 of the chunk count)."""
-    from dask.delayed import delayed
-
-    while len(parts) > 1:
-        parts = [
-            delayed(_add, pure=False)(parts[i], parts[i + 1]) if i + 1 < len(parts) else parts[i]
-            for i in range(0, len(parts), 2)
-        ]
-    return parts[0]
 
 
 # --------------------------------------------------------------------------------------

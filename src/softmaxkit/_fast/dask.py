@@ -274,12 +274,16 @@ def _linear_block(
     )
 
 
-def _tree_sum(parts: list[Any]) -> Any:
+def tree_sum(parts: list[Any], add: Any = np.add) -> Any:
+    """Pairwise sums of delayed values, as a tree (depth log2 of their count):
+    arrays by default, anything else with its own ``add``."""
     from dask.delayed import delayed
 
     while len(parts) > 1:
-        pairs = [delayed(np.add)(a, b) for a, b in zip(parts[::2], parts[1::2], strict=False)]
-        parts = pairs + ([parts[-1]] if len(parts) % 2 else [])
+        parts = [
+            delayed(add, pure=False)(parts[i], parts[i + 1]) if i + 1 < len(parts) else parts[i]
+            for i in range(0, len(parts), 2)
+        ]
     return parts[0]
 
 
@@ -354,9 +358,9 @@ def _dask_rows(
     gh = stacked(2, lambda n: (n, d)) if want_h else None
     gW = gb = None
     if want_Wb:
-        gW = da.from_delayed(_tree_sum([o[3] for o in outs]), shape=(c.K, d), dtype=dt)
+        gW = da.from_delayed(tree_sum([o[3] for o in outs]), shape=(c.K, d), dtype=dt)
         if bias is not None:
-            gb = da.from_delayed(_tree_sum([o[4] for o in outs]), shape=(c.K,), dtype=dt)
+            gb = da.from_delayed(tree_sum([o[4] for o in outs]), shape=(c.K,), dtype=dt)
     return ce, zl, gh, gW, gb
 
 
