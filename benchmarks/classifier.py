@@ -50,7 +50,7 @@ def objective_of(coef: np.ndarray, intercept: np.ndarray, X, y, C: float) -> flo
     probe = SoftmaxRegression(C=C)
     probe.classes_ = np.unique(y)
     probe.n_features_in_ = X.shape[1]
-    probe.coef_, probe.intercept_, probe._k = coef, intercept, len(probe.classes_)
+    probe.coef_, probe.intercept_ = coef, intercept
     return probe.objective(X, y)
 
 

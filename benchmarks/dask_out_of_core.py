@@ -64,15 +64,15 @@ def frames(files: list[Path]):
 
 def pass_time(X, y, k: int, repeats: int = 3) -> float:
     """Median seconds of one objective-and-gradient evaluation (one read of X)."""
-    from softmaxkit import _dask_fit
+    from softmaxkit.classifier import _dask
 
-    chunks = _dask_fit._Data(X, y, None)
+    chunks = _dask.Data(X, y, None)
     classes = np.arange(k)
     W, b = np.zeros((k, chunks.n_features)), np.zeros(k)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        chunks.map(_dask_fit._chunk_objective, W, b, classes, None, 0.0, 1.0)
+        chunks.map(_dask._chunk_objective, W, b, classes, None, 0.0, 1.0)
         times.append(time.perf_counter() - start)
     return float(np.median(times))
 
@@ -181,21 +181,24 @@ def main() -> None:
                 evaluations = []
                 fit_start = time.perf_counter()
                 if solver == "lbfgs":
-                    real = model._full_batch
+                    from softmaxkit.classifier._dask import ChunkedLoss
 
-                    def counting(fun, hessp, W0, b0, real=real, evaluations=evaluations):
-                        def f(p):
-                            evaluations.append(1)
-                            return fun(p)
+                    real = ChunkedLoss.loss_gradient
 
-                        return real(f, hessp, W0, b0)
+                    def counting(self, params, real=real, evaluations=evaluations):
+                        evaluations.append(1)
+                        return real(self, params)
 
-                    model._full_batch = counting
+                    ChunkedLoss.loss_gradient = counting
                 import warnings
 
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    model.fit(X, y)
+                    try:
+                        model.fit(X, y)
+                    finally:
+                        if solver == "lbfgs":
+                            ChunkedLoss.loss_gradient = real
                 elapsed = time.perf_counter() - fit_start
                 passes = len(evaluations) if solver == "lbfgs" else 2 * model.n_iter_
                 print(

@@ -21,6 +21,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import softmaxkit as sk
 from softmaxkit import SoftmaxRegression
+from softmaxkit.classifier import _loss, _targets
 
 
 def _standardized(loader):
@@ -91,10 +92,13 @@ def test_training_gradient_matches_finite_differences():
     model = SoftmaxRegression(C=0.7, class_weight="balanced", label_smoothing=0.1).fit(
         X, y, sample_weight=sw
     )
-    target, _, _ = model._targets(y, model.classes_, X.dtype)
-    cw = model._class_weights(target, False, model.classes_, sw, X.dtype)
-    total = float(np.sum(sw * cw[target]))
-    fun = model._objective(X, target, sw, cw, 1.0 / (0.7 * total))
+    t = _targets.build(y, model.classes_, sw, "balanced", len(y), X.dtype)
+    total = float(np.sum(sw * t.class_weight[t.target]))
+    assert t.total == pytest.approx(total)
+    loss = _loss.LinearSoftmaxLoss(
+        X, t, alpha=1.0 / (0.7 * total), fit_intercept=True, label_smoothing=0.1
+    )
+    fun = loss.loss_gradient
     params = rng.normal(size=4 * 3 + 4)  # W and the intercept
     _, grad = fun(params)
     h = 1e-6
@@ -103,7 +107,7 @@ def test_training_gradient_matches_finite_differences():
     )
     np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-9)
     # and the Hessian-vector product of newton-cg against differences of the gradient
-    hessp = model._hessp(X, (sw * cw[target]) / total, 1.0 / (0.7 * total))
+    hessp = loss.hessp
     v = rng.normal(size=len(params))
     fd_hv = (fun(params + h * v)[1] - fun(params - h * v)[1]) / (2 * h)
     np.testing.assert_allclose(hessp(params, v), fd_hv, rtol=1e-6, atol=1e-9)
@@ -195,9 +199,8 @@ def test_balanced_class_weight_is_sklearns_definition():
     y = y.copy()
     keep = np.r_[np.flatnonzero(y == 0), np.flatnonzero(y == 1)[:20], np.flatnonzero(y == 2)]
     X, y = X[keep], y[keep]
-    model = SoftmaxRegression(class_weight="balanced")
-    target, classes, _ = model._targets(y, None, X.dtype)
-    cw = model._class_weights(target, False, classes, np.ones(len(y)), X.dtype)
+    t = _targets.build(y, None, None, "balanced", len(y), X.dtype)
+    cw, classes = t.class_weight, t.classes
     expected = len(y) / (3 * np.bincount(y))  # n_samples / (n_classes * bincount(y))
     np.testing.assert_allclose(cw, expected)
     np.testing.assert_allclose(cw, compute_class_weight("balanced", classes=classes, y=y))

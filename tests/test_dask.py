@@ -269,12 +269,14 @@ def test_fit_on_a_local_cluster_of_two_processes(cluster):
     assert len(cluster.scheduler_info()["workers"]) == 2
 
 
-def test_fit_survives_a_killed_worker(cluster):
+def test_fit_survives_a_killed_worker(cluster, monkeypatch):
     """A worker process is killed in the middle of the fit; Dask recomputes its
     chunks elsewhere and the fit ends at the in-memory objective."""
     import os
     import signal
     import time
+
+    from softmaxkit.classifier import _dask
 
     X, y = _problem(n=20000, d=20)
     Xd, yd = da.from_array(X, chunks=1000), da.from_array(y, chunks=1000)
@@ -283,18 +285,15 @@ def test_fit_survives_a_killed_worker(cluster):
     pids = list(cluster.run(os.getpid).values())
     evaluations = []
     model = _in_memory()
-    real = model._full_batch
+    real = _dask.ChunkedLoss.loss_gradient
 
-    def counting(fun, hessp, W0, b0):
-        def watched(params):
-            evaluations.append(time.perf_counter())
-            if len(evaluations) == 5:
-                os.kill(pids[0], signal.SIGKILL)
-            return fun(params)
+    def counting(self, params):
+        evaluations.append(time.perf_counter())
+        if len(evaluations) == 5:
+            os.kill(pids[0], signal.SIGKILL)
+        return real(self, params)
 
-        return real(watched, hessp, W0, b0)
-
-    model._full_batch = counting
+    monkeypatch.setattr(_dask.ChunkedLoss, "loss_gradient", counting)
     model.fit(Xd, yd)
     assert len(evaluations) > 5  # the kill came before the end
     assert abs(model.objective(X, y) / ref.objective(X, y) - 1) < 1e-6
@@ -460,13 +459,13 @@ def test_minibatch_steps_run_where_the_chunks_are(cluster):
 
 
 def test_arrays_that_fit_are_persisted_on_a_cluster(cluster, monkeypatch):
-    from softmaxkit import _dask_fit
+    from softmaxkit.classifier import _dask
 
     X, y = _problem(n=1000)
     Xd, yd = da.from_array(X, chunks=250), da.from_array(y, chunks=250)
-    assert _dask_fit._Data(Xd, yd, None).persisted
-    monkeypatch.setattr(_dask_fit, "PERSIST_FRACTION", 1e-9)  # as if far larger than memory
-    assert not _dask_fit._Data(Xd, yd, None).persisted
+    assert _dask.Data(Xd, yd, None).persisted
+    monkeypatch.setattr(_dask, "PERSIST_FRACTION", 1e-9)  # as if far larger than memory
+    assert not _dask.Data(Xd, yd, None).persisted
     with __import__("dask").config.set(scheduler="threads"):
-        monkeypatch.setattr(_dask_fit, "PERSIST_FRACTION", 0.5)
-        assert not _dask_fit._Data(Xd, yd, None).persisted  # no cluster: nothing to keep
+        monkeypatch.setattr(_dask, "PERSIST_FRACTION", 0.5)
+        assert not _dask.Data(Xd, yd, None).persisted  # no cluster: nothing to keep

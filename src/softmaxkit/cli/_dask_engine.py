@@ -4,7 +4,7 @@ The table is read lazily with ``dask.dataframe`` (a Parquet file or folder, or
 CSV files, globs allowed) and split at random row by row (the same split at
 every pass, from ``--seed``); the scaler's mean and variance take one pass over
 the training rows, the classifier one pass per evaluation of its objective
-(:mod:`softmaxkit._dask_fit`). Only the logits of the validation and test rows
+(:mod:`softmaxkit.classifier._dask`). Only the logits of the validation and test rows
 (n x classes) come back to this process, for calibration, the metrics and the
 report. With no ``--scheduler`` a local ``dask.distributed`` cluster is started
 (``--workers``, ``--memory-limit``) and its dashboard address is printed.
@@ -215,7 +215,7 @@ def _run(args: argparse.Namespace, out_dir: Any, finish: Callable[..., int]) -> 
             fetched[name] = (both.iloc[:, :k].to_numpy(), both["label"].to_numpy())
         if args.calibrate:
             Z_val, y_val = fetched["validation"]
-            clf._fit_temperature(Z_val, y_val)
+            clf.calibrate_logits(Z_val, y_val)
         Z_test, labels_test = fetched["test"]
         codes = np.clip(np.searchsorted(classes, labels_test), 0, k - 1)
         unseen = classes[codes] != labels_test

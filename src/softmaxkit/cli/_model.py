@@ -15,7 +15,10 @@ import numpy as np
 
 from .. import _model_file
 from ..classifier import SoftmaxRegression
+from ..classifier._targets import label_codes
 from ._errors import UsageError
+
+__all__ = ["label_codes", "load_model", "load_model_for_cli", "logits", "save_model"]
 
 KIND = "SoftmaxRegressionPipeline"
 
@@ -24,13 +27,14 @@ def save_model(
     path: str | os.PathLike[str], pipeline: Any, features: list[str], target: str
 ) -> None:
     scaler, clf = pipeline[0], pipeline[-1]
+    clf_header, clf_arrays = clf.model_state()
     header = {
         "kind": KIND,
-        "classifier": clf._header(),
+        "classifier": clf_header,
         "features": list(features),
         "target": target,
     }
-    arrays = {f"clf_{k}": v for k, v in clf._arrays().items()}
+    arrays = {f"clf_{k}": v for k, v in clf_arrays.items()}
     arrays["scaler_mean"] = np.asarray(scaler.mean_, dtype=np.float64)
     arrays["scaler_scale"] = np.asarray(scaler.scale_, dtype=np.float64)
     _model_file.write(path, header, arrays)
@@ -51,7 +55,7 @@ def load_model(path: str | os.PathLike[str]) -> tuple[Any, list[str], str]:
         features = [str(f) for f in header["features"]]
         target = str(header["target"])
         clf_arrays = {k[4:]: v for k, v in arrays.items() if k.startswith("clf_")}
-        clf = SoftmaxRegression._from_parts(header["classifier"], clf_arrays, str(path))
+        clf = SoftmaxRegression.from_model_state(header["classifier"], clf_arrays, str(path))
         mean, scale = arrays["scaler_mean"], arrays["scaler_scale"]
     except (KeyError, TypeError) as exc:
         raise bad(f"expected a complete softmaxkit model in {str(path)!r}, got no {exc}") from None
@@ -66,6 +70,12 @@ def load_model(path: str | os.PathLike[str]) -> tuple[Any, list[str], str]:
     scaler.n_samples_seen_ = 0
     scaler.feature_names_in_ = np.asarray(features, dtype=object)
     return Pipeline([("standardscaler", scaler), ("softmaxregression", clf)]), features, target
+
+
+def logits(clf: SoftmaxRegression, X: Any) -> np.ndarray:
+    """All ``n_classes`` logits ``X W^T + b`` of a fitted classifier (also for two classes,
+    where ``decision_function`` gives their difference)."""
+    return np.asarray(np.asarray(X, dtype=clf.coef_.dtype) @ clf.coef_.T + clf.intercept_)
 
 
 def load_model_for_cli(path: str) -> tuple[Any, list[str], str]:

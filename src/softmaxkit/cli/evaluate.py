@@ -52,10 +52,10 @@ def run(args: argparse.Namespace) -> int:
     scaler, clf = pipeline[0], pipeline[-1]
     classes = clf.classes_
     try:  # the classifier's own label check: codes, or "expected labels among classes"
-        codes, _, _ = clf._targets(frame[target].to_numpy(), classes, np.float64)
+        codes = _model.label_codes(frame[target].to_numpy(), classes)
     except ValueError as exc:
         raise UsageError(f"column {target!r}: {exc}") from None
-    Z = clf._logits(scaler.transform(X))
+    Z = _model.logits(clf, scaler.transform(X))
     log_p = np.asarray(log_softmax(Z))
     log_p_cal = (
         None

@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from . import _data, _run
+    from . import _data, _model, _run
 
     _check_args(args)
     out_dir = _run.check_out_dir(args.out)
@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     if args.calibrate:
         clf.calibrate(scaler.transform(X_val), classes[y_val])
     splits = {"train": len(y_train), "validation": len(y_val), "test": len(y_test)}
-    Z_test = clf._logits(scaler.transform(X_test))
+    Z_test = _model.logits(clf, scaler.transform(X_test))
     return finish(args, out_dir, pipeline, classes, Z_test, y_test, splits, table, fit_time)
 
 

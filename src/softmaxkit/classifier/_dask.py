@@ -1,4 +1,4 @@
-"""SoftmaxRegression on Dask collections: data that stays where it is.
+"""The classifier's data on Dask collections: a chunked loss, data that stays where it is.
 
 ``fit`` with ``lbfgs`` or ``newton-cg``: every objective-and-gradient evaluation
 is one Dask computation over the row chunks of ``X``. Each chunk's task gets the
@@ -19,6 +19,9 @@ hand the coefficients on from chunk to chunk; the objective after each epoch
 is one more pass. ``partial_fit`` fetches each chunk here and calls
 ``partial_fit`` on it.
 
+:class:`ChunkedLoss` is the objective of :mod:`._loss` over the chunks, with the
+same interface; this module never imports the estimator.
+
 Before the first iteration one pass over ``y`` (and ``sample_weight``) finds the
 classes, the total weight and, for ``class_weight="balanced"``, the class counts.
 The fitted model is an ordinary in-memory one.
@@ -29,12 +32,13 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from .classifier import SoftmaxRegression
+from ._loss import Objective
+from ._solvers import OptimizerState, Progress, end_epoch, steps
+from ._targets import Targets, label_codes
 
 
 def is_dask(obj: Any) -> bool:
@@ -162,7 +166,7 @@ def _unique(yb: Any, swb: Any) -> np.ndarray:
     return np.unique(np.asarray(yb))
 
 
-class _Data:
+class Data:
     """The training data as row chunks: ``items`` (delayed) that ``load`` turns into
     ``(X block, labels, weights or None)`` on a worker, plus ``n_features``,
     ``dtype`` and the feature ``names`` (DataFrames).
@@ -254,7 +258,7 @@ class _Data:
         from dask.base import compute
         from dask.delayed import delayed
 
-        from ._fast.dask import tree_sum
+        from .._fast.dask import tree_sum
 
         parts = [
             delayed(_apply, pure=False)(fn, self.load, with_x, args, *item) for item in self.items
@@ -271,6 +275,11 @@ class _Data:
         ]
         found = compute(*parts)
         return np.unique(np.concatenate([np.asarray(f) for f in found])) if found else np.array([])
+
+    def class_totals(self, classes: np.ndarray) -> np.ndarray:
+        """The sample weight per class (one pass over y and the weights)."""
+        (counts,) = self.map(_class_totals, classes, with_x=False)
+        return np.asarray(counts, dtype=np.float64)
 
     def fetch(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Chunk ``i`` here, as NumPy arrays."""
@@ -292,26 +301,21 @@ def _delayed_load(load: Callable[..., Any], item: tuple[Any, ...]) -> Any:
 
 def _codes_and_weights(
     yb: Any, swb: Any, classes: np.ndarray, dtype: Any
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """A chunk's label codes (checked against ``classes``) and sample weights (checked)."""
-    from .classifier import _label_codes
-
-    codes = _label_codes(np.asarray(yb), classes)
-    w = None if swb is None else np.asarray(swb, dtype=dtype)
-    if w is not None and (not np.all(np.isfinite(w)) or np.any(w < 0)):
+) -> tuple[np.ndarray, np.ndarray]:
+    """A chunk's label codes (checked against ``classes``) and sample weights (checked;
+    ones when none were given)."""
+    codes = label_codes(np.asarray(yb), classes)
+    if swb is None:
+        return codes, np.ones(len(codes), dtype=dtype)
+    w = np.asarray(swb, dtype=dtype)
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
         raise ValueError("expected sample_weight finite and >= 0")
     return codes, w
 
 
-def _row_weights(
-    yb: np.ndarray, swb: np.ndarray | None, classes: np.ndarray, cw: np.ndarray | None, dtype: Any
-) -> tuple[np.ndarray, np.ndarray]:
+def _chunk_targets(yb: Any, swb: Any, classes: np.ndarray, cw: Any, dtype: Any) -> Targets:
     codes, w = _codes_and_weights(yb, swb, classes, dtype)
-    if w is None:
-        w = np.ones(len(codes), dtype=dtype)
-    if cw is not None:
-        w = w * cw[codes]
-    return codes, w
+    return Targets(codes, classes, False, w, None if cw is None else cw.astype(dtype))
 
 
 def _class_totals(yb: Any, swb: Any, classes: np.ndarray) -> tuple[np.ndarray]:
@@ -331,19 +335,20 @@ def _chunk_objective(
     eps: float,
     scale: float,
 ) -> tuple[float, np.ndarray, np.ndarray]:
-    from .losses import _linear_objective
+    """The chunk's share of the data term: its weighted loss sum and gradients / ``scale``."""
+    from ..losses import _linear_objective
 
     xb = np.ascontiguousarray(xb)
     if not np.all(np.isfinite(xb)):
         raise ValueError("expected finite features, got NaN or inf in X")
-    codes, w = _row_weights(yb, swb, classes, cw, xb.dtype)
+    t = _chunk_targets(yb, swb, classes, cw, xb.dtype)
     loss, grad_W, grad_b = _linear_objective(
         xb,
         W.astype(xb.dtype),
         b.astype(xb.dtype),
-        codes,
+        t.target,
         class_weight=None,
-        sample_weight=w,
+        sample_weight=t.row_weight,
         label_smoothing=eps,
         reduction="sum",
     )
@@ -362,11 +367,11 @@ def _chunk_hessp(
     cw: np.ndarray | None,
     scale: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    from .activations import softmax
-    from .jacobian import softmax_jvp
+    from ..activations import softmax
+    from ..jacobian import softmax_jvp
 
     xb = np.asarray(xb)
-    _, w = _row_weights(yb, swb, classes, cw, xb.dtype)
+    w = _chunk_targets(yb, swb, classes, cw, xb.dtype).row_weight
     S = softmax(xb @ W.T + b)
     R = (w / scale)[:, None] * softmax_jvp(S, xb @ V.T + vb)
     return R.T @ xb, R.sum(axis=0)
@@ -377,111 +382,100 @@ def _add(a: Any, b: Any) -> Any:
 
 
 # --------------------------------------------------------------------------------------
-# fit
+# the objective over the chunks
 
 
-def fit(model: SoftmaxRegression, X: Any, y: Any, sample_weight: Any) -> SoftmaxRegression:
-    """``model.fit`` on Dask collections (see the module)."""
-    chunks = _Data(X, y, sample_weight)
-    dtype = chunks.dtype
-    classes = chunks.classes()
-    if len(classes) < 2:
-        raise ValueError(f"expected at least 2 classes in y, got {classes.tolist()!r}")
-    (counts,) = chunks.map(_class_totals, classes, with_x=False)
-    n_features = chunks.n_features
-    k = len(classes)
-    cw = model._class_weights_of(classes, counts, float(counts.sum()), dtype)
-    total = float(counts @ cw) if cw is not None else float(counts.sum())
-    if not total > 0:
-        raise ValueError("expected a positive total weight after class weights, got 0")
+class ChunkedLoss(Objective):
+    """The objective of :mod:`._loss` with the rows in Dask chunks: each evaluation is
+    one Dask computation (:meth:`Data.map`) whose tasks get only the coefficients.
 
-    model.classes_ = classes
-    model._k = k
-    model.n_features_in_ = n_features
-    if chunks.names is not None:
-        model.feature_names_in_ = np.asarray(chunks.names, dtype=object)
-    elif hasattr(model, "feature_names_in_"):
-        del model.feature_names_in_
-    penalty_scale = model._penalty_scale(total)
-    eps = float(model.label_smoothing)
-    warm = model.warm_start and getattr(model, "coef_", np.zeros(0)).shape == (k, n_features)
-    W0 = model.coef_.astype(dtype) if warm else np.zeros((k, n_features), dtype=dtype)
-    b0 = model.intercept_.astype(dtype) if warm else np.zeros(k, dtype=dtype)
-    model.loss_curve_ = []
+    ``total`` is the sum of the row weights (found by :meth:`Data.class_totals`).
+    """
 
-    def fun(params: np.ndarray) -> tuple[float, np.ndarray]:
-        W, b = model._unpack(params, k, n_features, dtype)
-        loss, gW, gb = chunks.map(_chunk_objective, W, b, classes, cw, eps, total)
-        gW = gW + penalty_scale * W
-        value = float(loss) + 0.5 * penalty_scale * float(np.sum(W * W, dtype=np.float64))
-        grad = [gW.ravel()] + ([gb] if model.fit_intercept else [])
-        return value, np.concatenate(grad).astype(np.float64)
-
-    def hessp(params: np.ndarray, v: np.ndarray) -> np.ndarray:
-        W, b = model._unpack(params, k, n_features, dtype)
-        V, vb = model._unpack(v, k, n_features, dtype)
-        hW, hb = chunks.map(_chunk_hessp, W, b, V, vb, classes, cw, total)
-        out = [(hW + penalty_scale * V).ravel()] + ([hb] if model.fit_intercept else [])
-        return np.concatenate(out).astype(np.float64)
-
-    if model.solver in ("lbfgs", "newton-cg"):
-        params, n_iter = model._full_batch(
-            fun, hessp if model.solver == "newton-cg" else None, W0, b0
+    def __init__(
+        self,
+        data: Data,
+        classes: np.ndarray,
+        class_weight: np.ndarray | None,
+        total: float,
+        *,
+        alpha: float,
+        fit_intercept: bool,
+        label_smoothing: float,
+    ) -> None:
+        super().__init__(
+            len(classes), data.n_features, data.dtype, alpha=alpha, fit_intercept=fit_intercept
         )
-        W, b = model._unpack(params, k, n_features, dtype)
-    else:
-        W, b, n_iter = _minibatch(model, chunks, classes, cw, total, W0, b0, fun)
-    return model._fitted(W.astype(dtype), b.astype(dtype), n_iter, float(counts.sum()))
+        self.data, self.classes, self.class_weight = data, classes, class_weight
+        self.total, self.label_smoothing = float(total), float(label_smoothing)
+
+    def data_terms(self, W: np.ndarray, b: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        loss, gW, gb = self.data.map(
+            _chunk_objective,
+            W,
+            b,
+            self.classes,
+            self.class_weight,
+            self.label_smoothing,
+            self.total,
+        )
+        return float(loss), gW, gb
+
+    def data_hessp(
+        self, W: np.ndarray, b: np.ndarray, V: np.ndarray, vb: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        hW, hb = self.data.map(
+            _chunk_hessp, W, b, V, vb, self.classes, self.class_weight, self.total
+        )
+        return hW, hb
 
 
-def _minibatch(
-    model: SoftmaxRegression,
-    chunks: _Data,
-    classes: np.ndarray,
-    cw: np.ndarray | None,
-    total: float,
+def minibatch(
+    loss: ChunkedLoss,
     W: np.ndarray,
     b: np.ndarray,
-    fun: Callable[[np.ndarray], tuple[float, np.ndarray]],
+    state: OptimizerState,
+    *,
+    epochs: int,
+    batch_size: int | None,
+    lr0: float,
+    adam: bool,
+    tol: float,
+    verbose: int,
+    label: str,
+    curve: list[float],
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """SGD / Adam with the chunks as mini-batches, in a new order every epoch.
 
     An epoch is one Dask computation: a chain of tasks, one per chunk, each
     taking the previous task's ``(W, b, optimiser state)``, making its steps on
-    its chunk where the chunk is, and handing the new state on. So only the
-    coefficients and the optimiser's moments travel; the objective after the
-    epoch is one more pass.
+    its chunk where the chunk is (:func:`._solvers.steps`), and handing the new
+    state on. So only the coefficients and the optimiser's moments travel; the
+    objective after the epoch is one more pass.
     """
     from dask.base import compute
     from dask.delayed import delayed
-    from sklearn.utils import check_random_state
 
-    from .classifier import _Progress
-
-    rng = check_random_state(model.random_state)
-    model._rng = rng
-    adam = model.solver == "adam"
-    lr0 = model._initial_step(adam)
-    model._reset_optimiser(W, b)
-    penalty_scale = model._penalty_scale(total)
-    progress = _Progress(int(model.max_iter), int(model.verbose), model.solver)
-    previous, done = math.inf, 0
-    for _ in range(int(model.max_iter)):
+    data = loss.data
+    rng = state.rng
+    progress = Progress(epochs, verbose, label)
+    config = (loss.classes, loss.class_weight, loss.alpha, loss.fit_intercept, loss.label_smoothing)
+    previous, done, grad_norm = math.inf, 0, 0.0
+    for _ in range(epochs):
         lr = lr0 / math.sqrt(1.0 + done)
-        carry: Any = (W, b, model._opt_state, 0.0)
-        for i in rng.permutation(len(chunks)):
+        state.rng = None  # the chain's tasks get their own seeds
+        carry: Any = (W, b, state, 0.0)
+        for i in rng.permutation(len(data)):
             seed = int(rng.randint(2**31))
-            args = (carry, model, classes, cw, lr, penalty_scale, adam, seed)
-            carry = delayed(_apply, pure=False)(
-                _chunk_steps, chunks.load, True, args, *chunks.items[i]
-            )
-        W, b, model._opt_state, grad_norm = compute(carry)[0]
-        value, _ = fun(model._pack(W, b))
+            args = (carry, config, batch_size, lr, adam, seed)
+            carry = delayed(_apply, pure=False)(_chunk_steps, data.load, True, args, *data.items[i])
+        W, b, state, grad_norm = compute(carry)[0]
+        state.rng = rng
         done += 1
-        if model._end_epoch(value, previous, done, grad_norm, progress):
+        if end_epoch(curve, progress, loss.value(W, b), previous, done, grad_norm, tol):
             break
-        previous = value
-    model._end_epoch(math.nan, math.nan, done, 0.0, progress, final=True)
+        previous = curve[-1]
+    progress.update(done, curve[-1] if curve else math.nan, grad_norm, final=True)
     return W, b, done
 
 
@@ -489,69 +483,44 @@ def _chunk_steps(
     xb: Any,
     yb: Any,
     swb: Any,
-    carry: tuple[np.ndarray, np.ndarray, dict[str, Any], float],
-    model: SoftmaxRegression,
-    classes: np.ndarray,
-    cw: np.ndarray | None,
+    carry: tuple[np.ndarray, np.ndarray, OptimizerState, float],
+    config: tuple[np.ndarray, np.ndarray | None, float, bool, float],
+    batch_size: int | None,
     lr: float,
-    penalty_scale: float,
     adam: bool,
     seed: int,
-) -> tuple[np.ndarray, np.ndarray, dict[str, Any], float]:
+) -> tuple[np.ndarray, np.ndarray, OptimizerState, float]:
     """One chunk's mini-batch steps (the chunk is one batch unless ``batch_size``)."""
-    W, b, state, grad_norm = carry
-    codes, w = _row_weights(yb, swb, classes, None, W.dtype)
-    if len(codes) == 0:
-        return carry
-    model._opt_state = state
-    bs = int(model.batch_size) if model.batch_size is not None else len(codes)
-    order = np.random.default_rng(seed).permutation(len(codes))
+    from ._loss import LinearSoftmaxLoss
+
+    W, b, state, _ = carry
+    classes, cw, alpha, fit_intercept, eps = config
     xb = np.asarray(xb, dtype=W.dtype)
-    W, b, grad_norm = model._steps(xb, codes, w, cw, W, b, order, bs, lr, penalty_scale, adam)
-    return W, b, model._opt_state, grad_norm
+    t = _chunk_targets(yb, swb, classes, cw, W.dtype)
+    if len(t.target) == 0:
+        return carry
+    loss = LinearSoftmaxLoss(xb, t, alpha=alpha, fit_intercept=fit_intercept, label_smoothing=eps)
+    bs = int(batch_size) if batch_size is not None else len(t.target)
+    order = np.random.default_rng(seed).permutation(len(t.target))
+    W, b, grad_norm = steps(loss, W, b, order, bs, lr, state, adam)
+    return W, b, state, grad_norm
 
 
 # --------------------------------------------------------------------------------------
-# prediction and partial_fit
+# prediction
 
 
-def logits(model: SoftmaxRegression, X: Any) -> Any:
+def logits(X: Any, coef: np.ndarray, intercept: np.ndarray) -> Any:
     """``X W^T + b`` as a lazy Dask array, chunked like the rows of X."""
     import dask.array as da
 
     X = X if isinstance(X, da.Array) else X.to_dask_array()
-    if X.ndim != 2 or X.shape[1] != model.n_features_in_:
-        raise ValueError(
-            f"expected X with {model.n_features_in_} features, got shape {tuple(X.shape)}"
-        )
-    coef, intercept = model.coef_, model.intercept_
+    if X.ndim != 2 or X.shape[1] != coef.shape[1]:
+        raise ValueError(f"expected X with {coef.shape[1]} features, got shape {tuple(X.shape)}")
     X = X.rechunk({1: -1}) if len(X.chunks[1]) > 1 else X
     return X.map_blocks(
         lambda xb: np.asarray(np.asarray(xb, dtype=coef.dtype) @ coef.T + intercept),
-        chunks=(X.chunks[0], (len(model.classes_),)),
+        chunks=(X.chunks[0], (coef.shape[0],)),
         dtype=coef.dtype,
         meta=np.empty((0, 0), dtype=coef.dtype),
     )
-
-
-def partial_fit(
-    model: SoftmaxRegression,
-    X: Any,
-    y: Any,
-    classes: Any,
-    sample_weight: Any,
-    n_samples: float | None,
-) -> SoftmaxRegression:
-    """``model.partial_fit`` on each row chunk in turn (each chunk is one call)."""
-
-    chunks = _Data(X, y, sample_weight)
-    for i in range(len(chunks)):
-        xb, yb, swb = chunks.fetch(i)
-        model.partial_fit(
-            xb,
-            yb,
-            classes=classes if i == 0 else None,
-            sample_weight=swb,
-            n_samples=n_samples,
-        )
-    return model

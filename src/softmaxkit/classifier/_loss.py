@@ -1,0 +1,162 @@
+r"""The classifier's objective, written once: value, gradient, Hessian-vector product.
+
+For weights ``W`` (K x d) and intercepts ``b``:
+
+.. math::
+
+    F(W, b) = \frac{\sum_i w_i\, \ell_i(W x_i + b)}{\sum_i w_i}
+              + \alpha\, \frac{\lVert W \rVert_F^2}{2},
+    \qquad \alpha = \frac{1}{C \sum_i w_i}
+
+with ``l_i`` the softmax cross-entropy of row i and ``w_i`` its weight
+(:mod:`._targets`). The data term and its gradients come from
+:func:`softmaxkit.linear_cross_entropy`'s engine (the logits never held whole);
+its gradient in the logits is ``w_i (y_hat_i - y_i) / sum(w)``. The penalty is
+:func:`penalty` and nowhere else.
+
+:class:`Objective` holds what every data source shares (the packing of ``(W, b)``
+into the flat vector the solvers see, the penalty); :class:`LinearSoftmaxLoss`
+is the objective on rows in memory, and the Dask module gives the same
+interface over row chunks (:class:`._dask.ChunkedLoss`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..activations import softmax
+from ..jacobian import softmax_jvp
+from ..losses import _linear_objective
+from ._targets import Targets
+
+
+def penalty_strength(C: float, total: float) -> float:
+    """``alpha = 1 / (C sum_i w_i)``, the weight of ``||W||^2 / 2`` (0 for ``C = inf``)."""
+    return 0.0 if math.isinf(C) else 1.0 / (float(C) * total)
+
+
+def penalty(W: np.ndarray, alpha: float) -> tuple[float, np.ndarray]:
+    """``(alpha ||W||^2 / 2, alpha W)``: the penalty and its gradient."""
+    return 0.5 * alpha * float(np.sum(W * W, dtype=np.float64)), alpha * W
+
+
+class Objective:
+    """``F = data term + penalty`` as the solvers see it: a function of one flat float64
+    vector (``W`` row by row, then ``b`` when the intercept is fitted).
+
+    Subclasses give the data term: :meth:`data_terms` (value and gradients, each
+    a mean over the total weight) and :meth:`data_hessp`.
+    """
+
+    def __init__(
+        self, k: int, n_features: int, dtype: Any, *, alpha: float, fit_intercept: bool
+    ) -> None:
+        self.k, self.n_features, self.dtype = k, n_features, np.dtype(dtype)
+        self.alpha, self.fit_intercept = float(alpha), bool(fit_intercept)
+
+    # packing ---------------------------------------------------------------------------
+
+    def unpack(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        params = np.asarray(params, dtype=self.dtype)
+        size = self.k * self.n_features
+        W = params[:size].reshape(self.k, self.n_features)
+        b = params[size:] if self.fit_intercept else np.zeros(self.k, dtype=self.dtype)
+        return W, b
+
+    def pack(self, W: np.ndarray, b: np.ndarray) -> np.ndarray:
+        parts = [np.ravel(W)] + ([b] if self.fit_intercept else [])
+        return np.concatenate(parts).astype(np.float64)
+
+    # the data term ---------------------------------------------------------------------
+
+    def data_terms(self, W: np.ndarray, b: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def data_hessp(
+        self, W: np.ndarray, b: np.ndarray, V: np.ndarray, vb: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    # F ---------------------------------------------------------------------------------
+
+    def value(self, W: np.ndarray, b: np.ndarray) -> float:
+        """F at ``(W, b)``."""
+        loss, _, _ = self.data_terms(W, b)
+        return loss + penalty(W, self.alpha)[0]
+
+    def loss_gradient(self, params: np.ndarray) -> tuple[float, np.ndarray]:
+        """``(F, dF/dparams)``."""
+        W, b = self.unpack(params)
+        loss, gW, gb = self.data_terms(W, b)
+        pen, gpen = penalty(W, self.alpha)
+        return loss + pen, self.pack(gW + gpen, gb)
+
+    def hessp(self, params: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """The Hessian of F at ``params`` applied to ``v``; the Hessian is never formed."""
+        W, b = self.unpack(params)
+        V, vb = self.unpack(v)
+        hW, hb = self.data_hessp(W, b, V, vb)
+        return self.pack(hW + penalty(V, self.alpha)[1], hb)
+
+
+class LinearSoftmaxLoss(Objective):
+    """F on rows in memory: ``X`` (n, d) and their :class:`._targets.Targets`."""
+
+    def __init__(
+        self,
+        X: np.ndarray,
+        targets: Targets,
+        *,
+        alpha: float,
+        fit_intercept: bool,
+        label_smoothing: float,
+    ) -> None:
+        super().__init__(
+            len(targets.classes), X.shape[1], X.dtype, alpha=alpha, fit_intercept=fit_intercept
+        )
+        self.X, self.targets, self.label_smoothing = X, targets, float(label_smoothing)
+
+    def data_terms(self, W: np.ndarray, b: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        return self._mean_terms(self.X, self.targets, W, b)
+
+    def _mean_terms(
+        self, X: np.ndarray, t: Targets, W: np.ndarray, b: np.ndarray
+    ) -> tuple[float, np.ndarray, np.ndarray]:
+        loss, gW, gb = _linear_objective(
+            X,
+            W.astype(self.dtype, copy=False),
+            b.astype(self.dtype, copy=False),
+            t.target,
+            class_weight=t.class_weight,
+            sample_weight=t.sample_weight,
+            label_smoothing=self.label_smoothing,
+            reduction="mean",
+        )
+        return loss, gW, gb
+
+    def data_hessp(
+        self, W: np.ndarray, b: np.ndarray, V: np.ndarray, vb: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per row, the softmax Jacobian ``diag(s) - s s^T`` applied to the change of
+        logits ``X V^T + vb``, weighted by ``w_i / sum(w)``."""
+        t = self.targets
+        X = self.X
+        S = softmax(X @ W.T + b)
+        R = (t.row_weight / t.total).astype(self.dtype)[:, None] * softmax_jvp(S, X @ V.T + vb)
+        return R.T @ X, R.sum(axis=0)
+
+    def batch_gradient(
+        self, rows: np.ndarray, W: np.ndarray, b: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The gradient of F with the data term taken on ``rows`` only (their weighted
+        mean loss): an unbiased estimate of ``dF`` for rows drawn at random. None
+        when the rows have no weight."""
+        t = self.targets.rows(rows)
+        if not np.any(t.sample_weight > 0):
+            return None
+        _, gW, gb = self._mean_terms(self.X[rows], t, W, b)
+        gW = gW + penalty(W, self.alpha)[1]
+        return gW, (gb if self.fit_intercept else np.zeros_like(b))
