@@ -246,6 +246,34 @@ def test_binary_decision_function_is_the_logit_difference():
     np.testing.assert_array_equal(model.predict(X), model.classes_[(d > 0).astype(int)])
 
 
+@pytest.mark.parametrize("C", [0.05, 1.0])
+@pytest.mark.parametrize("solver", ["lbfgs", "newton-cg"])
+def test_two_classes_are_logistic_regression_with_the_same_C(C, solver):
+    """Two classes: the penalty m ||W||^2 / (2 C n) with m = 2 is the binary
+    LogisticRegression(C)'s ||w||^2 / (2 C n) on w = W_1 - W_0 at the optimum
+    W_1 = -W_0; scikit-learn's binary fit (tol 1e-10) is the oracle."""
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = _standardized(load_breast_cancer)
+    ref = LogisticRegression(C=C, tol=1e-10, max_iter=10_000).fit(X, y)
+    ours = SoftmaxRegression(C=C, solver=solver, tol=1e-9).fit(X, y)
+    np.testing.assert_allclose(ours.coef_[0], -ours.coef_[1], atol=1e-7)  # W_1 = -W_0
+    np.testing.assert_allclose(ours.coef_[1] - ours.coef_[0], ref.coef_[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-5)
+    # F at our optimum equals LogisticRegression's binary objective at its optimum
+    # (mean log loss + ||w||^2 / (2 C n)), written out here with scipy's log_expit.
+    from scipy.special import log_expit
+
+    z = X @ ref.coef_[0] + ref.intercept_[0]
+    f_ref = -np.mean(np.where(y == 1, log_expit(z), log_expit(-z)))
+    f_ref += ref.coef_[0] @ ref.coef_[0] / (2 * C * len(y))
+    assert ours.objective(X, y) == pytest.approx(f_ref, rel=1e-8)
+    # without the factor 2 the same data would be LogisticRegression(2 C): shown by
+    # the three-class formula applied to two classes (the penalty on both rows)
+    ref2 = LogisticRegression(C=2 * C, tol=1e-10, max_iter=10_000).fit(X, y)
+    assert np.max(np.abs(ref2.predict_proba(X) - ref.predict_proba(X))) > 1e-4
+
+
 def test_float32_end_to_end():
     X, y = _standardized(load_digits)
     X32 = X.astype(np.float32)

@@ -36,11 +36,16 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     .. math::
 
         F(W, b) = \frac{\sum_i w_i \ell_i}{\sum_i w_i}
-                  + \frac{\lVert W \rVert_F^2}{2 C \sum_i w_i}
+                  + m \frac{\lVert W \rVert_F^2}{2 C \sum_i w_i}
 
-    with ``l_i`` the softmax cross-entropy of row i (``softmax_cross_entropy``)
-    and ``w_i`` its sample weight times its class weight: the objective of
-    ``LogisticRegression(C=C)`` for three or more classes. Its gradient with
+    with ``l_i`` the softmax cross-entropy of row i (``softmax_cross_entropy``),
+    ``w_i`` its sample weight times its class weight, and ``m = 1`` for three or
+    more classes, ``m = 2`` for two: the objective of ``LogisticRegression(C=C)``
+    for any number of classes. For two classes the loss sees only the logit
+    difference ``w = W_1 - W_0``; the optimum has ``W_1 = -W_0 = w / 2``, where
+    ``m ||W||^2 = ||w||^2``, the binary ``LogisticRegression(C)``'s penalty, so both
+    give the same ``w``, intercept difference and probabilities (without ``m`` it
+    would be ``LogisticRegression(2 C)``). Its gradient with
     respect to the logits is ``w_i (y_hat_i - y_i) / sum(w)``
     (:func:`softmaxkit.softmax_cross_entropy_grad`), and the objective and its
     gradient are computed by :func:`softmaxkit.linear_cross_entropy` (the logits
@@ -201,7 +206,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         return LinearSoftmaxLoss(
             X,
             t,
-            alpha=penalty_strength(self.C, data_weight),
+            alpha=penalty_strength(self.C, data_weight, len(t.classes)),
             fit_intercept=self.fit_intercept,
             label_smoothing=float(self.label_smoothing),
         )
@@ -323,7 +328,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             classes,
             cw,
             total,
-            alpha=penalty_strength(self.C, total),
+            alpha=penalty_strength(self.C, total, len(classes)),
             fit_intercept=self.fit_intercept,
             label_smoothing=float(self.label_smoothing),
         )

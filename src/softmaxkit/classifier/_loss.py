@@ -6,10 +6,16 @@ For weights ``W`` (K x d) and intercepts ``b``:
 
     F(W, b) = \frac{\sum_i w_i\, \ell_i(W x_i + b)}{\sum_i w_i}
               + \alpha\, \frac{\lVert W \rVert_F^2}{2},
-    \qquad \alpha = \frac{1}{C \sum_i w_i}
+    \qquad \alpha = \frac{m}{C \sum_i w_i}
 
-with ``l_i`` the softmax cross-entropy of row i and ``w_i`` its weight
-(:mod:`._targets`). The data term and its gradients come from
+with ``l_i`` the softmax cross-entropy of row i, ``w_i`` its weight
+(:mod:`._targets`), and ``m = 1`` for three or more classes, ``m = 2`` for two.
+Two classes: the loss depends on ``W`` only through ``w = W_1 - W_0``, and at
+the optimum ``W_1 = -W_0 = w / 2``, so ``||W||^2 = ||w||^2 / 2``; with ``m = 2``
+the penalty is ``||w||^2 / (2 C sum w_i)``, the binary
+``LogisticRegression(C)``'s, and the two models give the same probabilities.
+
+The data term and its gradients come from
 :func:`softmaxkit.linear_cross_entropy`'s engine (the logits never held whole);
 its gradient in the logits is ``w_i (y_hat_i - y_i) / sum(w)``. The penalty is
 :func:`penalty` and nowhere else.
@@ -33,9 +39,11 @@ from ..losses import _linear_objective
 from ._targets import Targets
 
 
-def penalty_strength(C: float, total: float) -> float:
-    """``alpha = 1 / (C sum_i w_i)``, the weight of ``||W||^2 / 2`` (0 for ``C = inf``)."""
-    return 0.0 if math.isinf(C) else 1.0 / (float(C) * total)
+def penalty_strength(C: float, total: float, k: int) -> float:
+    """``alpha = m / (C sum_i w_i)``, the weight of ``||W||^2 / 2`` (0 for ``C = inf``),
+    ``m = 2`` for ``k = 2`` classes (the binary ``LogisticRegression(C)``'s penalty on
+    the logit difference), else 1."""
+    return 0.0 if math.isinf(C) else (2.0 if k == 2 else 1.0) / (float(C) * total)
 
 
 def penalty(W: np.ndarray, alpha: float) -> tuple[float, np.ndarray]:
