@@ -20,12 +20,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import _model_file as _container
 from ..activations import log_softmax, softmax
-from . import _dask, _model_file, _solvers, _targets
+from . import _dask, _loss, _model_file, _solvers, _targets
 from ._loss import LinearSoftmaxLoss, penalty_strength
 
 __all__ = ["SoftmaxRegression"]
 
 SOLVERS = ("lbfgs", "newton-cg", "sgd", "adam")
+_DTYPES = [np.float64, np.float32]  # float32 stays float32; anything else becomes float64
 
 
 class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
@@ -52,6 +53,10 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     never held whole); the Hessian-vector
     product used by ``"newton-cg"`` applies the softmax Jacobian
     ``diag(s) - s s^T`` row by row (:func:`softmaxkit.softmax_jvp`).
+
+    ``X`` may be dense or a SciPy sparse matrix or array (a TF-IDF matrix, say),
+    for every solver, :meth:`partial_fit`, the predictions and :meth:`calibrate`;
+    a sparse ``X`` is never densified (see :meth:`fit`).
 
     Parameters
     ----------
@@ -162,6 +167,11 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.random_state = random_state
         self.verbose = verbose
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # SciPy CSR/CSC matrices and arrays, never densified
+        return tags
+
     # ----------------------------------------------------------------------------------
     # validation
 
@@ -198,7 +208,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             )
 
     def _validate_X(self, X: Any, *, reset: bool) -> np.ndarray:
-        return np.asarray(validate_data(self, X, reset=reset, dtype=[np.float64, np.float32]))
+        X = validate_data(self, X, reset=reset, dtype=_DTYPES, accept_sparse="csr")
+        return X if _loss.is_sparse(X) else np.asarray(X)
 
     def _loss(self, X: np.ndarray, t: _targets.Targets, data_weight: float) -> LinearSoftmaxLoss:
         """The objective on ``(X, t)``, its penalty that of a data set of total weight
@@ -225,8 +236,11 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like or sparse matrix of shape (n_samples, n_features)
             Finite features; float32 stays float32, anything else becomes float64.
+            SciPy sparse matrices and arrays (CSR; CSC and others are converted to
+            CSR) are used as they are, never densified: each iteration costs a
+            multiple of the non-zeros.
         y : array-like of shape (n_samples,) or (n_samples, n_classes)
             Labels, or rows of class probabilities (each >= 0, summing to 1);
             with soft targets ``classes_`` is ``arange(n_classes)``.
@@ -240,8 +254,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self._check_params()
         if _dask.is_dask(X) or _dask.is_dask(y) or _dask.is_dask(sample_weight):
             return self._fit_dask(X, y, sample_weight)
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], multi_output=True)
-        X = np.asarray(X)
+        X, y = validate_data(self, X, y, dtype=_DTYPES, multi_output=True, accept_sparse="csr")
+        X = X if _loss.is_sparse(X) else np.asarray(X)
         t = _targets.build(y, None, sample_weight, self.class_weight, X.shape[0], X.dtype)
         if len(t.classes) < 2:
             raise ValueError(
@@ -483,7 +497,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         if _dask.is_dask(X):
             return _dask.logits(X, self.coef_, self.intercept_)
         X = self._validate_X(X, reset=False)
-        return np.asarray(X @ self.coef_.T + self.intercept_)
+        return np.asarray(X @ self.coef_.T) + self.intercept_
 
     def predict_proba(self, X: Any) -> Any:
         """``softmax(z / temperature_)`` per row (lazy for Dask input)."""

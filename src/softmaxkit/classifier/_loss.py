@@ -35,8 +35,13 @@ import numpy as np
 
 from ..activations import softmax
 from ..jacobian import softmax_jvp
-from ..losses import _linear_objective
+from ..losses import LOGITS_BUDGET, _linear_objective, softmax_cross_entropy_with_grad
 from ._targets import Targets
+
+
+def is_sparse(X: Any) -> bool:
+    """Whether ``X`` is a SciPy sparse matrix or array (without importing SciPy)."""
+    return type(X).__module__.startswith("scipy.sparse") and hasattr(X, "nnz")
 
 
 def penalty_strength(C: float, total: float, k: int) -> float:
@@ -48,7 +53,9 @@ def penalty_strength(C: float, total: float, k: int) -> float:
 
 def penalty(W: np.ndarray, alpha: float) -> tuple[float, np.ndarray]:
     """``(alpha ||W||^2 / 2, alpha W)``: the penalty and its gradient."""
-    return 0.5 * alpha * float(np.sum(W * W, dtype=np.float64)), alpha * W
+    if alpha == 0:
+        return 0.0, np.zeros_like(W)
+    return 0.5 * alpha * float(np.vdot(W, W)), alpha * W
 
 
 class Objective:
@@ -76,7 +83,7 @@ class Objective:
 
     def pack(self, W: np.ndarray, b: np.ndarray) -> np.ndarray:
         parts = [np.ravel(W)] + ([b] if self.fit_intercept else [])
-        return np.concatenate(parts).astype(np.float64)
+        return np.concatenate(parts, dtype=np.float64)
 
     # the data term ---------------------------------------------------------------------
 
@@ -100,7 +107,12 @@ class Objective:
         W, b = self.unpack(params)
         loss, gW, gb = self.data_terms(W, b)
         pen, gpen = penalty(W, self.alpha)
-        return loss + pen, self.pack(gW + gpen, gb)
+        grad = np.empty(len(params), dtype=np.float64)
+        size = self.k * self.n_features
+        np.add(gW, gpen, out=grad[:size].reshape(self.k, self.n_features))
+        if self.fit_intercept:
+            grad[size:] = gb
+        return loss + pen, grad
 
     def hessp(self, params: np.ndarray, v: np.ndarray) -> np.ndarray:
         """The Hessian of F at ``params`` applied to ``v``; the Hessian is never formed."""
@@ -111,11 +123,17 @@ class Objective:
 
 
 class LinearSoftmaxLoss(Objective):
-    """F on rows in memory: ``X`` (n, d) and their :class:`._targets.Targets`."""
+    """F on rows in memory: ``X`` (n, d), dense or a SciPy CSR matrix, and their
+    :class:`._targets.Targets`.
+
+    A sparse ``X`` is never densified: the logits ``X W^T + b`` are formed for as
+    many rows at a time as keep them within 64 MiB, and ``dF/dW = G^T X`` is the
+    sparse product ``(X^T G)^T``, so the work is proportional to the non-zeros.
+    """
 
     def __init__(
         self,
-        X: np.ndarray,
+        X: Any,
         targets: Targets,
         *,
         alpha: float,
@@ -131,8 +149,10 @@ class LinearSoftmaxLoss(Objective):
         return self._mean_terms(self.X, self.targets, W, b)
 
     def _mean_terms(
-        self, X: np.ndarray, t: Targets, W: np.ndarray, b: np.ndarray
+        self, X: Any, t: Targets, W: np.ndarray, b: np.ndarray
     ) -> tuple[float, np.ndarray, np.ndarray]:
+        if is_sparse(X):
+            return self._sparse_terms(X, t, W, b)
         loss, gW, gb = _linear_objective(
             X,
             W.astype(self.dtype, copy=False),
@@ -145,16 +165,59 @@ class LinearSoftmaxLoss(Objective):
         )
         return loss, gW, gb
 
+    def _blocks(self, X: Any) -> Any:
+        """``(rows, X[rows])`` for row blocks whose ``(rows, K)`` logits fit within
+        ``LOGITS_BUDGET``; one block of all of ``X`` (not a copy) when they fit."""
+        step = max(1, LOGITS_BUDGET // (self.k * self.dtype.itemsize))
+        n = X.shape[0]
+        if step >= n:
+            yield slice(0, n), X
+            return
+        for start in range(0, n, step):
+            rows = slice(start, start + step)
+            yield rows, X[rows]
+
+    def _sparse_terms(
+        self, X: Any, t: Targets, W: np.ndarray, b: np.ndarray
+    ) -> tuple[float, np.ndarray, np.ndarray]:
+        """The weighted-mean loss and its gradients for a sparse ``X``, in row blocks."""
+        Wt = np.ascontiguousarray(W.T, dtype=self.dtype)
+        total = t.total
+        scale = 1.0 / total if total > 0 else 1.0
+        loss = 0.0
+        gWt = np.zeros((self.n_features, self.k), dtype=self.dtype)
+        gb = np.zeros(self.k, dtype=self.dtype)
+        for rows, Xb in self._blocks(X):
+            tb = t if rows.stop - rows.start == X.shape[0] else t.rows(rows)
+            value, G = softmax_cross_entropy_with_grad(
+                np.asarray(Xb @ Wt) + b,
+                tb.target,
+                class_weight=tb.class_weight,
+                sample_weight=tb.sample_weight,
+                label_smoothing=self.label_smoothing,
+                reduction="sum",
+            )
+            loss += float(value)
+            G *= scale
+            gWt += np.asarray(Xb.T @ G)  # G^T X as the sparse product (X^T G)^T
+            gb += G.sum(axis=0)
+        return loss * scale, gWt.T, gb
+
     def data_hessp(
         self, W: np.ndarray, b: np.ndarray, V: np.ndarray, vb: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Per row, the softmax Jacobian ``diag(s) - s s^T`` applied to the change of
-        logits ``X V^T + vb``, weighted by ``w_i / sum(w)``."""
+        logits ``X V^T + vb``, weighted by ``w_i / sum(w)`` (in row blocks)."""
         t = self.targets
-        X = self.X
-        S = softmax(X @ W.T + b)
-        R = (t.row_weight / t.total).astype(self.dtype)[:, None] * softmax_jvp(S, X @ V.T + vb)
-        return R.T @ X, R.sum(axis=0)
+        w = (t.row_weight / t.total).astype(self.dtype)
+        hW = np.zeros((self.k, self.n_features), dtype=self.dtype)
+        hb = np.zeros(self.k, dtype=self.dtype)
+        for rows, Xb in self._blocks(self.X):
+            S = softmax(np.asarray(Xb @ W.T) + b)
+            R = w[rows, None] * softmax_jvp(S, np.asarray(Xb @ V.T) + vb)
+            hW += np.asarray(Xb.T @ R).T
+            hb += R.sum(axis=0)
+        return hW, hb
 
     def batch_gradient(
         self, rows: np.ndarray, W: np.ndarray, b: np.ndarray
