@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sklearn.exceptions import ConvergenceWarning
 
 import softmaxkit as sk
 from softmaxkit import _fast
@@ -200,11 +201,15 @@ def test_dask_dataframe_input():
 def test_dask_minibatch_solvers_iterate_over_chunks():
     X, y = _problem(n=2000)
     Xd, yd = da.from_array(X, chunks=250), da.from_array(y, chunks=250)
+    optimum = _in_memory().fit(X, y).objective(X, y)
     for solver in ("sgd", "adam"):
-        model = _in_memory(solver=solver, random_state=0).set_params(max_iter=15, tol=0).fit(Xd, yd)
+        model = _in_memory(solver=solver, random_state=0).set_params(max_iter=15, tol=0)
+        with pytest.warns(ConvergenceWarning, match=f"{solver} did not converge in 15 epochs"):
+            model.fit(Xd, yd)
         assert model.n_iter_ == 15
         assert len(model.loss_curve_) == 15
-        assert model.loss_curve_[-1] < 0.8 * model.loss_curve_[0]
+        assert model.loss_curve_[-1] < model.loss_curve_[0]
+        assert model.loss_curve_[-1] < 1.05 * optimum
         # the curve is the full objective after each epoch
         assert model.objective(X, y) == pytest.approx(model.loss_curve_[-1], rel=1e-10)
 
@@ -450,9 +455,10 @@ def test_minibatch_steps_run_where_the_chunks_are(cluster):
     X, y = _problem(n=2000)
     Xd, yd = da.from_array(X, chunks=250), da.from_array(y, chunks=250)
     on_cluster = _in_memory(solver="adam", random_state=0).set_params(max_iter=4, tol=0)
-    on_cluster.fit(Xd, yd)
-    with dask.config.set(scheduler="threads"):
-        threaded = _in_memory(solver="adam", random_state=0).set_params(max_iter=4, tol=0)
+    with pytest.warns(ConvergenceWarning):
+        on_cluster.fit(Xd, yd)
+    threaded = _in_memory(solver="adam", random_state=0).set_params(max_iter=4, tol=0)
+    with dask.config.set(scheduler="threads"), pytest.warns(ConvergenceWarning):
         threaded.fit(Xd, yd)
     np.testing.assert_allclose(on_cluster.coef_, threaded.coef_, rtol=1e-10, atol=1e-12)
     assert on_cluster.loss_curve_[-1] < on_cluster.loss_curve_[0]

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from ._loss import Objective
-from ._solvers import OptimizerState, Progress, end_epoch, steps
+from ._solvers import OptimizerState, Progress, end_epoch, not_converged, steps
 from ._targets import Targets, label_codes
 
 
@@ -402,9 +402,15 @@ class ChunkedLoss(Objective):
         alpha: float,
         fit_intercept: bool,
         label_smoothing: float,
+        beta: float = 0.0,
     ) -> None:
         super().__init__(
-            len(classes), data.n_features, data.dtype, alpha=alpha, fit_intercept=fit_intercept
+            len(classes),
+            data.n_features,
+            data.dtype,
+            alpha=alpha,
+            fit_intercept=fit_intercept,
+            beta=beta,
         )
         self.data, self.classes, self.class_weight = data, classes, class_weight
         self.total, self.label_smoothing = float(total), float(label_smoothing)
@@ -432,8 +438,6 @@ class ChunkedLoss(Objective):
 
 def minibatch(
     loss: ChunkedLoss,
-    W: np.ndarray,
-    b: np.ndarray,
     state: OptimizerState,
     *,
     epochs: int,
@@ -459,23 +463,33 @@ def minibatch(
     data = loss.data
     rng = state.rng
     progress = Progress(epochs, verbose, label)
-    config = (loss.classes, loss.class_weight, loss.alpha, loss.fit_intercept, loss.label_smoothing)
-    previous, done, grad_norm = math.inf, 0, 0.0
+    config = (
+        loss.classes,
+        loss.class_weight,
+        loss.alpha,
+        loss.beta,
+        loss.fit_intercept,
+        loss.label_smoothing,
+    )
+    done, largest = 0, math.inf
     for _ in range(epochs):
         lr = lr0 / math.sqrt(1.0 + done)
         state.rng = None  # the chain's tasks get their own seeds
-        carry: Any = (W, b, state, 0.0)
+        carry: Any = state
         for i in rng.permutation(len(data)):
             seed = int(rng.randint(2**31))
             args = (carry, config, batch_size, lr, adam, seed)
             carry = delayed(_apply, pure=False)(_chunk_steps, data.load, True, args, *data.items[i])
-        W, b, state, grad_norm = compute(carry)[0]
+        state = compute(carry)[0]
         state.rng = rng
         done += 1
-        if end_epoch(curve, progress, loss.value(W, b), previous, done, grad_norm, tol):
+        largest = end_epoch(loss, *state.result(loss.beta), curve, progress, done, tol)
+        if largest <= tol:
             break
-        previous = curve[-1]
-    progress.update(done, curve[-1] if curve else math.nan, grad_norm, final=True)
+    progress.update(done, curve[-1], largest, final=True)
+    if largest > tol:
+        not_converged(label, done, largest, tol)
+    W, b = state.result(loss.beta)
     return W, b, done
 
 
@@ -483,27 +497,32 @@ def _chunk_steps(
     xb: Any,
     yb: Any,
     swb: Any,
-    carry: tuple[np.ndarray, np.ndarray, OptimizerState, float],
-    config: tuple[np.ndarray, np.ndarray | None, float, bool, float],
+    state: OptimizerState,
+    config: tuple[np.ndarray, np.ndarray | None, float, float, bool, float],
     batch_size: int | None,
     lr: float,
     adam: bool,
     seed: int,
-) -> tuple[np.ndarray, np.ndarray, OptimizerState, float]:
+) -> OptimizerState:
     """One chunk's mini-batch steps (the chunk is one batch unless ``batch_size``)."""
     from ._loss import LinearSoftmaxLoss
 
-    W, b, state, _ = carry
-    classes, cw, alpha, fit_intercept, eps = config
-    xb = np.asarray(xb, dtype=W.dtype)
-    t = _chunk_targets(yb, swb, classes, cw, W.dtype)
+    classes, cw, alpha, beta, fit_intercept, eps = config
+    dtype = state.W.dtype
+    t = _chunk_targets(yb, swb, classes, cw, dtype)
     if len(t.target) == 0:
-        return carry
-    loss = LinearSoftmaxLoss(xb, t, alpha=alpha, fit_intercept=fit_intercept, label_smoothing=eps)
+        return state
+    loss = LinearSoftmaxLoss(
+        np.asarray(xb, dtype=dtype),
+        t,
+        alpha=alpha,
+        beta=beta,
+        fit_intercept=fit_intercept,
+        label_smoothing=eps,
+    )
     bs = int(batch_size) if batch_size is not None else len(t.target)
-    order = np.random.default_rng(seed).permutation(len(t.target))
-    W, b, grad_norm = steps(loss, W, b, order, bs, lr, state, adam)
-    return W, b, state, grad_norm
+    steps(loss, np.random.default_rng(seed).permutation(len(t.target)), bs, lr, state, adam)
+    return state
 
 
 # --------------------------------------------------------------------------------------

@@ -25,7 +25,8 @@ from ._loss import LinearSoftmaxLoss, penalty_strength
 
 __all__ = ["SoftmaxRegression"]
 
-SOLVERS = ("lbfgs", "newton-cg", "sgd", "adam")
+SOLVERS = ("lbfgs", "newton-cg", "saga", "sgd", "adam")
+SAGA_ROWS = 4  # saga's default batch: a few rows per vectorised step
 _DTYPES = [np.float64, np.float32]  # float32 stays float32; anything else becomes float64
 
 
@@ -142,6 +143,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self,
         *,
         C: float = 1.0,
+        l1_ratio: float = 0.0,
         fit_intercept: bool = True,
         solver: str = "lbfgs",
         max_iter: int = 1000,
@@ -155,6 +157,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         verbose: int = 0,
     ) -> None:
         self.C = C
+        self.l1_ratio = l1_ratio
         self.fit_intercept = fit_intercept
         self.solver = solver
         self.max_iter = max_iter
@@ -180,6 +183,14 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             raise ValueError(f"expected C > 0 (inf for no penalty), got {self.C!r}")
         if self.solver not in SOLVERS:
             raise ValueError(f"expected solver in {SOLVERS}, got {self.solver!r}")
+        r = self.l1_ratio
+        if not isinstance(r, numbers.Real) or isinstance(r, bool) or not 0 <= r <= 1:
+            raise ValueError(f"expected l1_ratio in [0, 1], got {r!r}")
+        if r > 0 and self.solver == "newton-cg":
+            raise ValueError(
+                f"expected a solver other than 'newton-cg' with l1_ratio > 0 (it needs a "
+                f"smooth objective), got l1_ratio={r!r}"
+            )
         if not isinstance(self.max_iter, numbers.Integral) or self.max_iter < 1:
             raise ValueError(f"expected max_iter to be an int >= 1, got {self.max_iter!r}")
         if not isinstance(self.tol, numbers.Real) or not self.tol >= 0:
@@ -211,16 +222,26 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         X = validate_data(self, X, reset=reset, dtype=_DTYPES, accept_sparse="csr")
         return X if _loss.is_sparse(X) else np.asarray(X)
 
-    def _loss(self, X: np.ndarray, t: _targets.Targets, data_weight: float) -> LinearSoftmaxLoss:
+    def _loss(self, X: Any, t: _targets.Targets, data_weight: float) -> LinearSoftmaxLoss:
         """The objective on ``(X, t)``, its penalty that of a data set of total weight
         ``data_weight``."""
+        alpha, beta = penalty_strength(self.C, data_weight, len(t.classes), float(self.l1_ratio))
         return LinearSoftmaxLoss(
             X,
             t,
-            alpha=penalty_strength(self.C, data_weight, len(t.classes)),
+            alpha=alpha,
+            beta=beta,
             fit_intercept=self.fit_intercept,
             label_smoothing=float(self.label_smoothing),
         )
+
+    def _optimizer_state(self, W: np.ndarray, b: np.ndarray) -> _solvers.OptimizerState:
+        """SGD/Adam's state: the last one with ``warm_start`` (the step size goes on
+        decaying, Adam's moments are kept), else a fresh one."""
+        last: _solvers.OptimizerState | None = getattr(self, "_opt_state", None)
+        if self.warm_start and last is not None and last.m[0].shape == W.shape:
+            return last
+        return _solvers.OptimizerState.fresh(W, b, check_random_state(self.random_state))
 
     def _start(self, k: int, n_features: int, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
         """The starting point of ``fit``: the last solution with ``warm_start``, else 0."""
@@ -268,14 +289,27 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         loss = self._loss(X, t, total)
         W0, b0 = self._start(len(t.classes), X.shape[1], X.dtype)
         self.loss_curve_: list[float] = []
-        if self.solver in ("lbfgs", "newton-cg"):
+        solver = str(self.solver)
+        if solver in ("lbfgs", "newton-cg"):
             W, b, n_iter = self._full_batch(loss, W0, b0)
-        else:
-            self._opt_state = _solvers.OptimizerState.fresh(
-                W0, b0, check_random_state(self.random_state)
+        elif solver == "saga":
+            W, b, n_iter = _solvers.saga(
+                loss,
+                W0,
+                b0,
+                max_iter=int(self.max_iter),
+                tol=float(self.tol),
+                batch_size=int(self.batch_size or SAGA_ROWS),
+                rng=check_random_state(self.random_state),
+                verbose=int(self.verbose),
+                curve=self.loss_curve_,
             )
+        else:
+            self._opt_state = self._optimizer_state(W0, b0)
             n = X.shape[0]
-            W, b, n_iter = self._minibatch(loss, W0, b0, min(32, n), total, int(self.max_iter))
+            W, b, n_iter = self._minibatch(
+                loss, min(32, n), total, int(self.max_iter), solver, tol=float(self.tol)
+            )
         return self._fitted(W, b, n_iter, float(np.sum(t.sample_weight)))
 
     def _full_batch(
@@ -285,7 +319,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             loss,
             W0,
             b0,
-            solver=self.solver,
+            solver="newton-cg" if self.solver == "newton-cg" else "lbfgs",
             max_iter=int(self.max_iter),
             tol=float(self.tol),
             verbose=int(self.verbose),
@@ -295,26 +329,23 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     def _minibatch(
         self,
         loss: LinearSoftmaxLoss,
-        W: np.ndarray,
-        b: np.ndarray,
         default_batch: int,
         data_weight: float,
         epochs: int,
-        method: str | None = None,
+        method: str,
+        *,
+        tol: float | None,
     ) -> tuple[np.ndarray, np.ndarray, int]:
-        method = method or self.solver
         adam = method == "adam"
         return _solvers.minibatch(
             loss,
-            W,
-            b,
             self._opt_state,
             epochs=epochs,
             batch_size=int(self.batch_size) if self.batch_size is not None else default_batch,
             lr0=_solvers.initial_step(self.learning_rate, adam),
             adam=adam,
             data_weight=data_weight,
-            tol=float(self.tol),
+            tol=tol,
             verbose=int(self.verbose),
             label=method,
             curve=self.loss_curve_,
@@ -322,6 +353,12 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 
     def _fit_dask(self, X: Any, y: Any, sample_weight: Any) -> SoftmaxRegression:
         """``fit`` on Dask collections: the same solvers on :class:`._dask.ChunkedLoss`."""
+        solver = str(self.solver)
+        if solver == "saga":
+            raise ValueError(
+                "expected solver 'lbfgs', 'newton-cg', 'sgd' or 'adam' for Dask data, got "
+                "'saga' (it keeps a gradient per row in memory)"
+            )
         data = _dask.Data(X, y, sample_weight)
         classes = data.classes()
         if len(classes) < 2:
@@ -337,28 +374,26 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             self.feature_names_in_ = np.asarray(data.names, dtype=object)
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
+        alpha, beta = penalty_strength(self.C, total, len(classes), float(self.l1_ratio))
         loss = _dask.ChunkedLoss(
             data,
             classes,
             cw,
             total,
-            alpha=penalty_strength(self.C, total, len(classes)),
+            alpha=alpha,
+            beta=beta,
             fit_intercept=self.fit_intercept,
             label_smoothing=float(self.label_smoothing),
         )
         W0, b0 = self._start(len(classes), data.n_features, data.dtype)
         self.loss_curve_ = []
-        if self.solver in ("lbfgs", "newton-cg"):
+        if solver in ("lbfgs", "newton-cg"):
             W, b, n_iter = self._full_batch(loss, W0, b0)
         else:
-            adam = self.solver == "adam"
-            self._opt_state = _solvers.OptimizerState.fresh(
-                W0, b0, check_random_state(self.random_state)
-            )
+            adam = solver == "adam"
+            self._opt_state = self._optimizer_state(W0, b0)
             W, b, n_iter = _dask.minibatch(
                 loss,
-                W0,
-                b0,
                 self._opt_state,
                 epochs=int(self.max_iter),
                 batch_size=self.batch_size,
@@ -366,11 +401,24 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 adam=adam,
                 tol=float(self.tol),
                 verbose=int(self.verbose),
-                label=self.solver,
+                label=solver,
                 curve=self.loss_curve_,
             )
         dtype = data.dtype
         return self._fitted(W.astype(dtype), b.astype(dtype), n_iter, float(counts.sum()))
+
+    def _distinct(self, X: Any, t: _targets.Targets) -> float:
+        """The total weight of the distinct rows ``partial_fit`` has seen (this call's
+        included): the size of the data set its pieces come from, which stops growing
+        when the same rows come again (:func:`._targets.fingerprints`)."""
+        seen: set[int] = self.__dict__.setdefault("_rows_seen", set())
+        keys = _targets.fingerprints(X, t).tolist()
+        new = np.fromiter((k not in seen for k in keys), dtype=bool, count=len(keys))
+        seen.update(keys)
+        self._distinct_weight = getattr(self, "_distinct_weight", 0.0) + float(
+            np.sum(t.row_weight[new], dtype=np.float64)
+        )
+        return max(self._distinct_weight, np.finfo(float).tiny)
 
     def _fitted(self, W: np.ndarray, b: np.ndarray, n_iter: int, seen: float) -> SoftmaxRegression:
         """Store the result of ``fit`` (either kind of data): coefficients, iterations,
@@ -380,6 +428,10 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.n_iter_ = int(n_iter)
         self.temperature_ = 1.0
         self.__dict__.pop("calibration_", None)  # a new fit is not calibrated
+        for stale in ("_rows_seen", "_distinct_weight"):  # partial_fit counts afresh
+            self.__dict__.pop(stale, None)
+        if self.solver not in ("sgd", "adam"):
+            self.__dict__.pop("_opt_state", None)  # partial_fit starts from coef_
         self.n_samples_seen_ = seen
         return self
 
@@ -466,7 +518,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             self.temperature_ = 1.0
             self.loss_curve_ = []
         self.n_samples_seen_ += float(np.sum(t.sample_weight))
-        data_weight = float(n_samples) if n_samples is not None else self.n_samples_seen_
+        data_weight = float(n_samples) if n_samples is not None else self._distinct(X, t)
         W, b = self.coef_.astype(dtype), self.intercept_.astype(dtype)
         if not hasattr(self, "_opt_state"):
             self._opt_state = _solvers.OptimizerState.fresh(
@@ -475,7 +527,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         method = "sgd" if self.solver == "sgd" else "adam"
         loss = self._loss(X, t, data_weight)
         self.coef_, self.intercept_, _ = self._minibatch(
-            loss, W, b, X.shape[0], data_weight, 1, method
+            loss, X.shape[0], data_weight, 1, method, tol=None
         )
         self.n_iter_ += 1
         return self

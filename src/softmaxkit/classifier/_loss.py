@@ -35,7 +35,7 @@ import numpy as np
 
 from ..activations import softmax
 from ..jacobian import softmax_jvp
-from ..losses import LOGITS_BUDGET, _linear_objective, softmax_cross_entropy_with_grad
+from ..losses import LOGITS_BUDGET, _linear_objective, _terms, softmax_cross_entropy_with_grad
 from ._targets import Targets
 
 
@@ -44,11 +44,36 @@ def is_sparse(X: Any) -> bool:
     return type(X).__module__.startswith("scipy.sparse") and hasattr(X, "nnz")
 
 
-def penalty_strength(C: float, total: float, k: int) -> float:
-    """``alpha = m / (C sum_i w_i)``, the weight of ``||W||^2 / 2`` (0 for ``C = inf``),
-    ``m = 2`` for ``k = 2`` classes (the binary ``LogisticRegression(C)``'s penalty on
-    the logit difference), else 1."""
-    return 0.0 if math.isinf(C) else (2.0 if k == 2 else 1.0) / (float(C) * total)
+def penalty_strength(C: float, total: float, k: int, l1_ratio: float = 0.0) -> tuple[float, float]:
+    """``(alpha, beta)``: the weights of ``||W||^2 / 2`` and ``||W||_1`` in F.
+
+    ``alpha = m (1 - r) / (C sum_i w_i)`` and ``beta = r / (C sum_i w_i)`` with ``r``
+    the ``l1_ratio`` (scikit-learn's elastic net) and ``m = 2`` for ``k = 2``
+    classes, else 1: for two classes the loss sees only ``w = W_1 - W_0``, whose
+    optimum has ``W_1 = -W_0 = w / 2``, so ``m ||W||^2 / 2 = ||w||^2 / 2`` and
+    ``||W||_1 = ||w||_1``: the binary ``LogisticRegression(C)``'s penalty. Both 0 for
+    ``C = inf``.
+    """
+    if math.isinf(C):
+        return 0.0, 0.0
+    scale = 1.0 / (float(C) * total)
+    m = 2.0 if k == 2 else 1.0
+    return m * (1.0 - l1_ratio) * scale, l1_ratio * scale
+
+
+def soft_threshold(U: np.ndarray, t: Any) -> np.ndarray:
+    """``sign(u) max(|u| - t, 0)``: the proximal map of ``t ||.||_1`` (``t`` may be an
+    array of per-entry thresholds)."""
+    return np.asarray(np.sign(U) * np.maximum(np.abs(U) - t, 0.0))
+
+
+def l1_subgradient(G: np.ndarray, W: np.ndarray, beta: float) -> np.ndarray:
+    """The smallest subgradient of ``f + beta ||W||_1`` given ``G = grad f``: ``G + beta
+    sign(W)`` where ``W != 0``, ``sign(G) max(|G| - beta, 0)`` where ``W = 0``; zero
+    exactly at a minimum, so its largest entry measures the distance from one."""
+    if beta == 0:
+        return G
+    return np.where(W != 0, G + beta * np.sign(W), soft_threshold(G, beta))
 
 
 def penalty(W: np.ndarray, alpha: float) -> tuple[float, np.ndarray]:
@@ -67,10 +92,18 @@ class Objective:
     """
 
     def __init__(
-        self, k: int, n_features: int, dtype: Any, *, alpha: float, fit_intercept: bool
+        self,
+        k: int,
+        n_features: int,
+        dtype: Any,
+        *,
+        alpha: float,
+        fit_intercept: bool,
+        beta: float = 0.0,
     ) -> None:
         self.k, self.n_features, self.dtype = k, n_features, np.dtype(dtype)
         self.alpha, self.fit_intercept = float(alpha), bool(fit_intercept)
+        self.beta = float(beta)  # the weight of ||W||_1: the solvers handle it (prox)
 
     # packing ---------------------------------------------------------------------------
 
@@ -98,12 +131,24 @@ class Objective:
     # F ---------------------------------------------------------------------------------
 
     def value(self, W: np.ndarray, b: np.ndarray) -> float:
-        """F at ``(W, b)``."""
+        """F at ``(W, b)``, with the L1 term."""
         loss, _, _ = self.data_terms(W, b)
-        return loss + penalty(W, self.alpha)[0]
+        return loss + penalty(W, self.alpha)[0] + self.beta * float(np.abs(W).sum())
+
+    def value_and_stationarity(self, W: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+        """F and the largest entry of its smallest subgradient (the gradient when there
+        is no L1 term): 0 exactly at the minimum. One pass over the data."""
+        loss, gW, gb = self.data_terms(W, b)
+        pen, gpen = penalty(W, self.alpha)
+        g = l1_subgradient(gW + gpen, W, self.beta)
+        largest = float(np.max(np.abs(g), initial=0.0))
+        if self.fit_intercept:
+            largest = max(largest, float(np.max(np.abs(gb), initial=0.0)))
+        return loss + pen + self.beta * float(np.abs(W).sum()), largest
 
     def loss_gradient(self, params: np.ndarray) -> tuple[float, np.ndarray]:
-        """``(F, dF/dparams)``."""
+        """``(F, dF/dparams)`` of the smooth part (no L1 term: the full-batch solvers
+        are used only without one)."""
         W, b = self.unpack(params)
         loss, gW, gb = self.data_terms(W, b)
         pen, gpen = penalty(W, self.alpha)
@@ -139,11 +184,18 @@ class LinearSoftmaxLoss(Objective):
         alpha: float,
         fit_intercept: bool,
         label_smoothing: float,
+        beta: float = 0.0,
     ) -> None:
         super().__init__(
-            len(targets.classes), X.shape[1], X.dtype, alpha=alpha, fit_intercept=fit_intercept
+            len(targets.classes),
+            X.shape[1],
+            X.dtype,
+            alpha=alpha,
+            fit_intercept=fit_intercept,
+            beta=beta,
         )
         self.X, self.targets, self.label_smoothing = X, targets, float(label_smoothing)
+        self._row_weight = targets.row_weight
 
     def data_terms(self, W: np.ndarray, b: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         return self._mean_terms(self.X, self.targets, W, b)
@@ -218,6 +270,28 @@ class LinearSoftmaxLoss(Objective):
             hW += np.asarray(Xb.T @ R).T
             hb += R.sum(axis=0)
         return hW, hb
+
+    def logit_gradients(self, rows: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``w_i (softmax(z_i) - y'_i) / sum(w)`` for ``rows``: each row's share of the
+        data term's gradient in its logits (``dF/dW = sum_i G_i x_i^T``), with
+        :func:`softmaxkit.losses._terms`' formula. Lean (a few NumPy calls, no
+        checks): the saga solver calls it once per step."""
+        t = self.targets
+        Z = np.asarray(self.X[rows] @ W.T)
+        Z += b
+        Z -= Z.max(axis=1, keepdims=True)
+        P = np.exp(Z, out=Z)
+        P /= P.sum(axis=1, keepdims=True)
+        factor = self._row_weight[rows] / t.total
+        if t.soft:
+            hot, y = None, t.target[rows]
+        else:
+            hot, y = t.target[rows, None] == np.arange(self.k), None
+        _, G = _terms(
+            np, P, P, hot, y, eps=self.label_smoothing, K=self.k, factor=factor, want_loss=False
+        )
+        assert G is not None
+        return np.asarray(G)
 
     def batch_gradient(
         self, rows: np.ndarray, W: np.ndarray, b: np.ndarray

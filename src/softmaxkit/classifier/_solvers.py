@@ -2,10 +2,17 @@
 
 * :func:`full_batch`: SciPy's L-BFGS-B on ``loss_gradient``, or trust-region
   Newton-CG (``trust-ncg``) with ``hessp``; BLAS on one thread.
+* :func:`saga`: SAGA (Defazio, Bach and Lacoste-Julien, 2014), variance-reduced
+  and proximal, for the elastic net; linear convergence on F.
 * :func:`minibatch` and :func:`steps`: SGD and Adam over rows in memory, the
   optimiser's state in an :class:`OptimizerState` that outlives a call (so
-  ``partial_fit`` continues where it stopped); the Dask fit runs :func:`steps`
-  on each chunk where the chunk lives.
+  ``partial_fit`` and a warm-started ``fit`` continue where they stopped); the
+  Dask fit runs :func:`steps` on each chunk where the chunk lives.
+
+The first-order solvers stop when the largest entry of F's smallest subgradient
+(:meth:`._loss.Objective.value_and_stationarity`, one pass after each epoch) is
+at most ``tol``, the test L-BFGS-B applies to the gradient, and raise
+``ConvergenceWarning`` when ``max_iter`` epochs end before that.
 * :func:`fit_temperature`: the one-dimensional solver of temperature scaling.
 * :class:`Progress`: iteration, objective and gradient norm on stderr.
 """
@@ -22,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..losses import softmax_cross_entropy
-from ._loss import LinearSoftmaxLoss, Objective
+from ._loss import LinearSoftmaxLoss, Objective, is_sparse, soft_threshold
 
 
 class Progress:
@@ -89,7 +96,13 @@ def full_batch(
     """Minimise ``loss`` from ``(W0, b0)`` with L-BFGS-B (``"lbfgs"``) or trust-region
     Newton-CG on its Hessian-vector product (``"newton-cg"``); the objective after
     each iteration is appended to ``curve``. ``ConvergenceWarning`` when the largest
-    gradient component is still above ``tol`` after ``max_iter`` iterations."""
+    gradient component is still above ``tol`` after ``max_iter`` iterations.
+
+    With an L1 term (``loss.beta > 0``, lbfgs only) ``W = W+ - W-`` with ``W+, W- >=
+    0``: ``beta ||W||_1`` becomes the linear ``beta sum(W+ + W-)``, smooth on the
+    bounds L-BFGS-B keeps, and a coefficient L1 removes ends exactly at 0 (both
+    parts at their bound).
+    """
     from scipy import optimize
     from sklearn.exceptions import ConvergenceWarning
 
@@ -106,6 +119,10 @@ def full_batch(
         progress.update(len(curve), float(intermediate_result.fun), last["grad"])
 
     x0 = loss.pack(W0, b0)
+    fun, bounds = tracked, None
+    size = loss.k * loss.n_features
+    if loss.beta:
+        fun, x0, bounds = _split_l1(tracked, x0, size, loss.beta)
     # BLAS on one thread: the objective's own threads share the row blocks, and
     # NumPy's and SciPy's BLAS thread pools spinning against each other and
     # against L-BFGS's bookkeeping made a small fit several times slower.
@@ -118,7 +135,13 @@ def full_batch(
                 "maxls": 50,
             }
             res = optimize.minimize(
-                tracked, x0, method="L-BFGS-B", jac=True, callback=callback, options=options
+                fun,
+                x0,
+                method="L-BFGS-B",
+                jac=True,
+                bounds=bounds,
+                callback=callback,
+                options=options,
             )
         else:
             res = optimize.minimize(
@@ -131,7 +154,12 @@ def full_batch(
                 options={"maxiter": max_iter, "gtol": tol},
             )
     progress.update(len(curve), float(res.fun), last["grad"], final=True)
-    largest = float(np.max(np.abs(res.jac), initial=0.0))
+    x = res.x
+    if loss.beta:
+        x = np.concatenate([x[:size] - x[size : 2 * size], x[2 * size :]])
+        largest = 0.0 if res.success else loss.value_and_stationarity(*loss.unpack(x))[1]
+    else:
+        largest = float(np.max(np.abs(res.jac), initial=0.0))
     if not res.success and largest > tol:
         warnings.warn(
             f"{solver} did not converge in {res.nit} iterations (largest gradient component "
@@ -141,59 +169,103 @@ def full_batch(
         )
     if not curve:
         curve.append(float(res.fun))
-    W, b = loss.unpack(res.x)
+    W, b = loss.unpack(x)
     return W, b, int(res.nit)
+
+
+def _split_l1(
+    fun: Any, x0: np.ndarray, size: int, beta: float
+) -> tuple[Any, np.ndarray, list[tuple[float | None, float | None]]]:
+    """``fun`` (the smooth part, of ``(W, b)`` flat) plus ``beta ||W||_1`` as a smooth
+    function of ``(W+, W-, b)`` with ``W+, W- >= 0``, its start and its bounds."""
+
+    def split(z: np.ndarray) -> tuple[float, np.ndarray]:
+        value, grad = fun(np.concatenate([z[:size] - z[size : 2 * size], z[2 * size :]]))
+        gW = grad[:size]
+        total = value + beta * float(z[: 2 * size].sum())
+        return total, np.concatenate([gW + beta, beta - gW, grad[size:]])
+
+    W0 = x0[:size]
+    z0 = np.concatenate([np.maximum(W0, 0.0), np.maximum(-W0, 0.0), x0[size:]])
+    bounds: list[tuple[float | None, float | None]] = [(0.0, None)] * (2 * size)
+    bounds += [(None, None)] * (len(x0) - size)
+    return split, z0, bounds
 
 
 # --------------------------------------------------------------------------------------
 # mini-batches
 
 
+AVERAGING = 10.0  # eta of the polynomial-decay average (Shamir and Zhang, 2013)
+
+
 @dataclass
 class OptimizerState:
-    """What SGD / Adam carry from step to step and call to call: Adam's moments of
-    ``W`` and ``b``, the step count, the sample weight processed (for the step size)
-    and the random state that shuffles the rows."""
+    """What SGD / Adam carry from step to step and call to call: the iterate ``(W, b)``,
+    its running average, Adam's moments, the step counts, the sample weight
+    processed (for the step size) and the random state that shuffles the rows."""
 
+    W: np.ndarray
+    b: np.ndarray
+    average: list[np.ndarray]
     m: list[np.ndarray]
     v: list[np.ndarray]
-    t: int = 0
+    t: int = 0  # Adam's steps (its bias correction)
+    k: int = 0  # all steps (the average's)
     processed: float = 0.0
     rng: Any = field(default=None, repr=False)
 
     @classmethod
     def fresh(cls, W: np.ndarray, b: np.ndarray, rng: Any = None) -> OptimizerState:
-        zeros = [np.zeros_like(W), np.zeros_like(b)]
-        return cls(m=zeros, v=[np.zeros_like(W), np.zeros_like(b)], rng=rng)
+        W, b = np.array(W), np.array(b)
+        return cls(
+            W=W,
+            b=b,
+            average=[W.copy(), b.copy()],
+            m=[np.zeros_like(W), np.zeros_like(b)],
+            v=[np.zeros_like(W), np.zeros_like(b)],
+            rng=rng,
+        )
+
+    def result(self, beta: float) -> tuple[np.ndarray, np.ndarray]:
+        """The coefficients to report: the average of the iterates, or the last
+        iterate with an L1 term (whose proximal steps put exact zeros there, which
+        an average would blur)."""
+        if beta or self.k == 0:
+            return self.W, self.b
+        return self.average[0], self.average[1]
 
 
 def initial_step(learning_rate: float | None, adam: bool) -> float:
-    """``learning_rate``, by default 0.05 for Adam and 0.5 for SGD."""
+    """``learning_rate``, by default 0.2 for Adam and 0.5 for SGD."""
     if learning_rate is not None:
         return float(learning_rate)
-    return 0.05 if adam else 0.5
+    return 0.2 if adam else 0.5
 
 
 def steps(
     loss: LinearSoftmaxLoss,
-    W: np.ndarray,
-    b: np.ndarray,
     order: np.ndarray,
     batch_size: int,
     lr: float,
     state: OptimizerState,
     adam: bool,
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """One SGD or Adam step per batch of ``batch_size`` rows taken in ``order``; returns
-    the new ``(W, b)`` and the largest gradient entry of the last step. Adam's
-    moments and the step count are updated in ``state``."""
-    grad_norm = 0.0
+) -> None:
+    """One SGD or Adam step per batch of ``batch_size`` rows taken in ``order``, from
+    and into ``state`` (the iterate, its average, Adam's moments, the counts).
+
+    The average is the polynomial-decay average ``avg_k = (1 - c) avg_{k-1} + c x_k``,
+    ``c = (eta + 1) / (k + eta)`` with ``eta = AVERAGING``: it forgets the first
+    iterates, far from the optimum, and averages out the noise of the last ones
+    (Shamir and Zhang, "Stochastic Gradient Descent for Non-smooth Optimization",
+    ICML 2013).
+    """
+    W, b = state.W, state.b
     for start in range(0, len(order), batch_size):
         grads = loss.batch_gradient(order[start : start + batch_size], W, b)
         if grads is None:
             continue
         gW, gb = grads
-        grad_norm = max(float(np.max(np.abs(gW))), float(np.max(np.abs(gb), initial=0.0)))
         if adam:
             state.t += 1
             t = state.t
@@ -202,34 +274,53 @@ def steps(
                 state.v[idx] = 0.999 * state.v[idx] + 0.001 * g * g
             mh = [m / (1 - 0.9**t) for m in state.m]
             vh = [v / (1 - 0.999**t) for v in state.v]
-            W = W - lr * mh[0] / (np.sqrt(vh[0]) + 1e-8)
+            scale: Any = lr / (np.sqrt(vh[0]) + 1e-8)
+            W = W - scale * mh[0]
             b = b - lr * mh[1] / (np.sqrt(vh[1]) + 1e-8)
         else:
+            scale = lr
             W = W - lr * gW
             b = b - lr * gb
-    return W, b, grad_norm
+        if loss.beta:  # the L1 term's proximal step, in Adam's metric for Adam
+            W = soft_threshold(W, scale * loss.beta)
+        state.k += 1
+        c = (AVERAGING + 1.0) / (state.k + AVERAGING)
+        state.average = [(1 - c) * state.average[0] + c * W, (1 - c) * state.average[1] + c * b]
+    state.W, state.b = W, b
 
 
 def end_epoch(
+    loss: Objective,
+    W: np.ndarray,
+    b: np.ndarray,
     curve: list[float],
     progress: Progress,
-    value: float,
-    previous: float,
     done: int,
-    grad_norm: float,
     tol: float,
-) -> bool:
-    """Record an epoch's objective and report it; True when it changed by at most
-    ``tol`` (relative) since the last epoch."""
+) -> float:
+    """After an epoch: F and its stationarity at ``(W, b)`` (one pass), F recorded in
+    ``curve`` and reported; returns the stationarity (converged when <= ``tol``)."""
+    value, largest = loss.value_and_stationarity(W, b)
     curve.append(value)
-    progress.update(done, value, grad_norm)
-    return abs(previous - value) <= tol * max(abs(value), 1e-12)
+    progress.update(done, value, largest)
+    return largest
+
+
+def not_converged(solver: str, epochs: int, largest: float, tol: float) -> None:
+    """The ``ConvergenceWarning`` of a first-order solver that used all its epochs."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    warnings.warn(
+        f"{solver} did not converge in {epochs} epochs (largest entry of the objective's "
+        f"gradient {largest:.2e} > tol={tol}): increase max_iter, scale the features, or "
+        "use lbfgs, newton-cg or saga",
+        ConvergenceWarning,
+        stacklevel=5,
+    )
 
 
 def minibatch(
     loss: LinearSoftmaxLoss,
-    W: np.ndarray,
-    b: np.ndarray,
     state: OptimizerState,
     *,
     epochs: int,
@@ -237,35 +328,145 @@ def minibatch(
     lr0: float,
     adam: bool,
     data_weight: float,
-    tol: float,
+    tol: float | None,
     verbose: int,
     label: str,
     curve: list[float],
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Mini-batch SGD or Adam on ``loss``, ``epochs`` passes over its rows.
+    """Mini-batch SGD or Adam on ``loss``, up to ``epochs`` passes over its rows, from
+    ``state`` (see :func:`steps`); returns the coefficients to report (their average
+    over the steps) and the passes made.
 
     Each step follows the gradient of the batch's weighted-mean loss plus the
-    penalty (``loss.alpha``): an unbiased estimate of the gradient of F. The step
-    size is ``lr0 / sqrt(1 + passes)``, passes being the sample weight processed
-    (``state.processed``) divided by ``data_weight``, so ``partial_fit`` pieces
-    decay like ``fit`` epochs.
+    penalty: an unbiased estimate of the gradient of F (the L1 term by its
+    proximal step). The step size is ``lr0 / sqrt(1 + passes)``, passes being the
+    sample weight processed (``state.processed``, kept across calls) divided by
+    ``data_weight``, so ``partial_fit`` pieces and warm-started fits go on
+    decaying where the last call stopped. ``tol=None`` (``partial_fit``): no test,
+    no warning, F not computed.
     """
     progress = Progress(epochs, verbose, label)
     n = loss.X.shape[0]
     sw_sum = float(np.sum(loss.targets.sample_weight))
-    previous = math.inf
     done = 0
-    grad_norm = 0.0
+    largest = math.inf
     for _ in range(epochs):
         lr = lr0 / math.sqrt(1.0 + math.floor(state.processed / data_weight))
         state.processed += sw_sum
-        W, b, grad_norm = steps(loss, W, b, state.rng.permutation(n), batch_size, lr, state, adam)
+        steps(loss, state.rng.permutation(n), batch_size, lr, state, adam)
         done += 1
-        if end_epoch(curve, progress, loss.value(W, b), previous, done, grad_norm, tol):
+        if tol is None:
+            continue
+        largest = end_epoch(loss, *state.result(loss.beta), curve, progress, done, tol)
+        if largest <= tol:
             break
-        previous = curve[-1]
-    progress.update(done, curve[-1] if curve else math.nan, grad_norm, final=True)
+    if tol is not None:
+        progress.update(done, curve[-1], largest, final=True)
+        if largest > tol:
+            not_converged(label, done, largest, tol)
+    W, b = state.result(loss.beta)
     return W.astype(loss.dtype), b.astype(loss.dtype), done
+
+
+def _gt_x(G: np.ndarray, X: Any) -> np.ndarray:
+    """``G^T X`` (K x d) for a dense or sparse ``X``."""
+    if is_sparse(X):
+        return np.asarray(X.T @ G).T
+    return np.asarray(G.T @ X)
+
+
+def saga_step_size(loss: LinearSoftmaxLoss, batch_size: int) -> float:
+    """``1 / (3 (L_B + alpha))``: SAGA's step for batches of ``batch_size`` rows.
+
+    Row i's term ``f_i = n w_i l_i / sum(w)`` is ``L_i``-smooth in ``(W, b)`` with
+    ``L_i = n w_i (||x_i||^2 + [fit_intercept]) / (2 sum(w))``, the largest
+    eigenvalue of ``diag(p) - p p^T`` being at most 1/2. For batches,
+    ``L_B = n (B - 1) / (B (n - 1)) mean(L_i) + (n - B) / (B (n - 1)) max(L_i)``
+    (Gazagnadou, Gower and Salmon, 2019, with ``mean L_i`` bounding the
+    smoothness of the mean); ``B = 1`` gives SAGA's ``1 / (3 L_max)``.
+    """
+    X = loss.X
+    n = X.shape[0]
+    if is_sparse(X):
+        sq = np.asarray(X.multiply(X).sum(axis=1)).ravel()
+    else:
+        sq = np.einsum("ij,ij->i", X, X)
+    w = loss.targets.row_weight
+    L = 0.5 * n * w / loss.targets.total * (sq + float(loss.fit_intercept))
+    B = min(max(1, batch_size), n)
+    LB = float(L.max())
+    if n > 1:
+        LB = (n * (B - 1) * float(L.mean()) + (n - B) * LB) / (B * (n - 1))
+    return 1.0 / (STEP_FACTOR * (LB + loss.alpha))
+
+
+def saga(
+    loss: LinearSoftmaxLoss,
+    W: np.ndarray,
+    b: np.ndarray,
+    *,
+    max_iter: int,
+    tol: float,
+    batch_size: int,
+    rng: Any,
+    verbose: int,
+    curve: list[float],
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """SAGA with the elastic net's proximal step, on rows in memory (dense or sparse).
+
+    Keeps each row's last gradient in its logits, ``G_i = w_i (p_i - y_i) / sum(w)``
+    (an ``(n, K)`` table, as scikit-learn's saga does), and their sum ``A = sum_i
+    G_i x_i^T``. A step on the rows ``B`` (an epoch visits every row once, in a new
+    random order) computes their new ``G_i``, follows ``v = (n / |B|) sum_B (G_i^new
+    - G_i) x_i^T + A + alpha W`` (an unbiased estimate of F's gradient whose
+    variance vanishes at the optimum), updates the table and ``A``, and applies
+    the L1 term's proximal map (soft thresholding by ``eta beta``), which puts
+    exact zeros in ``W``. Step ``eta`` from :func:`saga_step_size`. ``A`` is
+    summed afresh from the table after each epoch (no drift from rounding).
+
+    References
+    ----------
+    A. Defazio, F. Bach and S. Lacoste-Julien, "SAGA: A Fast Incremental Gradient
+    Method With Support for Non-Strongly Convex Composite Objectives", NeurIPS 2014.
+    """
+    X = loss.X
+    n = X.shape[0]
+    B = min(max(1, batch_size), n)
+    eta = saga_step_size(loss, B)
+    alpha, beta, fit_intercept = loss.alpha, loss.beta, loss.fit_intercept
+    W = np.array(W, dtype=loss.dtype)
+    b = np.array(b, dtype=loss.dtype)
+    memory = np.concatenate(
+        [loss.logit_gradients(np.arange(s, min(s + 65536, n)), W, b) for s in range(0, n, 65536)]
+    )
+    progress = Progress(max_iter, verbose, "saga")
+    largest = math.inf
+    done = 0
+    for _ in range(max_iter):
+        A_W, A_b = _gt_x(memory, X), memory.sum(axis=0)
+        order = rng.permutation(n)
+        for start in range(0, n, B):
+            rows = order[start : start + B]
+            new = loss.logit_gradients(rows, W, b)
+            D = new - memory[rows]
+            memory[rows] = new
+            dW, db = _gt_x(D, X[rows]), D.sum(axis=0)
+            scale = n / len(rows)
+            W -= eta * (scale * dW + A_W + alpha * W)
+            if beta:
+                W = soft_threshold(W, eta * beta)
+            if fit_intercept:
+                b -= eta * (scale * db + A_b)
+            A_W += dW
+            A_b += db
+        done += 1
+        largest = end_epoch(loss, W, b, curve, progress, done, tol)
+        if largest <= tol:
+            break
+    progress.update(done, curve[-1], largest, final=True)
+    if largest > tol:
+        not_converged("saga", done, largest, tol)
+    return W, b, done
 
 
 # --------------------------------------------------------------------------------------
@@ -283,6 +484,7 @@ def separated(Z: np.ndarray, labels: np.ndarray) -> bool:
 
 
 TEMPERATURE_BOUNDS = (1e-3, 1e3)
+STEP_FACTOR = 1.0  # eta = 1 / L_B: scikit-learn's saga step (its 1 / (2 L) with L = ||x||^2 / 4)
 
 
 def fit_temperature(Z: np.ndarray, target: np.ndarray, soft: bool) -> dict[str, Any]:

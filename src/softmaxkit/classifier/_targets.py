@@ -194,3 +194,61 @@ def row_weights(
     if cw is None:
         return sw
     return np.asarray(sw * (target @ cw if soft else cw[target]))
+
+
+# --------------------------------------------------------------------------------------
+# row fingerprints: how partial_fit knows the size of the data set it is fed
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser on a uint64 array (wrapping arithmetic)."""
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return np.asarray(x ^ (x >> np.uint64(31)))
+
+
+def _bits(a: np.ndarray) -> np.ndarray:
+    """The float64 bit patterns of ``a`` as uint64 (``-0.0`` as ``0.0``)."""
+    return np.ascontiguousarray(np.asarray(a, dtype=np.float64) + 0.0).view(np.uint64)
+
+
+def _row_hashes(X: Any) -> np.ndarray:
+    """A 64-bit hash of each row of a dense or sparse ``X``: ``sum_j bits(x_ij) h(j)``
+    (mod 2^64) with ``h(j)`` an odd hash of the column, so a zero entry adds nothing
+    and dense and sparse rows with the same values hash alike."""
+    n, d = X.shape
+    cols = _mix(np.arange(d, dtype=np.uint64)) | np.uint64(1)
+    if hasattr(X, "indptr"):  # CSR
+        terms = _bits(X.data) * cols[X.indices]
+        sums = np.concatenate([np.zeros(1, np.uint64), np.cumsum(terms, dtype=np.uint64)])
+        return np.asarray(sums[X.indptr[1:]] - sums[X.indptr[:-1]])
+    out = np.zeros(n, dtype=np.uint64)
+    for start in range(0, d, 256):  # a bounded temporary of n x 256
+        block = slice(start, start + 256)
+        out += (_bits(X[:, block]) * cols[block]).sum(axis=1, dtype=np.uint64)
+    return out
+
+
+def fingerprints(X: Any, t: Targets) -> np.ndarray:
+    """One 64-bit key per row of ``(X, target, sample_weight)``, identical rows told
+    apart by their order of occurrence in this call: the ``j``-th copy of a row gets
+    the same key whenever it is passed again. So the keys seen so far count the
+    rows of a data set fed in pieces, epoch after epoch, once each; two equal rows
+    of the data set are both counted as soon as one call holds both. Collisions of
+    distinct rows: probability about ``n^2 / 2^64``."""
+    h = _row_hashes(X)
+    if t.soft:
+        h ^= _mix(_row_hashes(t.target))
+    else:
+        h ^= _mix(np.asarray(t.target, dtype=np.uint64) + np.uint64(0x5BD1E995))
+    h = _mix(h ^ _mix(_bits(t.sample_weight)))
+    order = np.argsort(h, kind="stable")
+    ranked = h[order]
+    n = len(h)
+    first = np.ones(n, dtype=bool)
+    first[1:] = ranked[1:] != ranked[:-1]
+    starts = np.maximum.accumulate(np.where(first, np.arange(n), 0))
+    occurrence = np.empty(n, dtype=np.uint64)
+    occurrence[order] = (np.arange(n) - starts).astype(np.uint64)
+    return _mix(h + occurrence * np.uint64(0x9E3779B97F4A7C15))
