@@ -209,7 +209,7 @@ def test_dask_minibatch_solvers_iterate_over_chunks():
         assert model.n_iter_ == 15
         assert len(model.loss_curve_) == 15
         assert model.loss_curve_[-1] < model.loss_curve_[0]
-        assert model.loss_curve_[-1] < 1.05 * optimum
+        assert model.loss_curve_[-1] < 1.25 * optimum  # 15 epochs: on its way
         # the curve is the full objective after each epoch
         assert model.objective(X, y) == pytest.approx(model.loss_curve_[-1], rel=1e-10)
 
