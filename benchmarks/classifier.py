@@ -79,8 +79,8 @@ def tfidf_corpus(
     return TfidfTransformer(sublinear_tf=True).fit_transform(counts).tocsr(), y
 
 
-def objective_of(coef: np.ndarray, intercept: np.ndarray, X, y, C: float) -> float:
-    probe = SoftmaxRegression(C=C)
+def objective_of(coef: np.ndarray, intercept: np.ndarray, X, y, C: float, l1_ratio=0.0) -> float:
+    probe = SoftmaxRegression(C=C, l1_ratio=l1_ratio)
     probe.classes_ = np.unique(y)
     probe.n_features_in_ = X.shape[1]
     probe.coef_, probe.intercept_ = coef, intercept
@@ -102,6 +102,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--C", type=float, default=1.0)
     parser.add_argument("--only", help="one data set: digits, iris, wine, synthetic, tfidf")
+    parser.add_argument(
+        "--l1-ratio", type=float, default=0.5, help="the elastic-net rows' l1_ratio (0: none)"
+    )
     args = parser.parse_args()
     C = args.C
     sets = {
@@ -168,6 +171,48 @@ def main() -> None:
             lambda X=X, y=y: SoftmaxRegression(C=C, solver="newton-cg").fit(X, y), args.repeats
         )
         row("SoftmaxRegression newton-cg tol=1e-06", t, model.objective(X, y), t1, f1)
+        if name != "synthetic" and args.l1_ratio > 0:
+            elastic_net(X, y, C, args.l1_ratio, args.repeats)
+
+
+def elastic_net(X, y, C: float, r: float, repeats: int) -> None:
+    """LogisticRegression(solver="saga", l1_ratio=r) against SoftmaxRegression's lbfgs
+    (on W+ - W-) and saga; the optimum is scikit-learn's saga at tol 1e-8."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = LogisticRegression(C=C, l1_ratio=r, solver="saga", tol=1e-8, max_iter=50_000)
+        ref.fit(X, y)
+    f_opt = objective_of(ref.coef_, ref.intercept_, X, y, C, r)
+
+    def line(method: str, t: float, model, t_ref: float, f_ref: float) -> None:
+        f = objective_of(model.coef_, model.intercept_, X, y, C, r)
+        ok = "yes" if f <= f_ref * (1 + 1e-6) else "no"
+        zeros = f"{np.mean(model.coef_ == 0):.0%} zeros"
+        print(
+            f"{'':<26}{method:<48}{t:>10.3f}{t / t_ref:>8.2f}{f / f_opt - 1:>11.1e}{ok:>5}  {zeros}"
+        )
+
+    for tol in (1e-4, 1e-6):
+        with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            t1, sk = median_time(
+                lambda tol=tol: LogisticRegression(
+                    C=C, l1_ratio=r, solver="saga", tol=tol, max_iter=50_000
+                ).fit(X, y),
+                repeats,
+            )
+        f1 = objective_of(sk.coef_, sk.intercept_, X, y, C, r)
+        line(f"LogisticRegression saga l1_ratio={r} tol={tol:g}", t1, sk, t1, f1)
+        for solver in ("lbfgs", "saga"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                t, model = median_time(
+                    lambda solver=solver, tol=tol: SoftmaxRegression(
+                        C=C, l1_ratio=r, solver=solver, tol=tol, random_state=0
+                    ).fit(X, y),
+                    repeats,
+                )
+            line(f"SoftmaxRegression {solver} l1_ratio={r} tol={tol:g}", t, model, t1, f1)
 
 
 if __name__ == "__main__":

@@ -38,13 +38,15 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     .. math::
 
         F(W, b) = \frac{\sum_i w_i \ell_i}{\sum_i w_i}
-                  + m \frac{\lVert W \rVert_F^2}{2 C \sum_i w_i}
+                  + \frac{m (1 - r) \lVert W \rVert_F^2 / 2 + r \lVert W \rVert_1}
+                         {C \sum_i w_i}
 
     with ``l_i`` the softmax cross-entropy of row i (``softmax_cross_entropy``),
-    ``w_i`` its sample weight times its class weight, and ``m = 1`` for three or
-    more classes, ``m = 2`` for two: the objective of ``LogisticRegression(C=C)``
-    for any number of classes. For two classes the loss sees only the logit
-    difference ``w = W_1 - W_0``; the optimum has ``W_1 = -W_0 = w / 2``, where
+    ``w_i`` its sample weight times its class weight, ``r`` the ``l1_ratio``, and
+    ``m = 1`` for three or more classes, ``m = 2`` for two: the objective of
+    ``LogisticRegression(C=C, l1_ratio=r)`` for any number of classes. For two
+    classes the loss sees only the logit difference ``w = W_1 - W_0``; the optimum
+    has ``W_1 = -W_0 = w / 2``, where
     ``m ||W||^2 = ||w||^2``, the binary ``LogisticRegression(C)``'s penalty, so both
     give the same ``w``, intercept difference and probabilities (without ``m`` it
     would be ``LogisticRegression(2 C)``). Its gradient with
@@ -63,20 +65,35 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     ----------
     C : float, default 1.0
         Inverse regularisation strength, > 0 (``inf`` for no penalty).
+    l1_ratio : float, default 0.0
+        The elastic net's mix, as scikit-learn's: 0 is the L2 penalty, 1 the L1
+        penalty (exact zeros in ``coef_``), in between both. Every solver but
+        newton-cg takes it.
     fit_intercept : bool, default True
         Fit an unpenalised intercept per class.
-    solver : {"lbfgs", "newton-cg", "sgd", "adam"}, default "lbfgs"
-        ``"lbfgs"``: SciPy's L-BFGS-B with the analytic gradient.
-        ``"newton-cg"``: a Newton conjugate-gradient trust-region method
-        (SciPy's ``trust-ncg``) with the analytic Hessian-vector product.
+    solver : {"lbfgs", "newton-cg", "saga", "sgd", "adam"}, default "lbfgs"
+        ``"lbfgs"``: SciPy's L-BFGS-B with the analytic gradient; with
+        ``l1_ratio > 0`` on ``W = W+ - W-`` with ``W+, W- >= 0`` (the L1 term is then
+        linear, the problem smooth with bounds, and coefficients L1 removes end
+        exactly at 0). ``"newton-cg"``: a Newton conjugate-gradient trust-region
+        method (SciPy's ``trust-ncg``) with the analytic Hessian-vector product.
+        ``"saga"``: SAGA, variance-reduced and proximal (:func:`._solvers.saga`),
+        scikit-learn's step; ``batch_size`` rows per step (default 4). Measured on
+        digits and a TF-IDF set, lbfgs reaches the elastic net's optimum to 1e-10
+        in a tenth of a second where saga (ours or scikit-learn's) takes 3 to 80
+        s, so lbfgs stays the default for every ``l1_ratio``.
         ``"sgd"`` and ``"adam"``: mini-batch solvers (also used by
-        :meth:`partial_fit`), for data too large for full-batch methods.
+        :meth:`partial_fit`), for data that comes in pieces; the L1 term by
+        proximal steps; ``coef_`` is the polynomial-decay average of the
+        iterates (the last iterate with an L1 term).
     max_iter : int, default 1000
-        Iterations (lbfgs, newton-cg) or epochs (sgd, adam).
+        Iterations (lbfgs, newton-cg) or epochs (saga, sgd, adam).
     tol : float, default 1e-6
-        Stop when the largest gradient component is below ``tol`` (lbfgs,
-        newton-cg), or when an epoch improves the objective by less than
-        ``tol`` relative (sgd, adam).
+        Every solver stops when the largest entry of the objective's gradient
+        (its smallest subgradient with an L1 term) is at most ``tol``, and
+        raises ``ConvergenceWarning`` when ``max_iter`` ends first; the
+        first-order solvers test it after each epoch (one more pass). sgd and
+        adam rarely reach 1e-6: they warn, and report the gradient they did reach.
     class_weight : dict, "balanced" or None, default None
         Weights per class label; ``"balanced"`` is scikit-learn's
         ``n_samples / (n_classes * bincount(y))`` (with sample weights and
@@ -84,13 +101,18 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     label_smoothing : float, default 0.0
         ``eps`` in [0, 1): targets become ``(1 - eps) y + eps / n_classes``.
     warm_start : bool, default False
-        Start ``fit`` from the previous solution.
+        Start ``fit`` from the previous solution; sgd and adam also keep their
+        state (iterate, average, moments, step size), so a warm-started fit
+        continues the last one.
     batch_size : int, optional
-        Mini-batch size for sgd/adam: default ``min(32, n_samples)`` in ``fit``;
-        in ``partial_fit`` each piece passed is one batch unless this is set.
+        Mini-batch size: for sgd/adam ``min(32, n_samples)`` in ``fit`` by
+        default, and in ``partial_fit`` each piece passed is one batch unless
+        this is set; for saga 4 by default.
     learning_rate : float, optional
-        Step size for sgd/adam (default 0.5 for sgd, 0.05 for adam), decayed
-        as ``1 / sqrt(epoch)``.
+        Step size for sgd/adam (default 0.5 for sgd, 0.2 for adam), decayed
+        as ``1 / sqrt(1 + passes)``, passes counted over every call (so
+        ``partial_fit`` and a warm-started ``fit`` go on where the last call
+        left it).
     random_state : int, RandomState or None
         Shuffling of the mini-batch solvers.
     verbose : int, default 0
@@ -466,10 +488,22 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         n_samples : float, optional
             Size (total sample weight) of the data set the pieces come from: the
             penalty is ``||W||^2 / (2 C n_samples)``, as ``fit`` on that data
-            set would use. By default, the total weight seen by ``partial_fit``
-            so far, which is right for a stream seen once; when the same rows
-            are fed again for several passes, pass ``n_samples`` (else the
-            penalty weakens with every pass, as for an ever larger data set).
+            set would use. By default, the total weight of the *distinct* rows
+            passed so far: each row's 64-bit fingerprint (its values, target
+            and weight; the j-th copy of a row within one call is its own row)
+            is remembered, so feeding the same data for many epochs counts it
+            once, and the loop converges to ``fit``'s optimum instead of
+            weakening the penalty every epoch; a stream seen once counts every
+            row. Memory: about 60 bytes per distinct row.
+
+        Notes
+        -----
+        Each call makes Adam steps (SGD steps for ``solver="sgd"``) on the
+        piece, from the state the last call left: the iterate, its
+        polynomial-decay average (reported as ``coef_``), Adam's moments and
+        the step size ``learning_rate / sqrt(1 + passes)``. On iris, wine and
+        digits (standardised, C = 1), 300 epochs of 5 shuffled pieces end
+        within 1e-4 of the full-batch optimum.
         """
         self._check_params()
         if _dask.is_dask(X) or _dask.is_dask(y) or _dask.is_dask(sample_weight):

@@ -33,7 +33,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--target", help="target column (default: the last column)")
     p.add_argument("--test-size", type=float, default=0.2, help="test fraction (default 0.2)")
     p.add_argument("--C", type=float, default=1.0, help="inverse regularisation (default 1.0)")
-    p.add_argument("--solver", default="lbfgs", choices=["lbfgs", "newton-cg", "sgd", "adam"])
+    p.add_argument(
+        "--solver", default="lbfgs", choices=["lbfgs", "newton-cg", "saga", "sgd", "adam"]
+    )
     p.add_argument("--label-smoothing", type=float, default=0.0, help="in [0, 1) (default 0)")
     p.add_argument(
         "--calibrate", action="store_true", help="fit a temperature on the validation split"
