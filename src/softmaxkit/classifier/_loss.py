@@ -76,11 +76,11 @@ def l1_subgradient(G: np.ndarray, W: np.ndarray, beta: float) -> np.ndarray:
     return np.where(W != 0, G + beta * np.sign(W), soft_threshold(G, beta))
 
 
-def penalty(W: np.ndarray, alpha: float) -> tuple[float, np.ndarray]:
-    """``(alpha ||W||^2 / 2, alpha W)``: the penalty and its gradient."""
-    if alpha == 0:
-        return 0.0, np.zeros_like(W)
-    return 0.5 * alpha * float(np.vdot(W, W)), alpha * W
+def penalty(W: np.ndarray, alpha: float, out: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+    """``(alpha ||W||^2 / 2, alpha W)``: the penalty and its gradient (written into
+    ``out`` when given)."""
+    grad = np.multiply(W, alpha, out=out)
+    return (0.5 * alpha * float(np.vdot(W, W)) if alpha else 0.0), grad
 
 
 class Objective:
@@ -151,10 +151,10 @@ class Objective:
         are used only without one)."""
         W, b = self.unpack(params)
         loss, gW, gb = self.data_terms(W, b)
-        pen, gpen = penalty(W, self.alpha)
         grad = np.empty(len(params), dtype=np.float64)
         size = self.k * self.n_features
-        np.add(gW, gpen, out=grad[:size].reshape(self.k, self.n_features))
+        pen, gradW = penalty(W, self.alpha, out=grad[:size].reshape(self.k, self.n_features))
+        gradW += gW
         if self.fit_intercept:
             grad[size:] = gb
         return loss + pen, grad
@@ -237,12 +237,14 @@ class LinearSoftmaxLoss(Objective):
         total = t.total
         scale = 1.0 / total if total > 0 else 1.0
         loss = 0.0
-        gWt = np.zeros((self.n_features, self.k), dtype=self.dtype)
+        gWt: Any = None
         gb = np.zeros(self.k, dtype=self.dtype)
         for rows, Xb in self._blocks(X):
             tb = t if rows.stop - rows.start == X.shape[0] else t.rows(rows)
+            Z = np.asarray(Xb @ Wt)
+            Z += b
             value, G = softmax_cross_entropy_with_grad(
-                np.asarray(Xb @ Wt) + b,
+                Z,
                 tb.target,
                 class_weight=tb.class_weight,
                 sample_weight=tb.sample_weight,
@@ -251,7 +253,8 @@ class LinearSoftmaxLoss(Objective):
             )
             loss += float(value)
             G *= scale
-            gWt += np.asarray(Xb.T @ G)  # G^T X as the sparse product (X^T G)^T
+            part = np.asarray(Xb.T @ G)  # G^T X as the sparse product (X^T G)^T
+            gWt = part if gWt is None else gWt + part
             gb += G.sum(axis=0)
         return loss * scale, gWt.T, gb
 
