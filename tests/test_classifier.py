@@ -904,3 +904,12 @@ def test_warm_started_sgd_epoch_continues_the_step_size():
         before = model.objective(X, y)
         model.set_params(max_iter=1).fit(X, y)
     assert model.objective(X, y) <= before * 1.01
+
+
+def test_saga_on_rows_without_curvature():
+    """All-zero rows, no intercept and no penalty: F is flat in W, saga's step bound
+    is 0; it must still fit (W stays 0) rather than divide by zero."""
+    X, y = np.zeros((6, 2)), np.array([0, 1, 2, 0, 1, 2])
+    model = SoftmaxRegression(solver="saga", fit_intercept=False, C=math.inf).fit(X, y)
+    np.testing.assert_array_equal(model.coef_, 0.0)
+    np.testing.assert_allclose(model.predict_proba(X), 1 / 3)

@@ -397,7 +397,10 @@ def saga_step_size(loss: LinearSoftmaxLoss, batch_size: int) -> float:
     LB = float(L.max())
     if n > 1:
         LB = (n * (B - 1) * float(L.mean()) + (n - B) * LB) / (B * (n - 1))
-    return 1.0 / (STEP_FACTOR * (LB + loss.alpha))
+    curvature = LB + loss.alpha
+    # no curvature (every row zero, no intercept, no penalty): F is flat in W and
+    # any step leaves it so
+    return 1.0 / (STEP_FACTOR * curvature) if curvature > 0 else 1.0
 
 
 def saga(
