@@ -319,3 +319,119 @@ def test_a_failing_run_removes_its_folder(tmp_path, monkeypatch):
         main(["train", "--quiet", "--out", str(out)])
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------------------
+# options, abbreviations, help examples, file modes (issue 14, first items)
+
+
+def test_abbreviations_are_refused():
+    """argparse's prefix matching made --c mean --calibrate silently."""
+    done = run("train", "--c", "0.5")
+    assert done.returncode == 2
+    assert "unrecognized arguments: --c" in done.stderr
+    assert run("train", "--calib").returncode == 2
+
+
+def test_estimator_options_reach_the_model(iris_files, tmp_path):
+    out = tmp_path / "opts"
+    done = run(
+        "train",
+        str(iris_files["csv"]),
+        "--target",
+        "species",
+        "--solver",
+        "saga",
+        "--l1-ratio",
+        "0.5",
+        "--max-iter",
+        "300",
+        "--tol",
+        "1e-4",
+        "--class-weight",
+        "balanced",
+        "--batch-size",
+        "8",
+        "--quiet",
+        "--out",
+        str(out),
+    )
+    assert done.returncode == 0, done.stderr
+    pipeline, _, _ = load_model(out / "model.npz")
+    params = pipeline[-1].get_params()
+    assert params["solver"] == "saga"
+    assert params["l1_ratio"] == 0.5
+    assert params["max_iter"] == 300
+    assert params["tol"] == 1e-4
+    assert params["class_weight"] == "balanced"
+    assert params["batch_size"] == 8
+    assert (pipeline[-1].coef_ == 0).any()  # the L1 part did its work
+    recorded = json.loads((out / "metrics.json").read_text())["params"]
+    assert recorded["l1_ratio"] == 0.5
+    assert recorded["class_weight"] == "balanced"
+    for bad, message in (
+        (["--l1-ratio", "2"], "--l1-ratio must be in [0, 1]"),
+        (["--l1-ratio", "0.5", "--solver", "newton-cg"], "newton-cg"),
+        (["--max-iter", "0"], "--max-iter must be >= 1"),
+        (["--tol", "-1"], "--tol must be >= 0"),
+        (["--batch-size", "0"], "--batch-size must be >= 1"),
+        (["--learning-rate", "0"], "--learning-rate must be"),
+    ):
+        done = run("train", str(iris_files["csv"]), "--target", "species", *bad)
+        assert done.returncode == 2, bad
+        assert message in done.stderr, (bad, done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_options_show_their_defaults():
+    text = run("train", "--help").stdout
+    text = text[text.index("options:") :]
+    for option, default in (
+        ("--max-iter", "default 1000"),
+        ("--tol", "default 1e-6"),
+        ("--class-weight", "default none"),
+        ("--l1-ratio", "default 0"),
+        ("--solver", "default lbfgs"),
+    ):
+        start = text.index(option)
+        assert default in text[start : start + 300], option
+
+
+def test_jacobian_help_example_runs():
+    text = run("jacobian", "--help").stdout
+    examples = [line.strip() for line in text.splitlines() if line.strip().startswith("softmaxkit")]
+    assert len(examples) >= 2
+    for example in examples:
+        done = run(*example.split()[1:])
+        assert done.returncode == 0, (example, done.stderr)
+
+
+def test_files_and_folders_follow_the_umask(iris_files, tmp_path):
+    """With umask 022 a run folder is 0755 and its files 0644 (mkdtemp and mkstemp
+    would leave 0700 and 0600: teammates could not read the run)."""
+    import os
+    import stat
+
+    out = tmp_path / "shared"
+    script = (
+        "import os, sys; os.umask(0o022); from softmaxkit.cli import main; "
+        "sys.exit(main(sys.argv[1:]))"
+    )
+    args = ["train", str(iris_files["csv"]), "--target", "species", "--quiet", "--out", str(out)]
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o755
+    for name in ("model.npz", "metrics.json", "report.html"):
+        assert stat.S_IMODE(os.stat(out / name).st_mode) == 0o644, name
+    predictions = tmp_path / "pred.csv"
+    predict_args = ["predict", str(out / "model.npz"), str(iris_files["csv"])]
+    done = subprocess.run(
+        [sys.executable, "-c", script, *predict_args, "--output", str(predictions)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE(os.stat(predictions).st_mode) == 0o644

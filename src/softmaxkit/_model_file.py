@@ -44,6 +44,14 @@ def write(path: str | os.PathLike[str], header: dict[str, Any], arrays: dict[str
         np.savez(fh, header=blob, **payload)
 
 
+def default_mode(*, directory: bool) -> int:
+    """The mode a plain ``open`` / ``mkdir`` would give under the process's umask
+    (``mkstemp`` and ``mkdtemp`` make 0600 and 0700 whatever it is)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return (0o777 if directory else 0o666) & ~mask
+
+
 @contextlib.contextmanager
 def replaced_atomically(path: str | os.PathLike[str], mode: str) -> Iterator[IO[Any]]:
     """A file handle on a temporary file beside ``path``, renamed to ``path`` when the
@@ -53,6 +61,7 @@ def replaced_atomically(path: str | os.PathLike[str], mode: str) -> Iterator[IO[
     try:
         with os.fdopen(fd, mode, newline="" if "b" not in mode else None) as fh:
             yield fh
+        os.chmod(tmp, default_mode(directory=False))  # mkstemp's 0600, not the umask's
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="softmaxkit",
+        allow_abbrev=False,
         description="Train, evaluate and use a multinomial softmax classifier; check the "
         "softmax results behind it.",
         epilog="examples:\n  softmaxkit train\n  softmaxkit train data.csv --target label "

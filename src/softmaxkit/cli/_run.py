@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .. import _model_file
 from ._errors import UsageError
 
 
@@ -42,6 +43,7 @@ def run_folder(final: Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=parent))
     try:
         yield tmp
+        os.chmod(tmp, _model_file.default_mode(directory=True))  # mkdtemp's 0700: the umask's
         os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

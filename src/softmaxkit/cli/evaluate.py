@@ -20,6 +20,7 @@ EPILOG = """examples:
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "evaluate",
+        allow_abbrev=False,  # --c must not silently mean --calibrate
         help=HELP,
         description=HELP,
         epilog=EPILOG,

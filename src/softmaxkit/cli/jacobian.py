@@ -14,13 +14,14 @@ from ._errors import UsageError
 HELP = "print softmax(LOGITS) and its Jacobian, iterative and vectorized side by side"
 EPILOG = """examples:
   softmaxkit jacobian 5 7 8
-  softmaxkit jacobian 1000 1001 -- -3 --precision 4
+  softmaxkit jacobian --precision 4 -- 1000 1001 -3
 """
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "jacobian",
+        allow_abbrev=False,  # --c must not silently mean --calibrate
         help=HELP,
         description=HELP,
         epilog=EPILOG,

@@ -19,6 +19,7 @@ EPILOG = """examples:
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "predict",
+        allow_abbrev=False,  # --c must not silently mean --calibrate
         help=HELP,
         description=HELP,
         epilog=EPILOG,

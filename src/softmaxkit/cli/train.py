@@ -24,6 +24,7 @@ EPILOG = """examples:
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "train",
+        allow_abbrev=False,  # --c must not silently mean --calibrate
         help=HELP,
         description=HELP,
         epilog=EPILOG,
@@ -34,7 +35,39 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--test-size", type=float, default=0.2, help="test fraction (default 0.2)")
     p.add_argument("--C", type=float, default=1.0, help="inverse regularisation (default 1.0)")
     p.add_argument(
-        "--solver", default="lbfgs", choices=["lbfgs", "newton-cg", "saga", "sgd", "adam"]
+        "--l1-ratio",
+        type=float,
+        default=0.0,
+        help="elastic-net mix in [0, 1]: 0 = L2, 1 = L1 (default 0)",
+    )
+    p.add_argument(
+        "--solver",
+        default="lbfgs",
+        choices=["lbfgs", "newton-cg", "saga", "sgd", "adam"],
+        help="(default lbfgs)",
+    )
+    p.add_argument("--max-iter", type=int, default=1000, help="iterations or epochs (default 1000)")
+    p.add_argument(
+        "--tol",
+        type=float,
+        default=1e-6,
+        help="stop when the largest gradient entry is at most this (default 1e-6)",
+    )
+    p.add_argument(
+        "--class-weight",
+        choices=["none", "balanced"],
+        default="none",
+        help="balanced: weigh classes by n / (K n_k) (default none)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        help="rows per step of saga (default 4), sgd and adam (default 32)",
+    )
+    p.add_argument(
+        "--learning-rate",
+        type=float,
+        help="step size of sgd (default 0.5) and adam (default 0.2)",
     )
     p.add_argument("--label-smoothing", type=float, default=0.0, help="in [0, 1) (default 0)")
     p.add_argument(
@@ -74,6 +107,18 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--C must be > 0, got {args.C}")
     if not 0 <= args.label_smoothing < 1:
         raise UsageError(f"--label-smoothing must be in [0, 1), got {args.label_smoothing}")
+    if not 0 <= args.l1_ratio <= 1:
+        raise UsageError(f"--l1-ratio must be in [0, 1], got {args.l1_ratio}")
+    if args.l1_ratio > 0 and args.solver == "newton-cg":
+        raise UsageError("--l1-ratio > 0 needs a solver other than newton-cg")
+    if args.max_iter < 1:
+        raise UsageError(f"--max-iter must be >= 1, got {args.max_iter}")
+    if not args.tol >= 0:
+        raise UsageError(f"--tol must be >= 0, got {args.tol}")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.learning_rate is not None and not 0 < args.learning_rate < float("inf"):
+        raise UsageError(f"--learning-rate must be a finite number > 0, got {args.learning_rate}")
 
 
 def _split(X: Any, codes: np.ndarray, test_size: float, seed: int) -> tuple[Any, ...]:
@@ -103,7 +148,13 @@ def make_classifier(args: argparse.Namespace) -> Any:
 
     return SoftmaxRegression(
         C=args.C,
+        l1_ratio=args.l1_ratio,
         solver=args.solver,
+        max_iter=args.max_iter,
+        tol=args.tol,
+        class_weight=None if args.class_weight == "none" else args.class_weight,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
         label_smoothing=args.label_smoothing,
         random_state=args.seed,
         verbose=0 if args.quiet else 1,
@@ -181,7 +232,13 @@ def finish(
             "classes": [str(c) for c in classes],
             "params": {
                 "C": args.C,
+                "l1_ratio": args.l1_ratio,
                 "solver": args.solver,
+                "max_iter": args.max_iter,
+                "tol": args.tol,
+                "class_weight": args.class_weight,
+                "batch_size": args.batch_size,
+                "learning_rate": args.learning_rate,
                 "label_smoothing": args.label_smoothing,
                 "calibrate": args.calibrate,
                 "seed": args.seed,
@@ -209,7 +266,9 @@ def finish(
             "features": str(len(table.features)),
             "classes": str(len(classes)),
             "C": str(args.C),
+            "l1_ratio": str(args.l1_ratio),
             "solver": args.solver,
+            "class weight": args.class_weight,
             "label smoothing": str(args.label_smoothing),
             "engine": args.engine,
         }

@@ -16,6 +16,7 @@ EPILOG = """examples:
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "verify",
+        allow_abbrev=False,  # --c must not silently mean --calibrate
         help=HELP,
         description=HELP,
         epilog=EPILOG,
