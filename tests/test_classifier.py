@@ -3,9 +3,11 @@ soft targets, mini-batches, weights, calibration, the model file and bad input."
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import pickle
+import sys
 import warnings
 import zipfile
 
@@ -913,3 +915,42 @@ def test_saga_on_rows_without_curvature():
     model = SoftmaxRegression(solver="saga", fit_intercept=False, C=math.inf).fit(X, y)
     np.testing.assert_array_equal(model.coef_, 0.0)
     np.testing.assert_allclose(model.predict_proba(X), 1 / 3)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_ends_full_when_the_fit_converges(monkeypatch):
+    """On a terminal the fit's progress is a tqdm bar: an lbfgs fit that converges in
+    a few dozen of max_iter=1000 iterations ends at 100% (not at 3%), shows the
+    objective and a real gradient norm, and leaves no stray characters after the
+    last redraw. Without a terminal: plain lines."""
+    pytest.importorskip("tqdm")
+    X, y = _standardized(load_iris)
+    screen = _Terminal()
+    monkeypatch.setattr(sys, "stderr", screen)
+    model = SoftmaxRegression(verbose=1).fit(X, y)
+    text = screen.getvalue()
+    last = text.rstrip("\n").split("\r")[-1]
+    assert "100%" in last
+    assert f"{model.n_iter_}/{model.n_iter_}" in last
+    assert "objective" in last
+    assert "|grad|" in last
+    assert "|grad| 0.00e+00" not in text
+    for solver in ("sgd", "adam"):  # their real last gradient, not 0
+        screen = _Terminal()
+        monkeypatch.setattr(sys, "stderr", screen)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            SoftmaxRegression(solver=solver, max_iter=5, verbose=1, random_state=0).fit(X, y)
+        last = screen.getvalue().rstrip("\n").split("\r")[-1]
+        assert "5/5" in last
+        assert "|grad| 0.00e+00" not in last
+    plain = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", plain)
+    SoftmaxRegression(verbose=2).fit(X, y)
+    lines = plain.getvalue().splitlines()
+    assert len(lines) == model.n_iter_
+    assert "\r" not in plain.getvalue()

@@ -33,36 +33,59 @@ from ._loss import LinearSoftmaxLoss, Objective, is_sparse, soft_threshold
 
 
 class Progress:
-    """Iteration, objective and gradient norm on stderr; a bar when it is a terminal."""
+    """Iteration, objective and gradient norm on stderr while a solver runs.
+
+    On a terminal, a tqdm bar (tqdm comes with the ``cli`` extra: a well-kept,
+    small library whose bar redraws in place without leftovers, rate-limits itself
+    and shows an ETA) with the objective and the largest gradient entry beside
+    it; a fit that converges before ``max_iter`` ends the bar at 100% (its total
+    becomes the iterations run). Without tqdm, or when stderr is not a terminal
+    (a log file, CI), one plain line now and then (``verbose=2``: every
+    iteration). The ETA is an upper bound: ``max_iter`` iterations at the
+    current rate.
+    """
 
     def __init__(self, total: int, verbose: int, label: str) -> None:
         self.total, self.verbose, self.label = total, verbose, label
-        self.tty = sys.stderr.isatty()
+        self.stream = sys.stderr
         self.start = time.perf_counter()
         self.last = 0.0
         self.printed = -1  # the last iteration written
+        self.bar: Any = None
+        if verbose == 1 and self.stream.isatty():
+            try:
+                from tqdm import tqdm
+            except ImportError:
+                tqdm = None
+            if tqdm is not None:
+                self.bar = tqdm(
+                    total=total, desc=label, unit="it", file=self.stream, dynamic_ncols=True
+                )
 
     def update(self, it: int, objective: float, grad_norm: float, *, final: bool = False) -> None:
         if not self.verbose:
             return
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"objective {objective:.6g} |grad| {grad_norm:.2e}", False)
+            if final:
+                if it < self.bar.total:
+                    self.bar.total = it  # converged: the bar ends full
+                self.bar.update(it - self.bar.n)
+                self.bar.close()
+            else:
+                self.bar.update(it - self.bar.n)
+            return
         now = time.perf_counter()
         if not final and self.verbose < 2 and now - self.last < 0.1:
             return
-        if final and it == self.printed and not self.tty:
+        if final and it == self.printed:
             return  # already on its own line
         self.last, self.printed = now, it
-        frac = min(1.0, it / max(self.total, 1))
-        msg = (
+        self.stream.write(
             f"{self.label} {it}/{self.total}  objective {objective:.6g}  "
-            f"|grad| {grad_norm:.2e}  {now - self.start:.1f}s"
+            f"|grad| {grad_norm:.2e}  {now - self.start:.1f}s\n"
         )
-        if self.tty:
-            bar = "#" * int(20 * frac) + "-" * (20 - int(20 * frac))
-            end = "\n" if final else ""
-            sys.stderr.write(f"\r[{bar}] {msg}{end}")
-        else:
-            sys.stderr.write(msg + "\n")
-        sys.stderr.flush()
+        self.stream.flush()
 
 
 _CONTROLLER: list[Any] = []
