@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from ._loss import Objective
-from ._solvers import OptimizerState, Progress, end_epoch, not_converged, steps
+from ._loss import Objective, weighted_hessp
+from ._solvers import OptimizerState, run_epochs, steps
 from ._targets import Targets, label_codes
 
 
@@ -367,14 +367,9 @@ def _chunk_hessp(
     cw: np.ndarray | None,
     scale: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    from ..activations import softmax
-    from ..jacobian import softmax_jvp
-
     xb = np.asarray(xb)
     w = _chunk_targets(yb, swb, classes, cw, xb.dtype).row_weight
-    S = softmax(xb @ W.T + b)
-    R = (w / scale)[:, None] * softmax_jvp(S, xb @ V.T + vb)
-    return R.T @ xb, R.sum(axis=0)
+    return weighted_hessp(xb, w / scale, W, b, V, vb)
 
 
 def _add(a: Any, b: Any) -> Any:
@@ -462,7 +457,6 @@ def minibatch(
 
     data = loss.data
     rng = state.rng
-    progress = Progress(epochs, verbose, label)
     config = (
         loss.classes,
         loss.class_weight,
@@ -471,8 +465,9 @@ def minibatch(
         loss.fit_intercept,
         loss.label_smoothing,
     )
-    done, largest = 0, math.inf
-    for _ in range(epochs):
+
+    def epoch(done: int) -> tuple[np.ndarray, np.ndarray]:
+        nonlocal state
         lr = lr0 / math.sqrt(1.0 + done)
         state.rng = None  # the chain's tasks get their own seeds
         carry: Any = state
@@ -482,13 +477,11 @@ def minibatch(
             carry = delayed(_apply, pure=False)(_chunk_steps, data.load, True, args, *data.items[i])
         state = compute(carry)[0]
         state.rng = rng
-        done += 1
-        largest = end_epoch(loss, *state.result(loss.beta), curve, progress, done, tol)
-        if largest <= tol:
-            break
-    progress.update(done, curve[-1], largest, final=True)
-    if largest > tol:
-        not_converged(label, done, largest, tol)
+        return state.result(loss.beta)
+
+    done = run_epochs(
+        loss, epoch, epochs=epochs, tol=tol, verbose=verbose, label=label, curve=curve
+    )
     W, b = state.result(loss.beta)
     return W, b, done
 

@@ -634,15 +634,13 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             Z = Z.compute()
         if _dask.is_dask(y_val):
             y_val = y_val.compute()
-        return self._calibrate(np.asarray(Z), y_val, stacklevel=3)
+        return self.calibrate_logits(np.asarray(Z), y_val)
 
     def calibrate_logits(self, Z_val: Any, y_val: Any) -> SoftmaxRegression:
         """:meth:`calibrate` from validation logits already computed (``X_val W^T + b``,
         shape (n, n_classes)), for example on a cluster where only they come back."""
         check_is_fitted(self)
-        return self._calibrate(np.asarray(Z_val), y_val, stacklevel=3)
-
-    def _calibrate(self, Z: np.ndarray, y_val: Any, *, stacklevel: int) -> SoftmaxRegression:
+        Z = np.asarray(Z_val)
         k = len(self.classes_)
         if Z.ndim != 2 or Z.shape[1] != k or Z.dtype.kind != "f":
             raise ValueError(f"expected float logits of shape (n, {k}), got {Z.dtype} {Z.shape}")
@@ -655,7 +653,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 f"calibrate kept temperature_ = 1: {result['kept_reason']}; temperature "
                 "scaling needs a validation split with some errors (a larger or harder one)",
                 UserWarning,
-                stacklevel=stacklevel + 1,
+                stacklevel=_solvers.user_stacklevel(),
             )
         self.temperature_ = result["temperature"]
         self.calibration_ = result

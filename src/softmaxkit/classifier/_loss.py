@@ -83,6 +83,18 @@ def penalty(W: np.ndarray, alpha: float, out: np.ndarray | None = None) -> tuple
     return (0.5 * alpha * float(np.vdot(W, W)) if alpha else 0.0), grad
 
 
+def weighted_hessp(
+    X: Any, w: np.ndarray, W: np.ndarray, b: np.ndarray, V: np.ndarray, vb: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The data term's Hessian at ``(W, b)`` applied to ``(V, vb)``, rows weighted by
+    ``w``: per row the softmax Jacobian ``diag(s) - s s^T`` applied to the change of
+    logits ``x V^T + vb``, then ``(R^T X, sum R)``. ``X`` dense or sparse; shared by
+    the in-memory loss (row blocks) and each Dask chunk."""
+    S = softmax(np.asarray(X @ W.T) + b)
+    R = w[:, None] * softmax_jvp(S, np.asarray(X @ V.T) + vb)
+    return np.asarray(X.T @ R).T, R.sum(axis=0)
+
+
 class Objective:
     """``F = data term + penalty`` as the solvers see it: a function of one flat float64
     vector (``W`` row by row, then ``b`` when the intercept is fitted).
@@ -195,7 +207,6 @@ class LinearSoftmaxLoss(Objective):
             beta=beta,
         )
         self.X, self.targets, self.label_smoothing = X, targets, float(label_smoothing)
-        self._row_weight = targets.row_weight
 
     def data_terms(self, W: np.ndarray, b: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         return self._mean_terms(self.X, self.targets, W, b)
@@ -268,10 +279,9 @@ class LinearSoftmaxLoss(Objective):
         hW = np.zeros((self.k, self.n_features), dtype=self.dtype)
         hb = np.zeros(self.k, dtype=self.dtype)
         for rows, Xb in self._blocks(self.X):
-            S = softmax(np.asarray(Xb @ W.T) + b)
-            R = w[rows, None] * softmax_jvp(S, np.asarray(Xb @ V.T) + vb)
-            hW += np.asarray(Xb.T @ R).T
-            hb += R.sum(axis=0)
+            part_W, part_b = weighted_hessp(Xb, w[rows], W, b, V, vb)
+            hW += part_W
+            hb += part_b
         return hW, hb
 
     def logit_gradients(self, rows: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -285,7 +295,7 @@ class LinearSoftmaxLoss(Objective):
         Z -= Z.max(axis=1, keepdims=True)
         P = np.exp(Z, out=Z)
         P /= P.sum(axis=1, keepdims=True)
-        factor = self._row_weight[rows] / t.total
+        factor = t.row_weight[rows] / t.total
         if t.soft:
             hot, y = None, t.target[rows]
         else:

@@ -23,6 +23,7 @@ import math
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -188,7 +189,7 @@ def full_batch(
             f"{solver} did not converge in {res.nit} iterations (largest gradient component "
             f"{largest:.2e} > tol={tol}): increase max_iter or scale the features",
             ConvergenceWarning,
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
     if not curve:
         curve.append(float(res.fun))
@@ -338,8 +339,54 @@ def not_converged(solver: str, epochs: int, largest: float, tol: float) -> None:
         f"gradient {largest:.2e} > tol={tol}): increase max_iter, scale the features, or "
         "use lbfgs, newton-cg or saga",
         ConvergenceWarning,
-        stacklevel=5,
+        stacklevel=user_stacklevel(),
     )
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning raised by the caller point at the first
+    frame outside softmaxkit (the user's ``fit`` or ``calibrate`` line), however
+    deep the package's own calls run (in memory, on Dask, via a solver)."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith(
+        "softmaxkit."
+    ):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def run_epochs(
+    loss: Objective,
+    epoch: Callable[[int], tuple[np.ndarray, np.ndarray]],
+    *,
+    epochs: int,
+    tol: float | None,
+    verbose: int,
+    label: str,
+    curve: list[float],
+) -> int:
+    """The first-order solvers' outer loop: ``epoch(done)`` makes one pass and returns
+    the coefficients to report; after each, F and its stationarity at them
+    (:func:`end_epoch`); stop when it is at most ``tol``, ``ConvergenceWarning``
+    when ``epochs`` end first. ``tol=None`` (``partial_fit``): no test, no
+    warning, F not computed. Returns the passes made."""
+    progress = Progress(epochs, verbose, label)
+    done, largest = 0, math.inf
+    for _ in range(epochs):
+        W, b = epoch(done)
+        done += 1
+        if tol is None:
+            continue
+        largest = end_epoch(loss, W, b, curve, progress, done, tol)
+        if largest <= tol:
+            break
+    if tol is not None:
+        progress.update(done, curve[-1], largest, final=True)
+        if largest > tol:
+            not_converged(label, done, largest, tol)
+    return done
 
 
 def minibatch(
@@ -368,25 +415,18 @@ def minibatch(
     decaying where the last call stopped. ``tol=None`` (``partial_fit``): no test,
     no warning, F not computed.
     """
-    progress = Progress(epochs, verbose, label)
     n = loss.X.shape[0]
     sw_sum = float(np.sum(loss.targets.sample_weight))
-    done = 0
-    largest = math.inf
-    for _ in range(epochs):
+
+    def epoch(done: int) -> tuple[np.ndarray, np.ndarray]:
         lr = lr0 / math.sqrt(1.0 + math.floor(state.processed / data_weight))
         state.processed += sw_sum
         steps(loss, state.rng.permutation(n), batch_size, lr, state, adam)
-        done += 1
-        if tol is None:
-            continue
-        largest = end_epoch(loss, *state.result(loss.beta), curve, progress, done, tol)
-        if largest <= tol:
-            break
-    if tol is not None:
-        progress.update(done, curve[-1], largest, final=True)
-        if largest > tol:
-            not_converged(label, done, largest, tol)
+        return state.result(loss.beta)
+
+    done = run_epochs(
+        loss, epoch, epochs=epochs, tol=tol, verbose=verbose, label=label, curve=curve
+    )
     W, b = state.result(loss.beta)
     return W.astype(loss.dtype), b.astype(loss.dtype), done
 
@@ -465,10 +505,9 @@ def saga(
     memory = np.concatenate(
         [loss.logit_gradients(np.arange(s, min(s + 65536, n)), W, b) for s in range(0, n, 65536)]
     )
-    progress = Progress(max_iter, verbose, "saga")
-    largest = math.inf
-    done = 0
-    for _ in range(max_iter):
+
+    def epoch(done: int) -> tuple[np.ndarray, np.ndarray]:
+        nonlocal W, b
         A_W, A_b = _gt_x(memory, X), memory.sum(axis=0)
         order = rng.permutation(n)
         for start in range(0, n, B):
@@ -485,13 +524,11 @@ def saga(
                 b -= eta * (scale * db + A_b)
             A_W += dW
             A_b += db
-        done += 1
-        largest = end_epoch(loss, W, b, curve, progress, done, tol)
-        if largest <= tol:
-            break
-    progress.update(done, curve[-1], largest, final=True)
-    if largest > tol:
-        not_converged("saga", done, largest, tol)
+        return W, b
+
+    done = run_epochs(
+        loss, epoch, epochs=max_iter, tol=tol, verbose=verbose, label="saga", curve=curve
+    )
     return W, b, done
 
 

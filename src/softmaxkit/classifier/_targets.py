@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -31,12 +32,13 @@ class Targets:
     sample_weight: np.ndarray
     class_weight: np.ndarray | None
 
-    @property
+    @cached_property
     def row_weight(self) -> np.ndarray:
-        """``w_i``: the sample weight times the (expected) class weight of the row."""
+        """``w_i``: the sample weight times the (expected) class weight of the row
+        (computed once: the record is frozen)."""
         return row_weights(self.target, self.soft, self.sample_weight, self.class_weight)
 
-    @property
+    @cached_property
     def total(self) -> float:
         """``sum_i w_i``, the normaliser of the mean loss."""
         return float(np.sum(self.row_weight, dtype=np.float64))
