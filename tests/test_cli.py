@@ -333,6 +333,23 @@ def test_abbreviations_are_refused():
     assert run("train", "--calib").returncode == 2
 
 
+def test_argument_errors_are_one_line():
+    """argparse's own errors (a bad choice, a non-number, an unknown option) follow the
+    project's rule: one line on stderr, exit status 2, no usage block."""
+    for args in (
+        ["train", "--class-weight", "auto"],
+        ["train", "--max-iter", "x"],
+        ["train", "--solver", "liblinear"],
+        ["train", "--c", "0.5"],
+        ["nonsense"],
+    ):
+        done = run(*args)
+        assert done.returncode == 2, args
+        assert len(done.stderr.strip().splitlines()) == 1, (args, done.stderr)
+        assert "error:" in done.stderr
+        assert "--help" in done.stderr
+
+
 def test_estimator_options_reach_the_model(iris_files, tmp_path):
     out = tmp_path / "opts"
     done = run(

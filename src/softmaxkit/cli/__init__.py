@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 
 from .. import __version__
 from ._errors import MISSING_EXTRA, UsageError
@@ -26,10 +27,18 @@ def load_model(path: str):  # type: ignore[no-untyped-def]
     return _load(path)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's rule for bad input: one line, exit status 2 (its
+    own ``error`` prints the whole usage block first). Sub-commands inherit it."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import evaluate, jacobian, predict, train, verify
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="softmaxkit",
         allow_abbrev=False,
         description="Train, evaluate and use a multinomial softmax classifier; check the "
