@@ -20,8 +20,12 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PLOTS = {
     "training_objective.png",
     "confusion_matrix.png",
+    "confusion_matrix_normalized.png",
     "reliability.png",
     "class_probabilities.png",
+    "roc.png",
+    "precision_recall.png",
+    "decomposition.png",
 }
 
 
@@ -57,7 +61,8 @@ def iris_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     files["missing_values"] = folder / "missing_values.csv"
     bad.to_csv(files["missing_values"], index=False)
     files["no_numeric"] = folder / "no_numeric.csv"
-    pd.DataFrame({"a": ["x", "y", "z"] * 4, "label": [0, 1, 2] * 4}).to_csv(
+    # free text (every value distinct): left out, and then nothing is left
+    pd.DataFrame({"a": [f"note {i}" for i in range(60)], "label": [0, 1, 2] * 20}).to_csv(
         files["no_numeric"], index=False
     )
     files["other_columns"] = folder / "other.csv"
@@ -104,7 +109,8 @@ def test_train_on_the_embedded_default(tmp_path):
     assert f"report: {tmp_path / 'run' / 'report.html'}" in out
     assert "objective" in done.stderr  # progress
     files = {p.name for p in (tmp_path / "run").iterdir()}
-    assert files == {"model.npz", "metrics.json", "report.html"} | PLOTS
+    # digits' 64 pixels: the coefficients drawn as 8 x 8 images
+    assert files == {"model.npz", "metrics.json", "report.html", "coefficients.png"} | PLOTS
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["accuracy"] > 0.9
     assert metrics["entropy_P"] == 0.0
@@ -124,9 +130,9 @@ def test_report_html_contains_every_plot_and_pngs_are_valid(iris_run):
     parser = _Images()
     parser.feed((iris_run / "report.html").read_text())
     alts = {img["alt"] for img in parser.images}
-    assert len(parser.images) == 4
+    assert len(parser.images) == len(PLOTS)  # iris' 4 features are no image: no coefficients one
     assert all(str(img["src"]).startswith("data:image/png;base64,") for img in parser.images)
-    assert "Reliability diagram" in alts
+    assert "Reliability diagram with the rows in each bin" in alts
     import matplotlib.image as mpimg
 
     for name in PLOTS:
@@ -256,9 +262,12 @@ def test_python_dash_m_is_the_same_command():
         (["train", "{folder}"], "it is a folder"),
         (["train", "{unreadable}"], "cannot read"),
         (["train", "{csv}", "--target", "nope"], "no column 'nope'"),
-        (["train", "{no_numeric}", "--target", "label"], "no numeric feature columns"),
+        (
+            ["train", "{no_numeric}", "--target", "label"],
+            "no feature columns besides the target 'label' (free text: a)",
+        ),
         (["train", "{bad_values}", "--target", "species"], "non-numeric value '3,4' (row 8)"),
-        (["train", "{missing_values}", "--target", "species"], "missing or infinite value (row 8)"),
+        (["train", "{missing_values}", "--target", "species"], "1 missing value(s) (row 8 first)"),
         (["train", "{csv}", "--target", "species", "--test-size", "1.5"], "--test-size"),
         (["evaluate", "{csv}", "{csv}"], "not an .npz archive"),
         (["predict", "{csv}", "{csv}"], "not an .npz archive"),
@@ -313,7 +322,7 @@ def test_a_failing_run_removes_its_folder(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(report, "write_html", boom)
+    monkeypatch.setattr(report, "write", boom)
     out = tmp_path / "half"
     with pytest.raises(RuntimeError, match="disk full"):
         main(["train", "--quiet", "--out", str(out)])

@@ -316,7 +316,7 @@ def parquet_folder(tmp_path_factory):
     pytest.importorskip("pyarrow")
     X, y = _problem(n=3000, d=6)
     frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
-    frame["note"] = "text"  # a non-numeric column: left out with a note
+    frame["note"] = "text"  # a text column: one category, one-hot encoded
     frame["label"] = y
     folder = tmp_path_factory.mktemp("table") / "parts"
     folder.mkdir()
@@ -355,11 +355,11 @@ def test_cli_trains_on_a_parquet_folder_with_a_running_scheduler(
     assert metrics["params"]["engine"] == "dask"
     assert sum(metrics["splits"].values()) == 3000
     pipeline, features, target = load_model(out / "model.npz")
-    assert features == [f"x{i}" for i in range(6)]
+    assert features == [*(f"x{i}" for i in range(6)), "note"]
     assert target == "label"
     # against the same model fitted in memory on all rows (the labels are noisy:
     # about 3 in 4 can be predicted)
-    X, y = frame[features].to_numpy(), frame["label"].to_numpy()
+    X, y = frame[features[:-1]].to_numpy(), frame["label"].to_numpy()  # "note" is constant
     best = (_in_memory().fit(X, y).predict(X) == y).mean()
     assert abs((pipeline.predict(frame[features]) == y).mean() - best) < 0.02
     assert metrics["accuracy"] > best - 0.06
@@ -393,7 +393,7 @@ def test_cli_dask_engine_reads_csv_files_lazily(cluster, parquet_folder, tmp_pat
     assert code == 0, capsys.readouterr().err
     metrics = json.loads((out / "metrics.json").read_text())
     assert sum(metrics["splits"].values()) == 1000
-    assert metrics["features"] == [f"x{i}" for i in range(6)]
+    assert metrics["features"] == [*(f"x{i}" for i in range(6)), "note"]
 
 
 def test_cli_dask_engine_starts_a_local_cluster(parquet_folder, tmp_path, capsys):

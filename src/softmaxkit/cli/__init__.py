@@ -62,6 +62,7 @@ def _needs_tables(command: str) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for the report
     if not hasattr(args, "run"):
         parser.print_help(sys.stderr)
         return 2

@@ -1,13 +1,16 @@
 """``softmaxkit train --engine dask``: train on a table that need not fit in memory.
 
 The table is read lazily with ``dask.dataframe`` (a Parquet file or folder, or
-CSV files, globs allowed) and split at random row by row (the same split at
-every pass, from ``--seed``); the scaler's mean and variance take one pass over
-the training rows, the classifier one pass per evaluation of its objective
-(:mod:`softmaxkit.classifier._dask`). Only the logits of the validation and test rows
-(n x classes) come back to this process, for calibration, the metrics and the
-report. With no ``--scheduler`` a local ``dask.distributed`` cluster is started
-(``--workers``, ``--memory-limit``) and its dashboard address is printed.
+CSV files, globs allowed). The column rules and the split are those of the
+in-memory engine (:mod:`softmaxkit.cli._columns`): one pass counts each
+partition's rows, so every row knows its position in the table and hence its
+split; one pass profiles the partitions (the scaler's statistics on the training
+rows, the categories, missing values), and the classifier takes one pass per
+evaluation of its objective (:mod:`softmaxkit.classifier._dask`). Only the
+logits of the validation and test rows (n x classes) and the training rows'
+confusion counts come back to this process. With no ``--scheduler`` a local
+``dask.distributed`` cluster is started (``--workers``, ``--memory-limit``) and
+its dashboard address is printed.
 """
 
 from __future__ import annotations
@@ -91,139 +94,175 @@ def _read(path: str | None) -> tuple[Any, str]:
     return frame, str(path)
 
 
-def _columns(frame: Any, target: str | None, quiet: bool) -> tuple[str, list[str]]:
-    """The target (default: the last column) and the numeric feature columns, from the
-    column types alone (no pass over the data)."""
-    import pandas as pd
+def _encoded(
+    part: Any, ct: Any, columns: Any, classes: np.ndarray, offset: int, args: Any, which: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """One partition's rows of split ``which``: encoded features, class codes, row
+    positions in the table, and IDs (or None)."""
+    from ..classifier._targets import label_codes
+    from . import _columns
 
-    columns = [str(c) for c in frame.columns]
-    if target is None:
-        target = columns[-1]
-    elif target not in columns:
-        shown = ", ".join(columns[:8]) + (", ..." if len(columns) > 8 else "")
-        raise UsageError(f"no column {target!r}: the columns are {shown}")
-    features, skipped = [], []
-    for name, dtype in zip(columns, frame.dtypes, strict=True):
-        if name == target:
-            continue
-        if pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
-            features.append(name)
-        else:
-            skipped.append(name)
-    if skipped and not quiet:
-        sys.stderr.write(f"note: ignoring non-numeric columns: {', '.join(skipped)}\n")
-    if not features:
-        raise UsageError("no numeric feature columns besides the target")
-    return target, features
+    split = _columns.split_codes(offset, len(part), args.seed, args.test_size, args.calibrate)
+    rows = np.flatnonzero(split == which)
+    sub = part.iloc[rows]
+    X = np.asarray(ct.transform(sub[columns.features]), dtype=np.float64)
+    y = label_codes(sub[columns.target].to_numpy(), classes)
+    ids = sub[columns.id].to_numpy() if columns.id else None
+    return X, y, rows + offset, ids
 
 
-def _logits_and_labels(
+def _logits_of(
     part: Any,
-    scaler: Any,
+    ct: Any,
+    columns: Any,
+    classes: np.ndarray,
+    offset: int,
+    args: Any,
+    which: int,
     coef: np.ndarray,
     intercept: np.ndarray,
-    features: list[str],
-    target: str,
-) -> Any:
-    """A partition's logits (columns z0, z1, ...) beside its labels, in one frame, so
-    that both come from the same rows."""
-    import pandas as pd
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    X, y, rows, ids = _encoded(part, ct, columns, classes, offset, args, which)
+    return X @ coef.T + intercept, y, rows, ids
 
-    X = (part[features].to_numpy(dtype=float) - scaler.mean_) / scaler.scale_
-    Z = X @ coef.T + intercept
-    out = pd.DataFrame(Z, columns=[f"z{j}" for j in range(Z.shape[1])], index=part.index)
-    out["label"] = part[target].to_numpy()
-    return out
+
+def _train_counts(
+    part: Any,
+    ct: Any,
+    columns: Any,
+    classes: np.ndarray,
+    offset: int,
+    args: Any,
+    coef: np.ndarray,
+    intercept: np.ndarray,
+) -> dict[str, Any]:
+    from . import _columns, _metrics
+
+    Z, y, _, _ = _logits_of(
+        part, ct, columns, classes, offset, args, _columns.TRAIN, coef, intercept
+    )
+    return _metrics.counts(Z, y, len(classes))
 
 
 def run(args: argparse.Namespace, out_dir: Any, finish: Callable[..., int]) -> int:
     """Train with Dask; ``finish`` (from ``train``) evaluates and writes the run folder."""
     import dask
 
-    # One partition per Parquet file or row group whatever columns a step selects:
-    # Dask would otherwise merge small partitions after a column projection, and the
-    # random split (seeded per partition) would differ between the steps.
+    # One partition per Parquet file or row group whatever columns a step selects
+    # (Dask would otherwise merge small partitions after a column projection).
     with dask.config.set({"dataframe.parquet.minimum-partition-size": 1}):
         return _run(args, out_dir, finish)
 
 
 def _run(args: argparse.Namespace, out_dir: Any, finish: Callable[..., int]) -> int:
-    import pandas as pd
+    import dask.array as da
     from dask.base import compute
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from dask.delayed import delayed
+    from sklearn.pipeline import Pipeline
 
-    from .train import make_classifier
+    from . import _columns, _metrics
+    from .train import Result, check_classes, make_classifier
 
     # the table's metadata only: bad paths and columns fail before a cluster starts
     frame, source = _read(args.data)
-    frame.columns = [str(c) for c in frame.columns]
-    target, features = _columns(frame, args.target, args.quiet)
-    frame = frame[[*features, target]]
+    columns = _data.plan_columns(frame, source, args)
+    keep = [*columns.features, columns.target, *([columns.id] if columns.id else [])]
+    frame = frame[keep]
     with _client(args):
-        t = args.test_size
-        rest, test = frame.random_split([1 - t, t], random_state=args.seed)
-        train, val = rest.random_split([1 - t, t], random_state=args.seed + 1)
-
-        X_train = train[features].astype(float)
-        # one pass: the scaler's statistics and the split sizes share the reads
-        mean, var, n_train, n_val = compute(
-            X_train.mean(), X_train.var(ddof=0), X_train.shape[0], val.shape[0]
+        # pass 1: the partitions' lengths give each row its position in the table,
+        # which alone decides its split (as in memory)
+        lengths = [int(n) for n in frame.map_partitions(len).compute()]
+        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(int).tolist()
+        parts = frame.to_delayed()
+        # pass 2: one profile per partition (statistics, categories, missing values)
+        profiles = compute(
+            *[
+                delayed(_columns.profile_part)(
+                    part, columns, off, args.seed, args.test_size, args.calibrate
+                )
+                for part, off in zip(parts, offsets, strict=True)
+            ]
         )
-        if n_train == 0:
-            raise UsageError(f"cannot use {source!r}: the training split has no rows")
-        scaler = StandardScaler()
-        scale = np.sqrt(np.asarray(var, dtype=float))
-        scaler.mean_ = np.asarray(mean, dtype=float)
-        scaler.var_ = np.asarray(var, dtype=float)
-        scaler.scale_ = np.where(scale > 0, scale, 1.0)  # constant columns: as scikit-learn
-        scaler.n_features_in_ = len(features)
-        scaler.n_samples_seen_ = int(n_train)
-        scaler.feature_names_in_ = np.asarray(features, dtype=object)
+        prof = _columns.combine(list(profiles))
+        columns = _columns.settle(columns, prof, quiet=args.quiet)
+        classes = check_classes(prof, columns.target)
+        ct = _columns.from_profile(columns, prof)
+        d = len(ct.get_feature_names_out())
 
+        blocks = [
+            delayed(_encoded, nout=4)(part, ct, columns, classes, off, args, _columns.TRAIN)
+            for part, off in zip(parts, offsets, strict=True)
+        ]
+        counts = [p.split_rows[_columns.TRAIN] for p in profiles]
+        X_train = da.concatenate(
+            [
+                da.from_delayed(b[0], shape=(n, d), dtype=np.float64)
+                for b, n in zip(blocks, counts, strict=True)
+                if n
+            ]
+        )
+        y_train = da.concatenate(
+            [
+                da.from_delayed(b[1], shape=(n,), dtype=np.intp)
+                for b, n in zip(blocks, counts, strict=True)
+                if n
+            ]
+        )
         clf = make_classifier(args)
         start = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                clf.fit((X_train - scaler.mean_) / scaler.scale_, train[target])
-            except ValueError as exc:  # NaN or inf in a feature, one class only, ...
+                clf.fit(X_train, y_train)  # on the class codes: classes_ set to the labels below
+            except ValueError as exc:
                 raise UsageError(str(exc).splitlines()[0]) from None
         fit_time = time.perf_counter() - start
-        if hasattr(clf, "feature_names_in_"):  # in the pipeline the scaler gets the names
-            del clf.feature_names_in_
         for w in caught:
             sys.stderr.write(f"warning: {w.message}\n")
-        classes = clf.classes_
+        clf.classes_ = classes
 
-        k = len(classes)
-        meta = pd.DataFrame({f"z{j}": pd.Series(dtype=float) for j in range(k)})
-        meta["label"] = pd.Series(dtype=frame[target].dtype)
-        fetched = {}
-        for name, part in (("validation", val), ("test", test)):
-            if name == "validation" and not args.calibrate:
-                continue
-            both = part.map_partitions(
-                _logits_and_labels,
-                scaler,
-                clf.coef_,
-                clf.intercept_,
-                features,
-                target,
-                meta=meta,
-            ).compute()
-            fetched[name] = (both.iloc[:, :k].to_numpy(), both["label"].to_numpy())
-        if args.calibrate:
-            Z_val, y_val = fetched["validation"]
-            clf.calibrate_logits(Z_val, y_val)
-        Z_test, labels_test = fetched["test"]
-        codes = np.clip(np.searchsorted(classes, labels_test), 0, k - 1)
-        unseen = classes[codes] != labels_test
-        if np.any(unseen):
-            raise UsageError(
-                f"the test split has a class the training split lacks: {labels_test[unseen][0]!r}"
+        def fetch(which: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+            got = compute(
+                *[
+                    delayed(_logits_of)(
+                        part, ct, columns, classes, off, args, which, clf.coef_, clf.intercept_
+                    )
+                    for part, off in zip(parts, offsets, strict=True)
+                ]
             )
-        splits = {"train": int(n_train), "validation": int(n_val), "test": len(codes)}
-    pipeline = make_pipeline(scaler, clf)
-    table = _data.Table(frame, source, features, target)
-    return finish(args, out_dir, pipeline, classes, Z_test, codes, splits, table, fit_time)
+            Z = np.concatenate([g[0] for g in got])
+            y = np.concatenate([g[1] for g in got])
+            rows = np.concatenate([g[2] for g in got])
+            ids = np.concatenate([g[3] for g in got]) if columns.id else None
+            return Z, y, rows, ids
+
+        if args.calibrate:
+            Z_val, y_val, _, _ = fetch(_columns.VALIDATION)
+            clf.calibrate_logits(Z_val, classes[y_val])
+        Z_test, y_test, test_rows, test_ids = fetch(_columns.TEST)
+        summaries = compute(
+            *[
+                delayed(_train_counts)(
+                    part, ct, columns, classes, off, args, clf.coef_, clf.intercept_
+                )
+                for part, off in zip(parts, offsets, strict=True)
+            ]
+        )
+        train_summary = summaries[0]
+        for more in summaries[1:]:
+            train_summary = _metrics.add_counts(train_summary, more)
+    result = Result(
+        pipeline=Pipeline([("columns", ct), ("softmaxregression", clf)]),
+        columns=columns,
+        source=source,
+        classes=classes,
+        Z_test=Z_test,
+        y_test=y_test,
+        test_rows=test_rows,
+        test_ids=test_ids,
+        train_summary=train_summary,
+        train_class_counts=np.array([prof.classes[c][0] for c in classes]),
+        splits=dict(zip(("train", "validation", "test"), prof.split_rows, strict=True)),
+        fit_time=fit_time,
+    )
+    return finish(args, out_dir, result)

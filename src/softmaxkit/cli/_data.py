@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _columns
 from ._errors import UsageError
 
 
@@ -60,102 +61,76 @@ def read_table(path: str | None) -> tuple[Any, str]:
     return frame, str(path)
 
 
-def _non_numeric_example(column: Any) -> tuple[int, Any] | None:
+def named_columns(frame: Any, source: str) -> Any:
+    """The frame with its column names as text; duplicate names refused."""
+    columns = [str(c) for c in frame.columns]
+    seen: set[str] = set()
+    for c in columns:
+        if c in seen:
+            raise UsageError(f"{source} has two columns named {c!r}: rename one")
+        seen.add(c)
+    frame.columns = columns
+    return frame
+
+
+def plan_columns(frame: Any, source: str, args: Any) -> _columns.Columns:
+    """The first column plan from ``train``'s options and the table's column types."""
+    frame = named_columns(frame, source)
+    return _columns.plan(
+        dict(frame.dtypes),
+        args.target,
+        features=args.features,
+        drop=args.drop,
+        categorical=args.categorical,
+        id_column=args.id,
+        impute=args.impute,
+        source=source,
+    )
+
+
+def model_rows(frame: Any, columns: _columns.Columns, source: str, *, quiet: bool) -> Any:
+    """The model's feature columns of ``frame`` (raw: the pipeline encodes them), with
+    the training rules: a missing value refused unless the model imputes, a text
+    value in a numeric column or an infinite one refused; unseen categories noted."""
     import pandas as pd
 
-    converted = pd.to_numeric(column, errors="coerce")
-    bad = converted.isna() & column.notna()
-    if not bad.any():
-        return None
-    i = int(np.flatnonzero(bad.to_numpy())[0])
-    return i, column.iloc[i]
-
-
-def feature_columns(frame: Any, target: str | None, *, quiet: bool) -> list[str]:
-    """The numeric columns other than the target.
-
-    A text column with no number in it is left out (with a note); a column that
-    is mostly numbers but has some text is an error, since that is usually a typo
-    or a missing-value marker the user should fix.
-    """
-    import pandas as pd
-
-    features, skipped = [], []
-    for name in frame.columns:
-        if name == target:
-            continue
-        col = frame[name]
-        if pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
-            features.append(str(name))
-            continue
-        numeric = pd.to_numeric(col, errors="coerce")
-        if numeric.notna().sum() == 0:
-            skipped.append(str(name))
-            continue
-        example = _non_numeric_example(col)
-        assert example is not None
-        row, value = example
-        raise UsageError(
-            f"column {name!r} has a non-numeric value {value!r} (row {row + 1}): "
-            "fix or remove it, or drop the column"
-        )
-    if skipped and not quiet:
-        sys.stderr.write(f"note: ignoring non-numeric columns: {', '.join(skipped)}\n")
-    if not features:
-        raise UsageError(
-            "no numeric feature columns: the table needs at least one numeric column "
-            "besides the target"
-        )
-    return features
-
-
-def split_table(frame: Any, source: str, target: str | None, *, quiet: bool) -> Table:
-    """Pick the target column (default: the last) and the numeric features."""
-    columns = [str(c) for c in frame.columns]
-    frame.columns = columns
-    if target is None:
-        target = columns[-1]
-    elif target not in columns:
-        shown = ", ".join(columns[:8]) + (", ..." if len(columns) > 8 else "")
-        raise UsageError(f"no column {target!r} in {source}: the columns are {shown}")
-    if frame[target].isna().any():
-        raise UsageError(f"the target column {target!r} has missing values: drop those rows")
-    features = feature_columns(frame, target, quiet=quiet)
-    check_finite(frame, features)
-    return Table(frame, source, features, target)
-
-
-def check_finite(frame: Any, features: list[str]) -> None:
-    values = frame[features].to_numpy(dtype=float)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        row, col = (int(v[0]) for v in np.nonzero(bad))
-        raise UsageError(
-            f"column {features[col]!r} has a missing or infinite value (row {row + 1}): "
-            "fill or drop it"
-        )
-
-
-def model_features(frame: Any, features: list[str], source: str) -> Any:
-    """The model's feature columns from ``frame``, by name, as float."""
-    columns = [str(c) for c in frame.columns]
-    frame.columns = columns
-    missing = [f for f in features if f not in columns]
+    frame = named_columns(frame, source)
+    missing = [f for f in columns.features if f not in frame.columns]
     if missing:
         shown = ", ".join(missing[:6]) + (", ..." if len(missing) > 6 else "")
         raise UsageError(
             f"{source} lacks {len(missing)} column(s) the model was trained on: {shown}"
         )
-    import pandas as pd
-
-    for name in features:
+    for name in columns.features:
         col = frame[name]
-        if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
-            example = _non_numeric_example(col)
-            value = example[1] if example else col.iloc[0]
-            row = example[0] + 1 if example else 1
+        isna = col.isna().to_numpy()
+        if isna.any() and not columns.impute:
+            row = int(np.flatnonzero(isna)[0]) + 1
             raise UsageError(
-                f"column {name!r} has a non-numeric value {value!r} (row {row}): fix or remove it"
+                f"column {name!r} has {int(isna.sum())} missing value(s) (row {row} first), "
+                "and the model was trained without --impute: fill or drop them"
             )
-    check_finite(frame, features)
-    return frame[features]
+        if name in columns.numeric:
+            if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
+                bad = pd.to_numeric(col, errors="coerce").isna().to_numpy() & ~isna
+                if bad.any():
+                    i = int(np.flatnonzero(bad)[0])
+                    raise UsageError(
+                        f"column {name!r} has a non-numeric value {col.iloc[i]!r} (row {i + 1}):"
+                        " fix or remove it"
+                    )
+                frame[name] = pd.to_numeric(col)
+            values = frame[name].to_numpy(dtype=float, na_value=np.nan)
+            if np.isinf(values).any():
+                i = int(np.flatnonzero(np.isinf(values))[0])
+                raise UsageError(f"column {name!r} has an infinite value (row {i + 1})")
+        elif not quiet:
+            texts = _columns.category_text(col)
+            known = set(columns.categories[name])
+            unseen = [t for t in texts if t not in known]
+            if unseen:
+                sys.stderr.write(
+                    f"note: column {name!r}: {len(unseen)} row(s) with a category the model "
+                    f"never saw ({unseen[0]!r} first); they count as none of the known ones\n"
+                )
+    return frame[columns.features]

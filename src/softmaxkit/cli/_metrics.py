@@ -94,3 +94,112 @@ def summary_table(m: dict[str, Any], extra: dict[str, str]) -> str:
     rows.extend(extra.items())
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows) + "\n"
+
+
+def counts(Z: np.ndarray, y: np.ndarray, n_classes: int) -> dict[str, Any]:
+    """Sufficient numbers for accuracy, macro F1 and log loss of logits ``Z`` against
+    codes ``y``: the confusion matrix and the summed negative log-likelihood (so
+    that parts of a table, on a cluster, can be added up)."""
+    from .. import log_softmax
+
+    log_p = np.asarray(log_softmax(np.asarray(Z)))
+    pred = log_p.argmax(axis=1)
+    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(cm, (y, pred), 1)
+    nll = -float(log_p[np.arange(len(y)), y].sum()) if len(y) else 0.0
+    return {"confusion_matrix": cm, "nll_sum": nll, "n": len(y)}
+
+
+def add_counts(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    return {k: a[k] + b[k] for k in ("confusion_matrix", "nll_sum", "n")}
+
+
+def macro_f1(cm: np.ndarray) -> float:
+    """Macro-averaged F1 from a confusion matrix (rows: true, columns: predicted), a
+    class with no true and no predicted row counting 0 as in scikit-learn."""
+    tp = np.diag(cm).astype(float)
+    denom = cm.sum(axis=0) + cm.sum(axis=1)
+    f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+    return float(f1.mean())
+
+
+def from_counts(c: dict[str, Any]) -> dict[str, float]:
+    cm = np.asarray(c["confusion_matrix"])
+    n = max(int(c["n"]), 1)
+    return {
+        "accuracy": float(np.trace(cm) / n),
+        "macro_f1": macro_f1(cm),
+        "log_loss": float(c["nll_sum"] / n),
+    }
+
+
+def baseline(train_counts: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """The majority-class baseline on codes ``y``: always predict the most frequent
+    training class, with the training class frequencies as the probabilities (the
+    best constant model in log loss)."""
+    k = len(train_counts)
+    prior = (train_counts + 0.0) / train_counts.sum()
+    cm = np.zeros((k, k), dtype=np.int64)
+    np.add.at(cm, (y, np.full(len(y), int(np.argmax(train_counts)))), 1)
+    with np.errstate(divide="ignore"):
+        nll = -float(np.log(prior[y]).sum())
+    return from_counts({"confusion_matrix": cm, "nll_sum": nll, "n": len(y)})
+
+
+def decomposition_by_class(
+    proba: np.ndarray, y: np.ndarray, n_classes: int, label_smoothing: float
+) -> dict[str, list[float]]:
+    """Mean H(P), KL(P || Q) and H(P, Q) over the test rows of each true class."""
+    P = np.eye(n_classes)[y] * (1 - label_smoothing) + label_smoothing / n_classes
+    h, kl = np.asarray(entropy(P)), np.asarray(kl_divergence(P, proba))
+    out: dict[str, list[float]] = {"entropy_P": [], "kl_P_Q": [], "cross_entropy_P_Q": []}
+    for c in range(n_classes):
+        rows = y == c
+        if not rows.any():
+            for key in out:
+                out[key].append(float("nan"))
+            continue
+        out["entropy_P"].append(float(h[rows].mean()))
+        out["kl_P_Q"].append(float(kl[rows].mean()))
+        out["cross_entropy_P_Q"].append(float(h[rows].mean() + kl[rows].mean()))
+    return out
+
+
+def worst_rows(
+    proba: np.ndarray, y: np.ndarray, rows: np.ndarray, ids: Any, limit: int = 10
+) -> list[dict[str, Any]]:
+    """The test rows whose true class got the lowest probability."""
+    p_true = proba[np.arange(len(y)), y]
+    order = np.argsort(p_true, kind="stable")[:limit]
+    pred = proba.argmax(axis=1)
+    return [
+        {
+            "row": int(rows[i]) + 1,
+            "id": None if ids is None else _plain(ids[i]),
+            "true": int(y[i]),
+            "predicted": int(pred[i]),
+            "p_true": float(p_true[i]),
+            "p_predicted": float(proba[i, pred[i]]),
+        }
+        for i in order
+    ]
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def per_class(y: np.ndarray, pred: np.ndarray, names: list[str]) -> dict[str, Any]:
+    """scikit-learn's ``classification_report`` as a dict (precision, recall, F1 and
+    support per class, with the macro and weighted averages)."""
+    from sklearn.metrics import classification_report
+
+    out: dict[str, Any] = classification_report(
+        y,
+        pred,
+        labels=np.arange(len(names)),
+        target_names=names,
+        output_dict=True,
+        zero_division=0.0,
+    )
+    return out

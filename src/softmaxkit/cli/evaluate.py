@@ -39,47 +39,76 @@ def run(args: argparse.Namespace) -> int:
     from . import _data, _metrics, _model, _run, report
 
     out_dir = _run.check_out_dir(args.out, "-evaluate")
-    pipeline, features, model_target = _model.load_model_for_cli(args.model)
+    pipeline, columns = _model.load_model_for_cli(args.model)
     frame, source = _data.read_table(args.data)
-    frame.columns = [str(c) for c in frame.columns]
-    target = args.target or model_target
+    frame = _data.named_columns(frame, source)
+    target = args.target or columns.target
     if target not in frame.columns:
         raise UsageError(f"no label column {target!r} in {source}: name it with --target")
     if frame[target].isna().any():
         raise UsageError(f"the label column {target!r} has missing values: drop those rows")
     if not args.quiet:
         sys.stderr.write(f"evaluating {len(frame)} rows...\n")
-    X = _data.model_features(frame, features, source).astype(float)
-    scaler, clf = pipeline[0], pipeline[-1]
+    X = _data.model_rows(frame, columns, source, quiet=args.quiet)
+    ct, clf = pipeline[0], pipeline[-1]
     classes = clf.classes_
     try:  # the classifier's own label check: codes, or "expected labels among classes"
         codes = _model.label_codes(frame[target].to_numpy(), classes)
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
         raise UsageError(f"column {target!r}: {exc}") from None
-    Z = _model.logits(clf, scaler.transform(X))
+    Z = _model.logits(clf, ct.transform(X))
     log_p = np.asarray(log_softmax(Z))
     log_p_cal = (
         None
         if clf.temperature_ == 1.0
         else np.asarray(log_softmax(Z, temperature=clf.temperature_))
     )
-    metrics = _metrics.evaluate(log_p, log_p_cal, codes, len(classes), float(clf.label_smoothing))
+    smoothing = float(clf.label_smoothing)
+    k = len(classes)
+    names = [str(c) for c in classes]
+    metrics = _metrics.evaluate(log_p, log_p_cal, codes, k, smoothing)
+    proba = np.exp(log_p_cal if log_p_cal is not None else log_p)
+    ids = frame[columns.id].to_numpy() if columns.id and columns.id in frame.columns else None
     metrics.update(
-        {"data": source, "model": args.model, "target": target, "temperature": clf.temperature_}
+        {
+            "data": source,
+            "model": args.model,
+            "target": target,
+            "temperature": clf.temperature_,
+            "per_class": _metrics.per_class(codes, log_p.argmax(axis=1), names),
+            "decomposition_by_class": _metrics.decomposition_by_class(
+                np.exp(log_p), codes, k, smoothing
+            ),
+            "worst_rows": _metrics.worst_rows(proba, codes, np.arange(len(codes)), ids),
+            "classes": names,
+            "command": report.command_line(args.argv),
+            "versions": report.versions(),
+        }
     )
     table_text = _metrics.summary_table(metrics, {})
+    info = {
+        "model": str(args.model),
+        "data": source,
+        "target": target,
+        "rows": str(len(codes)),
+        "temperature": f"{clf.temperature_:.4f}",
+    }
+    context = report.Context(
+        title="softmaxkit evaluate",
+        info=info,
+        class_names=names,
+        y=codes,
+        proba=np.exp(log_p),
+        proba_calibrated=None if log_p_cal is None else np.exp(log_p_cal),
+        loss_curve=list(clf.loss_curve_),
+        coef=np.asarray(clf.coef_),
+        feature_names=[str(f) for f in ct.get_feature_names_out()],
+        image_shape=report.image_shape(columns),
+        label_smoothing=smoothing,
+    )
     with _run.run_folder(out_dir) as tmp:
         _run.write_json(tmp / "metrics.json", metrics)
-        proba = np.exp(log_p_cal if log_p_cal is not None else log_p)
-        images = report.draw(tmp, metrics, clf.loss_curve_, proba, codes, [str(c) for c in classes])
-        info = {
-            "model": str(args.model),
-            "data": source,
-            "target": target,
-            "rows": str(len(codes)),
-            "temperature": f"{clf.temperature_:.4f}",
-        }
-        report.write_html(tmp / "report.html", "softmaxkit evaluate", table_text, info, images)
+        report.write(tmp, metrics, context)
     sys.stdout.write(
         f"evaluated {args.model} on {source} ({len(codes)} rows):\n{table_text}\n"
         f"report: {out_dir / 'report.html'}\n"

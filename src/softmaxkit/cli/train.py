@@ -6,10 +6,12 @@ import argparse
 import sys
 import time
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from . import _metrics
 from ._errors import UsageError
 
 HELP = "train a softmax classifier on a CSV/Parquet table (default: the digits data)"
@@ -32,7 +34,44 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("data", nargs="?", help="CSV or Parquet file; omitted: scikit-learn's digits")
     p.add_argument("--target", help="target column (default: the last column)")
-    p.add_argument("--test-size", type=float, default=0.2, help="test fraction (default 0.2)")
+    p.add_argument(
+        "--features",
+        action="append",
+        metavar="COLS",
+        help="feature columns, comma-separated (default: every column but the target and --id)",
+    )
+    p.add_argument("--drop", action="append", metavar="COLS", help="columns to leave out")
+    p.add_argument(
+        "--categorical",
+        action="append",
+        metavar="COLS",
+        help="columns to one-hot encode although numeric (integer codes); text, bool and "
+        "category columns are categorical already",
+    )
+    p.add_argument(
+        "--id",
+        metavar="COL",
+        help="a row-ID column: never a feature, carried into predict's output",
+    )
+    p.add_argument(
+        "--impute",
+        action="store_true",
+        help="fill missing feature values (numeric: the training mean; categorical: a "
+        "category of its own) instead of refusing them",
+    )
+    p.add_argument(
+        "--test-size",
+        type=float,
+        default=0.2,
+        help="test fraction (default 0.2); with --calibrate the same fraction of the rest "
+        "is the validation split",
+    )
+    p.add_argument(
+        "--cv",
+        type=int,
+        metavar="K",
+        help="K-fold cross-validation on the training rows before the final fit (memory engine)",
+    )
     p.add_argument("--C", type=float, default=1.0, help="inverse regularisation (default 1.0)")
     p.add_argument(
         "--l1-ratio",
@@ -101,6 +140,10 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError("--workers and --memory-limit size a local cluster: not with --scheduler")
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be >= 1, got {args.workers}")
+    if args.cv is not None and args.cv < 2:
+        raise UsageError(f"--cv must be >= 2, got {args.cv}")
+    if args.cv is not None and args.engine == "dask":
+        raise UsageError("--cv needs --engine memory (K more fits over the whole table)")
     if not 0 < args.test_size < 1:
         raise UsageError(f"--test-size must be between 0 and 1, got {args.test_size}")
     if not args.C > 0:
@@ -119,27 +162,6 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.learning_rate is not None and not 0 < args.learning_rate < float("inf"):
         raise UsageError(f"--learning-rate must be a finite number > 0, got {args.learning_rate}")
-
-
-def _split(X: Any, codes: np.ndarray, test_size: float, seed: int) -> tuple[Any, ...]:
-    from sklearn.model_selection import train_test_split
-
-    counts = np.bincount(codes)
-    if counts.min() < 3:
-        raise UsageError(
-            f"a class has only {counts.min()} row(s): the stratified train/validation/test "
-            "split needs at least 3 per class"
-        )
-    try:
-        X_rest, X_test, y_rest, y_test = train_test_split(
-            X, codes, test_size=test_size, stratify=codes, random_state=seed
-        )
-        X_train, X_val, y_train, y_val = train_test_split(
-            X_rest, y_rest, test_size=test_size, stratify=y_rest, random_state=seed
-        )
-    except ValueError as exc:
-        raise UsageError(f"cannot split the data: {exc}") from None
-    return X_train, X_val, X_test, y_train, y_val, y_test
 
 
 def make_classifier(args: argparse.Namespace) -> Any:
@@ -162,10 +184,9 @@ def make_classifier(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.pipeline import Pipeline
 
-    from . import _data, _model, _run
+    from . import _columns, _data, _model, _run
 
     _check_args(args)
     out_dir = _run.check_out_dir(args.out)
@@ -174,62 +195,161 @@ def run(args: argparse.Namespace) -> int:
 
         return _dask_engine.run(args, out_dir, finish)
     frame, source = _data.read_table(args.data)
-    table = _data.split_table(frame, source, args.target, quiet=args.quiet)
-    X = table.frame[table.features].astype(float)
-    labels = table.frame[table.target].to_numpy()
-    classes, codes = np.unique(labels, return_inverse=True)
-    if len(classes) < 2:
-        raise UsageError(f"the target column {table.target!r} has one class only: need 2 or more")
-    X_train, X_val, X_test, y_train, y_val, y_test = _split(X, codes, args.test_size, args.seed)
+    columns = _data.plan_columns(frame, source, args)
+    prof = _columns.profile_part(frame, columns, 0, args.seed, args.test_size, args.calibrate)
+    columns = _columns.settle(columns, prof, quiet=args.quiet)
+    classes = check_classes(prof, columns.target)
+    split = _columns.split_codes(0, len(frame), args.seed, args.test_size, args.calibrate)
+    X = frame[columns.features]
+    codes = _model.label_codes(frame[columns.target].to_numpy(), classes)
+    train, val, test = (np.flatnonzero(split == s) for s in range(3))
 
     clf = make_classifier(args)
-    pipeline = make_pipeline(StandardScaler(), clf)
+    pipeline = Pipeline([("columns", _columns.transformer(columns)), ("softmaxregression", clf)])
+    cv = cross_validate(args, pipeline, X.iloc[train], codes[train]) if args.cv else None
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        pipeline.fit(X_train, classes[y_train])
+        pipeline.fit(X.iloc[train], classes[codes[train]])
     fit_time = time.perf_counter() - start
     for w in caught:
         sys.stderr.write(f"warning: {w.message}\n")
-    scaler = pipeline[0]
+    ct = pipeline[0]
     if args.calibrate:
-        clf.calibrate(scaler.transform(X_val), classes[y_val])
-    splits = {"train": len(y_train), "validation": len(y_val), "test": len(y_test)}
-    Z_test = _model.logits(clf, scaler.transform(X_test))
-    return finish(args, out_dir, pipeline, classes, Z_test, y_test, splits, table, fit_time)
+        clf.calibrate(ct.transform(X.iloc[val]), classes[codes[val]])
+    ids = frame[columns.id].to_numpy()[test] if columns.id else None
+    result = Result(
+        pipeline=pipeline,
+        columns=columns,
+        source=source,
+        classes=classes,
+        Z_test=_model.logits(clf, ct.transform(X.iloc[test])),
+        y_test=codes[test],
+        test_rows=test,
+        test_ids=ids,
+        train_summary=_metrics.counts(
+            _model.logits(clf, ct.transform(X.iloc[train])), codes[train], len(classes)
+        ),
+        train_class_counts=np.bincount(codes[train], minlength=len(classes)),
+        splits={"train": len(train), "validation": len(val), "test": len(test)},
+        fit_time=fit_time,
+        cv=cv,
+    )
+    return finish(args, out_dir, result)
 
 
-def finish(
-    args: argparse.Namespace,
-    out_dir: Any,
-    pipeline: Any,
-    classes: np.ndarray,
-    Z_test: np.ndarray,
-    y_test: np.ndarray,
-    splits: dict[str, int],
-    table: Any,
-    fit_time: float,
-) -> int:
+def check_classes(prof: Any, target: str) -> np.ndarray:
+    """The sorted classes; every one must have training rows, and two at least."""
+    classes = np.array(sorted(prof.classes))
+    if len(classes) < 2:
+        raise UsageError(f"the target column {target!r} has one class only: need 2 or more")
+    lacking = [c for c, n in prof.classes.items() if n[0] == 0]
+    if lacking:
+        raise UsageError(
+            f"class {lacking[0]!r} has no row in the training split "
+            f"({sum(prof.classes[lacking[0]])} row(s) in all): add rows of it, or drop them"
+        )
+    if prof.split_rows[2] == 0:
+        raise UsageError("the test split is empty: the table is too small for --test-size")
+    return classes
+
+
+def cross_validate(
+    args: argparse.Namespace, pipeline: Any, X: Any, codes: np.ndarray
+) -> dict[str, Any]:
+    """K-fold (stratified, shuffled by --seed) scores of the pipeline on the training rows."""
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import cross_validate as sk_cross_validate
+
+    smallest = int(np.bincount(codes).min())
+    if smallest < args.cv:
+        raise UsageError(
+            f"--cv {args.cv} needs {args.cv} training rows of each class; the smallest class "
+            f"has {smallest}"
+        )
+    model = clone(pipeline).set_params(softmaxregression__verbose=0)
+    folds = StratifiedKFold(args.cv, shuffle=True, random_state=args.seed)
+    if not args.quiet:
+        sys.stderr.write(f"{args.cv}-fold cross-validation on {len(codes)} training rows...\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scores = sk_cross_validate(
+            model, X, codes, cv=folds, scoring=["accuracy", "f1_macro", "neg_log_loss"]
+        )
+    if caught and not args.quiet:
+        sys.stderr.write(f"warning (cross-validation): {caught[0].message}\n")
+    out = {"folds": args.cv}
+    for key, name, sign in (
+        ("test_accuracy", "accuracy", 1),
+        ("test_f1_macro", "macro_f1", 1),
+        ("test_neg_log_loss", "log_loss", -1),
+    ):
+        values = sign * np.asarray(scores[key], dtype=float)
+        out[name] = {
+            "mean": float(values.mean()),
+            "std": float(values.std()),
+            "folds": values.tolist(),
+        }
+    return out
+
+
+@dataclass
+class Result:
+    """What a fit on either engine hands to :func:`finish`."""
+
+    pipeline: Any
+    columns: Any
+    source: str
+    classes: np.ndarray
+    Z_test: np.ndarray
+    y_test: np.ndarray
+    test_rows: np.ndarray
+    test_ids: np.ndarray | None
+    train_summary: dict[str, Any]
+    train_class_counts: np.ndarray
+    splits: dict[str, int]
+    fit_time: float
+    cv: dict[str, Any] | None = None
+
+
+def finish(args: argparse.Namespace, out_dir: Any, r: Result) -> int:
     """Evaluate on the test split, write the run folder, print the summary (both engines)."""
     from .. import log_softmax
-    from . import _metrics, _model, _run, report
+    from . import _model, _run, report
 
-    clf = pipeline[-1]
-    log_p = np.asarray(log_softmax(Z_test))
+    clf = r.pipeline[-1]
+    k = len(r.classes)
+    names = [str(c) for c in r.classes]
+    log_p = np.asarray(log_softmax(r.Z_test))
     log_p_cal = None
     if args.calibrate:
-        log_p_cal = np.asarray(log_softmax(Z_test, temperature=clf.temperature_))
-    metrics = _metrics.evaluate(log_p, log_p_cal, y_test, len(classes), args.label_smoothing)
+        log_p_cal = np.asarray(log_softmax(r.Z_test, temperature=clf.temperature_))
+    metrics = _metrics.evaluate(log_p, log_p_cal, r.y_test, k, args.label_smoothing)
+    proba = np.exp(log_p_cal if log_p_cal is not None else log_p)
     metrics.update(
         {
-            "fit_time_s": fit_time,
+            "train": _metrics.from_counts(r.train_summary),
+            "baseline": _metrics.baseline(r.train_class_counts, r.y_test),
+            "per_class": _metrics.per_class(r.y_test, log_p.argmax(axis=1), names),
+            "decomposition_by_class": _metrics.decomposition_by_class(
+                np.exp(log_p), r.y_test, k, args.label_smoothing
+            ),
+            "worst_rows": _metrics.worst_rows(proba, r.y_test, r.test_rows, r.test_ids),
+            "fit_time_s": r.fit_time,
             "n_iter": clf.n_iter_,
             "temperature": clf.temperature_,
-            "splits": splits,
-            "data": table.source,
-            "target": table.target,
-            "features": table.features,
-            "classes": [str(c) for c in classes],
+            "calibration": getattr(clf, "calibration_", None),
+            "splits": r.splits,
+            "split_rule": "by row position and --seed (the same on both engines)",
+            "data": r.source,
+            "target": r.columns.target,
+            "features": r.columns.features,
+            "columns": r.columns.header(),
+            "encoded_features": int(clf.n_features_in_),
+            "classes": names,
+            "command": report.command_line(args.argv),
+            "versions": report.versions(),
             "params": {
                 "C": args.C,
                 "l1_ratio": args.l1_ratio,
@@ -243,40 +363,72 @@ def finish(
                 "calibrate": args.calibrate,
                 "seed": args.seed,
                 "test_size": args.test_size,
+                "cv": args.cv,
+                "impute": args.impute,
                 "engine": args.engine,
             },
         }
     )
-    extra = {"fit time": f"{fit_time:.2f} s ({clf.n_iter_} iterations)"}
+    if r.cv is not None:
+        metrics["cv"] = r.cv
+    extra = {"fit time": f"{r.fit_time:.2f} s ({clf.n_iter_} iterations)"}
     if args.calibrate:
         extra["temperature"] = f"{clf.temperature_:.4f}"
     table_text = _metrics.summary_table(metrics, extra)
-    rows = f"{splits['train']} / {splits['validation']} / {splits['test']}"
+    rows = f"{r.splits['train']} / {r.splits['validation']} / {r.splits['test']}"
+    n_cat = len(r.columns.categorical)
+    info = {
+        "data": r.source,
+        "target": str(r.columns.target),
+        "rows (train / validation / test)": rows,
+        "features": f"{len(r.columns.numeric)} numeric, {n_cat} categorical "
+        f"({clf.n_features_in_} after one-hot encoding)",
+        "classes": str(k),
+        "C": str(args.C),
+        "l1_ratio": str(args.l1_ratio),
+        "solver": args.solver,
+        "class weight": args.class_weight,
+        "label smoothing": str(args.label_smoothing),
+        "engine": args.engine,
+    }
+    if r.columns.id:
+        info["row ID column"] = r.columns.id
+    context = report.Context(
+        title="softmaxkit train",
+        info=info,
+        class_names=names,
+        y=r.y_test,
+        proba=np.exp(log_p),
+        proba_calibrated=None if log_p_cal is None else np.exp(log_p_cal),
+        loss_curve=list(clf.loss_curve_),
+        coef=np.asarray(clf.coef_),
+        feature_names=[str(f) for f in r.pipeline[0].get_feature_names_out()],
+        image_shape=report.image_shape(r.columns),
+        label_smoothing=args.label_smoothing,
+    )
     with _run.run_folder(out_dir) as tmp:
-        _model.save_model(tmp / "model.npz", pipeline, table.features, str(table.target))
+        _model.save_model(tmp / "model.npz", r.pipeline, r.columns)
         _run.write_json(tmp / "metrics.json", metrics)
-        proba = np.exp(log_p_cal if log_p_cal is not None else log_p)
-        images = report.draw(
-            tmp, metrics, clf.loss_curve_, proba, y_test, [str(c) for c in classes]
+        report.write(tmp, metrics, context)
+    cv_text = ""
+    if r.cv is not None:
+        cv = r.cv
+        cv_text = (
+            f"{cv['folds']}-fold cross-validation on the training rows (mean +- std):\n"
+            + "".join(
+                f"  {name:<9} {cv[key]['mean']:.4f} +- {cv[key]['std']:.4f}\n"
+                for name, key in (
+                    ("accuracy", "accuracy"),
+                    ("macro F1", "macro_f1"),
+                    ("log loss", "log_loss"),
+                )
+            )
+            + "\n"
         )
-        info = {
-            "data": table.source,
-            "target": str(table.target),
-            "rows (train / validation / test)": rows,
-            "features": str(len(table.features)),
-            "classes": str(len(classes)),
-            "C": str(args.C),
-            "l1_ratio": str(args.l1_ratio),
-            "solver": args.solver,
-            "class weight": args.class_weight,
-            "label smoothing": str(args.label_smoothing),
-            "engine": args.engine,
-        }
-        report.write_html(tmp / "report.html", "softmaxkit train", table_text, info, images)
     sys.stdout.write(
-        f"trained on {table.source}: {splits['train']} rows, {len(table.features)} features, "
-        f"{len(classes)} classes (target {table.target!r})\n\n"
-        f"test split ({splits['test']} rows):\n{table_text}\n"
+        f"trained on {r.source}: {r.splits['train']} rows, {len(r.columns.features)} feature "
+        f"columns, {k} classes (target {r.columns.target!r})\n\n{cv_text}"
+        f"test split ({r.splits['test']} rows):\n{table_text}\n"
         f"run folder: {out_dir}\nreport: {out_dir / 'report.html'}\n"
     )
     return 0
