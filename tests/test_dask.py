@@ -475,3 +475,74 @@ def test_arrays_that_fit_are_persisted_on_a_cluster(cluster, monkeypatch):
     with __import__("dask").config.set(scheduler="threads"):
         monkeypatch.setattr(_dask, "PERSIST_FRACTION", 0.5)
         assert not _dask.Data(Xd, yd, None).persisted  # no cluster: nothing to keep
+
+
+def test_cli_both_engines_split_encode_and_score_alike(cluster, tmp_path, capsys):
+    """The same file and seed give the same train / validation / test rows, the same
+    column plan and, up to the solvers' tolerance, the same metrics on both engines;
+    here the table is in three Parquet files, so the Dask engine sees three partitions."""
+    import json
+
+    import pandas as pd
+
+    from softmaxkit.cli import main
+
+    rng = np.random.default_rng(5)
+    n = 1500
+    label = rng.integers(0, 3, n)
+    frame = pd.DataFrame(
+        {
+            "key": np.arange(n),
+            "x": rng.normal(size=n) + label,
+            "y": rng.normal(size=n),
+            "shade": np.array(["dark", "light", "mid", "pale"])[
+                (label + rng.integers(0, 2, n)) % 4
+            ],
+            "label": np.array(["p", "q", "r"])[label],
+        }
+    )
+    frame.loc[17, "x"] = np.nan
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for i, (a, b) in enumerate(((0, 400), (400, 1100), (1100, n))):
+        frame.iloc[a:b].to_parquet(folder / f"part{i}.parquet", index=False)
+    metrics = {}
+    for engine in ("memory", "dask"):
+        path = folder if engine == "dask" else tmp_path / "whole.parquet"
+        if engine == "memory":
+            frame.to_parquet(path, index=False)
+        extra = ["--scheduler", cluster.scheduler.address] if engine == "dask" else []
+        out = tmp_path / engine
+        code = main(
+            [
+                "train",
+                str(path),
+                "--engine",
+                engine,
+                "--id",
+                "key",
+                "--impute",
+                "--calibrate",
+                "--seed",
+                "3",
+                "--tol",
+                "1e-8",
+                "--quiet",
+                "--out",
+                str(out),
+                *extra,
+            ]
+        )
+        assert code == 0, capsys.readouterr().err
+        metrics[engine] = json.loads((out / "metrics.json").read_text())
+    mem, dsk = metrics["memory"], metrics["dask"]
+    assert mem["splits"] == dsk["splits"]
+    assert mem["columns"] == dsk["columns"]
+    assert mem["columns"]["categories"]["shade"] == ["dark", "light", "mid", "pale"]
+    # the same test rows, found by their IDs, in the same order of difficulty
+    assert [r["id"] for r in mem["worst_rows"]] == [r["id"] for r in dsk["worst_rows"]]
+    assert [r["row"] for r in mem["worst_rows"]] == [r["row"] for r in dsk["worst_rows"]]
+    assert mem["accuracy"] == dsk["accuracy"]
+    assert mem["log_loss"] == pytest.approx(dsk["log_loss"], rel=1e-5)
+    assert mem["train"]["log_loss"] == pytest.approx(dsk["train"]["log_loss"], rel=1e-5)
+    assert mem["temperature"] == pytest.approx(dsk["temperature"], rel=1e-4)

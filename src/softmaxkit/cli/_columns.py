@@ -337,7 +337,9 @@ def settle(columns: Columns, prof: Profile, *, quiet: bool) -> Columns:
             )
         distinct = len(prof.categories.get(name, ()))
         if name in prof.numbers and distinct > max(TEXT_MIN_DISTINCT, prof.split_rows[0] / 2):
-            note.append(f"{name} ({distinct} distinct values in {prof.rows} rows)")
+            note.append(
+                f"{name} ({distinct} distinct values in {prof.split_rows[0]} training rows)"
+            )
             continue
         cats.append(name)
     if note and not quiet:
