@@ -61,7 +61,9 @@ def evaluate(
     out: dict[str, Any] = {
         "n_samples": len(y),
         "accuracy": float(accuracy_score(y, pred)),
-        "macro_f1": float(f1_score(y, pred, average="macro", labels=np.arange(n_classes))),
+        "macro_f1": float(
+            f1_score(y, pred, average="macro", labels=np.arange(n_classes), zero_division=0.0)
+        ),
         "log_loss": log_loss,
         "cross_entropy_P_Q": ce,
         "entropy_P": h,

@@ -75,6 +75,18 @@ def image_shape(columns: Any) -> tuple[int, int] | None:
     return side, side
 
 
+def tick_labels(names: list[str], width: int = 18) -> list[str]:
+    """Class names short enough for an axis: as they are when all fit in ``width``
+    characters, else ``"<index>: <start>..."`` (the per-class table's ``#`` column
+    gives the index, so two names that start alike stay apart)."""
+    if all(len(n) <= width for n in names):
+        return list(names)
+    return [
+        f"{i}: {n[: width - 4]}\u2026" if len(n) > width - 4 else f"{i}: {n}"
+        for i, n in enumerate(names)
+    ]
+
+
 def _plt() -> Any:
     import matplotlib
 
@@ -142,7 +154,7 @@ def _confusion(figs: _Figures, y: np.ndarray, pred: np.ndarray, names: list[str]
 
     plt = _plt()
     k = len(names)
-    cell = min(0.5, 16.0 / k)  # inches per class; the whole figure at most about 16 in
+    cell = min(0.5, 10.0 / k)  # inches per class: the matrix at most 10 in, shown ~1000 px
     side = max(4.5, 1.5 + cell * k)
     for normalize, name, caption in (
         (None, "confusion_matrix.png", "Confusion matrix (test rows; counts)"),
@@ -157,7 +169,7 @@ def _confusion(figs: _Figures, y: np.ndarray, pred: np.ndarray, names: list[str]
             y,
             pred,
             labels=np.arange(k),
-            display_labels=names,
+            display_labels=tick_labels(names),
             normalize=normalize,
             include_values=k <= VALUES_UP_TO,
             values_format=".2f" if normalize else "d",
@@ -168,7 +180,7 @@ def _confusion(figs: _Figures, y: np.ndarray, pred: np.ndarray, names: list[str]
             text_kw={"fontsize": 7 if k > 10 else 9},
         )
         if k > VALUES_UP_TO:
-            ax.tick_params(labelsize=6)
+            ax.tick_params(labelsize=7)
         ax.set_title(caption)
         figs.save(fig, name, caption)
 
@@ -282,7 +294,7 @@ def _true_class_probability(
     fig, ax = plt.subplots(figsize=(max(6.0, 0.35 * k + 1.5), 4.0))
     data = [proba[y == c, c] if np.any(y == c) else np.array([np.nan]) for c in range(k)]
     ax.boxplot(data, showfliers=True, flierprops={"markersize": 3, "alpha": 0.6})
-    ax.set_xticks(range(1, k + 1), names, rotation=90)
+    ax.set_xticks(range(1, k + 1), tick_labels(names), rotation=90)
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("true class")
     ax.set_ylabel("probability given to the true class")
@@ -305,7 +317,7 @@ def _decomposition(figs: _Figures, metrics: dict[str, Any], names: list[str]) ->
     for r, a, b in zip(rows, h, kl, strict=True):
         if np.isfinite(a + b):
             ax.text(a + b, r, f" {a + b:.3f}", va="center", fontsize=7)
-    ax.set_yticks(rows, labels, fontsize=8 if k <= 20 else 6)
+    ax.set_yticks(rows, [labels[0], *tick_labels(names)], fontsize=8 if k <= 20 else 6)
     ax.set_xlabel("nats per row: cross-entropy H(P, Q) = H(P) + KL(P || Q)")
     ax.set_title("Cross-entropy = entropy of the targets + KL divergence (test rows)")
     # below the axes, so that it never covers a bar
@@ -402,6 +414,7 @@ def _per_class(metrics: dict[str, Any], ctx: Context) -> str:
         )
         rows.append(
             [
+                str(c),
                 f'<span class="name">{_esc(name)}</span>',
                 _num(r["precision"], 3),
                 _num(r["recall"], 3),
@@ -412,6 +425,7 @@ def _per_class(metrics: dict[str, Any], ctx: Context) -> str:
             ]
         )
     header = [
+        "#",
         "class",
         "precision",
         "recall",
@@ -422,6 +436,7 @@ def _per_class(metrics: dict[str, Any], ctx: Context) -> str:
     ]
     foot = [
         [
+            "",
             f"<em>{avg}</em>",
             _num(report[avg]["precision"], 3),
             _num(report[avg]["recall"], 3),
@@ -433,7 +448,7 @@ def _per_class(metrics: dict[str, Any], ctx: Context) -> str:
         for avg in ("macro avg", "weighted avg")
     ]
     table = _table(header, rows, "per-class")
-    return table + _table(["average", *header[1:]], foot, "per-class-averages")
+    return table + _table(["", "average", *header[2:]], foot, "per-class-averages")
 
 
 def _confused_pairs(metrics: dict[str, Any], names: list[str], limit: int = 10) -> str:
@@ -503,16 +518,15 @@ def _worst(metrics: dict[str, Any], names: list[str]) -> str:
 
 
 def _top_features(ctx: Context, limit: int = 5) -> str:
+    shown = [f.split("__", 1)[-1] for f in ctx.feature_names]  # without "numeric__"
     rows = []
     for c, name in enumerate(ctx.class_names[:50]):
         order = np.argsort(ctx.coef[c])[::-1]
         pos = ", ".join(
-            f"{_esc(ctx.feature_names[j])} ({ctx.coef[c, j]:+.2f})"
-            for j in order[:limit]
-            if ctx.coef[c, j] > 0
+            f"{_esc(shown[j])} ({ctx.coef[c, j]:+.2f})" for j in order[:limit] if ctx.coef[c, j] > 0
         )
         neg = ", ".join(
-            f"{_esc(ctx.feature_names[j])} ({ctx.coef[c, j]:+.2f})"
+            f"{_esc(shown[j])} ({ctx.coef[c, j]:+.2f})"
             for j in order[::-1][:limit]
             if ctx.coef[c, j] < 0
         )
@@ -524,7 +538,7 @@ def _top_features(ctx: Context, limit: int = 5) -> str:
 
 CSS = """
 body { font-family: system-ui, sans-serif; max-width: 70em; margin: 1.5em auto; padding: 0 1em;
-       color: #222; line-height: 1.45; overflow-wrap: anywhere; }
+       color: #222; line-height: 1.45; overflow-wrap: break-word; }
 h1 { margin-bottom: 0.2em; }
 table { border-collapse: collapse; margin: 0.3em 0 1.2em; font-variant-numeric: tabular-nums; }
 th, td { text-align: left; padding: 0.2em 0.9em 0.2em 0; border-bottom: 1px solid #ddd;
