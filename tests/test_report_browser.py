@@ -119,7 +119,8 @@ def _render(run: Path, name: str) -> dict:
         f"--screenshot={shot}",
         (run / "report.html").as_uri(),
     )
-    assert shot.exists() and shot.stat().st_size > 10_000, done.stderr[-2000:]
+    assert shot.exists(), done.stderr[-2000:]
+    assert shot.stat().st_size > 10_000
     return result
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -165,7 +166,38 @@ def test_text_report(checks):
     assert text.splitlines()[0] == "softmaxkit theory: 6 results, 6 proven"
     assert sum(line.startswith("PROVEN") for line in text.splitlines()) == 6
     detailed = render_text(checks, details=True)
-    assert r"-s_i s_j" in detailed
+    assert "-sᵢ sⱼ" in detailed  # Unicode mathematics on a terminal
+    assert "∂L/∂zⱼ = ŷⱼ - yⱼ" in detailed  # result 5's statement
+    for report in (text, detailed):  # no LaTeX command or brace group left
+        assert re.search(r"\\[A-Za-z]+|[_^]\{", report) is None, re.findall(r"\\[A-Za-z]+", report)
+
+
+def test_verify_shows_progress_on_a_terminal_only(monkeypatch, capsys, checks):
+    import io
+
+    from softmaxkit.theory import __main__ as cli
+
+    def fake(*, progress=None, **_):
+        for i, c in enumerate(checks, 1):
+            if progress is not None:
+                progress(i, len(checks), c.title)
+        return checks
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(theory, "verify_all", fake)
+    assert cli.main([]) == 0
+    assert capsys.readouterr().err == ""  # not a terminal: nothing on stderr
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert cli.main(["--details"]) == 0
+    err = terminal.getvalue()
+    assert "checking 1/6: Shift invariance" in err
+    assert "checking 6/6:" in err
+    assert err.endswith("\r\x1b[K")  # the line erased at the end: nothing stray is left
+    assert "\\" not in capsys.readouterr().out
 
 
 def test_markdown_has_math(checks):
@@ -203,10 +235,10 @@ def test_command_line_exits_nonzero_when_a_check_fails(monkeypatch, capsys, chec
     broken[2] = dataclasses.replace(
         broken[2], steps=[dataclasses.replace(broken[2].steps[0], status="failed")]
     )
-    monkeypatch.setattr(theory, "verify_all", lambda: broken)
+    monkeypatch.setattr(theory, "verify_all", lambda **_: broken)
     assert cli.main([]) == 1
     assert "FAILED  3." in capsys.readouterr().out
-    monkeypatch.setattr(theory, "verify_all", lambda: checks)
+    monkeypatch.setattr(theory, "verify_all", lambda **_: checks)
     assert cli.main(["--format", "markdown"]) == 0
     with pytest.raises(SystemExit) as exc:
         cli.main(["--format", "yaml"])

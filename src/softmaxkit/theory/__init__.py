@@ -29,6 +29,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 MISSING_SYMPY = 'softmaxkit.theory needs SymPy: pip install "softmaxkit[theory]"'
@@ -55,9 +56,17 @@ if _HAVE_SYMPY or TYPE_CHECKING:
         names = ", ".join(r.name for r in RESULTS)
         raise ValueError(f"expected one of {names}, got {name!r}")
 
-    def verify_all(*, numeric: bool = True) -> list[ResultCheck]:
-        """Check all six results; returns one :class:`ResultCheck` per result, in order."""
-        return [result.check(numeric=numeric) for result in RESULTS]
+    def verify_all(
+        *, numeric: bool = True, progress: Callable[[int, int, str], None] | None = None
+    ) -> list[ResultCheck]:
+        """Check all six results; returns one :class:`ResultCheck` per result, in order.
+        ``progress(i, n, title)`` is called before the ``i``-th of ``n`` results."""
+        checks = []
+        for i, result in enumerate(RESULTS, 1):
+            if progress is not None:
+                progress(i, len(RESULTS), result.title)
+            checks.append(result.check(numeric=numeric))
+        return checks
 
 else:
 

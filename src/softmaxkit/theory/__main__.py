@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 from . import MISSING_SYMPY
 
@@ -33,10 +34,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from . import verify_all
         from ._report import docs_markdown, render_json, render_markdown, render_text
+        from ._unicode import to_unicode
     except ImportError:
         sys.stderr.write(f"error: {MISSING_SYMPY}\n")
         return 2
-    checks = verify_all()
+    live = sys.stderr.isatty()  # a progress line on a terminal; nothing in a pipe or log
+    start = time.perf_counter()
+
+    def progress(i: int, n: int, title: str) -> None:
+        elapsed = time.perf_counter() - start
+        sys.stderr.write(f"\r\033[Kchecking {i}/{n}: {to_unicode(title)} ({elapsed:.0f} s)")
+        sys.stderr.flush()
+
+    checks = verify_all(progress=progress if live else None)
+    if live:
+        sys.stderr.write("\r\033[K")  # the line erased: the report follows cleanly
+        sys.stderr.flush()
     if args.docs:
         text = docs_markdown(checks)
     elif args.format == "json":
