@@ -343,3 +343,49 @@ def test_restored_preprocessing_matches_the_fitted_one():
         atol=1e-12,
     )
     assert list(restored.get_feature_names_out()) == list(fitted.get_feature_names_out())
+
+
+# --------------------------------------------------------------------------------------
+# what the report says
+
+
+def test_report_says_when_calibration_was_not_applied(tmp_path, capsys):
+    # color gives the class exactly: every validation row is right, and the
+    # "best" temperature would be 0, so calibrate keeps T = 1 and says so
+    path = _write(_table(n=600), tmp_path, "csv")
+    code, _, err = _train(capsys, path, tmp_path / "run", "--id", "id", "--calibrate")
+    assert code == 0, err
+    assert "calibrate kept temperature_ = 1" in err
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["calibration"]["kept_reason"]
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert "Temperature scaling was not applied (temperature kept at 1)" in html
+
+
+def test_report_carries_the_command_versions_and_the_decomposition(tmp_path, capsys):
+    from sklearn.datasets import load_iris
+
+    path = _write(load_iris(as_frame=True).frame, tmp_path, "csv")
+    argv = ["train", str(path), "--label-smoothing", "0.2", "--quiet", "--out", str(tmp_path / "r")]
+    assert main(argv) == 0
+    capsys.readouterr()
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert metrics["command"].startswith("softmaxkit train ")
+    assert "--label-smoothing 0.2" in metrics["command"]
+    assert {"python", "numpy", "scikit-learn", "softmaxkit"} <= set(metrics["versions"])
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert metrics["command"].split()[-1] in html
+    # with label smoothing H(P) > 0: the page says the loss cannot go below it
+    h = metrics["entropy_P"]
+    assert h > 0
+    assert f"H(P) = {h:.4f} &gt; 0 is part of every loss" in html
+    # the per-class decomposition adds up, class by class, against scikit-learn's
+    # log loss on each class's rows (the smoothed targets' cross-entropy)
+    by = metrics["decomposition_by_class"]
+    for c in range(3):
+        assert by["cross_entropy_P_Q"][c] == pytest.approx(by["entropy_P"][c] + by["kl_P_Q"][c])
+    support = [metrics["per_class"][name]["support"] for name in metrics["classes"]]
+    overall = np.dot(support, by["cross_entropy_P_Q"]) / sum(support)
+    assert overall == pytest.approx(metrics["cross_entropy_P_Q"], rel=1e-12)
+    # the baseline predicts the majority training class with the training shares
+    assert metrics["baseline"]["accuracy"] < 0.5 < metrics["accuracy"]

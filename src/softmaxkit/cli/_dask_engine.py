@@ -238,7 +238,11 @@ def _run(args: argparse.Namespace, out_dir: Any, finish: Callable[..., int]) -> 
 
         if args.calibrate:
             Z_val, y_val, _, _ = fetch(_columns.VALIDATION)
-            clf.calibrate_logits(Z_val, classes[y_val])
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                clf.calibrate_logits(Z_val, classes[y_val])
+            for w in caught:
+                sys.stderr.write(f"warning: {w.message}\n")
         Z_test, y_test, test_rows, test_ids = fetch(_columns.TEST)
         summaries = compute(
             *[

@@ -1,9 +1,8 @@
-"""Reading the data table and splitting it into features and target."""
+"""Reading a data table, and the feature rows a saved model takes from one."""
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,16 +10,6 @@ import numpy as np
 
 from . import _columns
 from ._errors import UsageError
-
-
-@dataclass
-class Table:
-    """A data table: the frame, where it came from, its feature and target columns."""
-
-    frame: Any  # pandas.DataFrame (a Dask DataFrame with train --engine dask)
-    source: str
-    features: list[str]
-    target: str | None
 
 
 def read_table(path: str | None) -> tuple[Any, str]:

@@ -18,6 +18,8 @@ HELP = "train a softmax classifier on a CSV/Parquet table (default: the digits d
 EPILOG = """examples:
   softmaxkit train                                  # embedded digits data
   softmaxkit train data.csv --target species --calibrate
+  softmaxkit train customers.csv --target churn --id customer_id --impute --cv 5
+  softmaxkit train data.csv --features age,income,region --categorical region_code
   softmaxkit train data.parquet --C 0.5 --label-smoothing 0.1 --out runs/exp1
   softmaxkit train big/ --engine dask --workers 2 --memory-limit 1GB   # a Parquet folder
 """
@@ -212,11 +214,13 @@ def run(args: argparse.Namespace) -> int:
         warnings.simplefilter("always")
         pipeline.fit(X.iloc[train], classes[codes[train]])
     fit_time = time.perf_counter() - start
-    for w in caught:
-        sys.stderr.write(f"warning: {w.message}\n")
     ct = pipeline[0]
-    if args.calibrate:
-        clf.calibrate(ct.transform(X.iloc[val]), classes[codes[val]])
+    with warnings.catch_warnings(record=True) as more:
+        warnings.simplefilter("always")
+        if args.calibrate:
+            clf.calibrate(ct.transform(X.iloc[val]), classes[codes[val]])
+    for w in [*caught, *more]:
+        sys.stderr.write(f"warning: {w.message}\n")
     ids = frame[columns.id].to_numpy()[test] if columns.id else None
     result = Result(
         pipeline=pipeline,
