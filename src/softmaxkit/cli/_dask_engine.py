@@ -21,6 +21,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -94,54 +95,47 @@ def _read(path: str | None) -> tuple[Any, str]:
     return frame, str(path)
 
 
-def _encoded(
-    part: Any, ct: Any, columns: Any, classes: np.ndarray, offset: int, args: Any, which: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-    """One partition's rows of split ``which``: encoded features, class codes, row
-    positions in the table, and IDs (or None)."""
-    from ..classifier._targets import label_codes
-    from . import _columns
+@dataclass(frozen=True)
+class _Encoding:
+    """What a task needs to take a partition's rows of one split and encode them."""
 
-    split = _columns.split_codes(offset, len(part), args.seed, args.test_size, args.calibrate)
-    rows = np.flatnonzero(split == which)
-    sub = part.iloc[rows]
-    X = np.asarray(ct.transform(sub[columns.features]), dtype=np.float64)
-    y = label_codes(sub[columns.target].to_numpy(), classes)
-    ids = sub[columns.id].to_numpy() if columns.id else None
-    return X, y, rows + offset, ids
+    ct: Any  # the fitted ColumnTransformer
+    columns: Any
+    classes: np.ndarray
+    seed: int
+    test_size: float
+    calibrate: bool
 
+    def rows(
+        self, part: Any, offset: int, which: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """Rows of split ``which`` of a partition starting at table row ``offset``:
+        encoded features, class codes, positions in the table, IDs (or None)."""
+        from ..classifier._targets import label_codes
+        from . import _columns
 
-def _logits_of(
-    part: Any,
-    ct: Any,
-    columns: Any,
-    classes: np.ndarray,
-    offset: int,
-    args: Any,
-    which: int,
-    coef: np.ndarray,
-    intercept: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-    X, y, rows, ids = _encoded(part, ct, columns, classes, offset, args, which)
-    return X @ coef.T + intercept, y, rows, ids
+        split = _columns.split_codes(offset, len(part), self.seed, self.test_size, self.calibrate)
+        rows = np.flatnonzero(split == which)
+        sub = part.iloc[rows]
+        X = np.asarray(self.ct.transform(sub[self.columns.features]), dtype=np.float64)
+        y = label_codes(sub[self.columns.target].to_numpy(), self.classes)
+        ids = sub[self.columns.id].to_numpy() if self.columns.id else None
+        return X, y, rows + offset, ids
 
+    def logits(
+        self, part: Any, offset: int, which: int, coef: np.ndarray, intercept: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        X, y, rows, ids = self.rows(part, offset, which)
+        return X @ coef.T + intercept, y, rows, ids
 
-def _train_counts(
-    part: Any,
-    ct: Any,
-    columns: Any,
-    classes: np.ndarray,
-    offset: int,
-    args: Any,
-    coef: np.ndarray,
-    intercept: np.ndarray,
-) -> dict[str, Any]:
-    from . import _columns, _metrics
+    def train_counts(
+        self, part: Any, offset: int, coef: np.ndarray, intercept: np.ndarray
+    ) -> dict[str, Any]:
+        """The training rows' confusion counts and summed log loss."""
+        from . import _columns, _metrics
 
-    Z, y, _, _ = _logits_of(
-        part, ct, columns, classes, offset, args, _columns.TRAIN, coef, intercept
-    )
-    return _metrics.counts(Z, y, len(classes))
+        Z, y, _, _ = self.logits(part, offset, _columns.TRAIN, coef, intercept)
+        return _metrics.counts(Z, y, len(self.classes))
 
 
 def run(args: argparse.Namespace, out_dir: Any, finish: Callable[..., int]) -> int:
@@ -188,9 +182,10 @@ def _run(args: argparse.Namespace, out_dir: Any, finish: Callable[..., int]) -> 
         classes = check_classes(prof, columns.target)
         ct = _columns.from_profile(columns, prof)
         d = len(ct.get_feature_names_out())
+        enc = _Encoding(ct, columns, classes, args.seed, args.test_size, args.calibrate)
 
         blocks = [
-            delayed(_encoded, nout=4)(part, ct, columns, classes, off, args, _columns.TRAIN)
+            delayed(enc.rows, nout=4)(part, off, _columns.TRAIN)
             for part, off in zip(parts, offsets, strict=True)
         ]
         counts = [p.split_rows[_columns.TRAIN] for p in profiles]
@@ -224,9 +219,7 @@ def _run(args: argparse.Namespace, out_dir: Any, finish: Callable[..., int]) -> 
         def fetch(which: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
             got = compute(
                 *[
-                    delayed(_logits_of)(
-                        part, ct, columns, classes, off, args, which, clf.coef_, clf.intercept_
-                    )
+                    delayed(enc.logits)(part, off, which, clf.coef_, clf.intercept_)
                     for part, off in zip(parts, offsets, strict=True)
                 ]
             )
@@ -246,9 +239,7 @@ def _run(args: argparse.Namespace, out_dir: Any, finish: Callable[..., int]) -> 
         Z_test, y_test, test_rows, test_ids = fetch(_columns.TEST)
         summaries = compute(
             *[
-                delayed(_train_counts)(
-                    part, ct, columns, classes, off, args, clf.coef_, clf.intercept_
-                )
+                delayed(enc.train_counts)(part, off, clf.coef_, clf.intercept_)
                 for part, off in zip(parts, offsets, strict=True)
             ]
         )

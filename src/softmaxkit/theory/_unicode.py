@@ -94,21 +94,14 @@ class _Reader:
             self.i += 1
         c = self.peek()
         if c == "{":
-            depth, start = 0, self.i
-            while self.i < len(self.s):
-                ch = self.s[self.i]
-                depth += ch == "{"
-                depth -= ch == "}"
-                self.i += 1
-                if depth == 0:
-                    break
-            return to_unicode(self.s[start + 1 : self.i - 1])
+            return to_unicode(self.raw_group())
         if c == "\\":
             return self.command()
         self.i += 1
         return c
 
     def raw_group(self) -> str:
+        """The next argument as written: a braced group's inside, or one character."""
         while self.peek() == " ":
             self.i += 1
         if self.peek() != "{":
