@@ -20,6 +20,7 @@ at most ``tol``, the test L-BFGS-B applies to the gradient, and raise
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 import warnings
@@ -59,8 +60,20 @@ class Progress:
             except ImportError:
                 tqdm = None
             if tqdm is not None:
+                try:
+                    size = os.get_terminal_size(self.stream.fileno())
+                except (OSError, ValueError, AttributeError):
+                    size = os.terminal_size((0, 0))
+                sized = size.columns > 0 and size.lines > 0
                 self.bar = tqdm(
-                    total=total, desc=label, unit="it", file=self.stream, dynamic_ncols=True
+                    total=total,
+                    desc=label,
+                    unit="it",
+                    file=self.stream,
+                    dynamic_ncols=sized,
+                    # a terminal that reports no size (a bare pty) would get an empty bar
+                    ncols=None if sized else 100,
+                    nrows=None if sized else 24,
                 )
 
     def update(self, it: int, objective: float, grad_norm: float, *, final: bool = False) -> None:
