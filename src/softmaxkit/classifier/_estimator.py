@@ -670,7 +670,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> SoftmaxRegression:
         """Read a model written by :meth:`save`; ``ValueError`` for any bad file."""
-        header, arrays = _container.read(path, _model_file.KIND)
+        header, arrays = _container.read(path, _model_file.KIND, _model_file.shapes)
         return cls.from_model_state(header, arrays, str(path))
 
     def model_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

@@ -8,6 +8,7 @@ and checks every field when reading it back. Class labels travel as JSON
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -51,6 +52,20 @@ def arrays(model: Any) -> dict[str, np.ndarray]:
     }
 
 
+def shapes(head: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """The shape of each array a header implies (checked before any array is read):
+    ``coef`` (classes, features), ``intercept`` (classes,), ``loss_curve`` any length."""
+    from .._model_file import ANY
+
+    classes, n_features = head["classes"], head["n_features_in"]
+    if not isinstance(classes, list) or not 2 <= len(classes) <= 10**7:
+        raise ValueError("expected a list of 2 or more class labels")
+    if isinstance(n_features, bool) or not isinstance(n_features, int) or n_features < 1:
+        raise ValueError(f"expected a feature count >= 1, got {n_features!r}")
+    k = len(classes)
+    return {"coef": (k, n_features), "intercept": (k,), "loss_curve": (ANY,)}
+
+
 def restore(cls: Any, head: dict[str, Any], arrs: dict[str, np.ndarray], where: str) -> Any:
     """A fitted ``cls`` from :func:`header` and :func:`arrays`; ``ModelFileError``
     (a ``ValueError``) naming ``where`` for anything inconsistent."""
@@ -61,13 +76,24 @@ def restore(cls: Any, head: dict[str, Any], arrs: dict[str, np.ndarray], where: 
                 _label_from_json(k): float(v) for k, v in params["class_weight"]
             }
         model = cls(**params)
-        classes = np.asarray(
-            [_label_from_json(c) for c in head["classes"]], dtype=head["classes_dtype"]
-        )
-        n_features = int(head["n_features_in"])
+        model._check_params()  # the parameters a fit would accept, and no others
+        classes_dtype = np.dtype(head["classes_dtype"])
+        if classes_dtype.kind not in "iufbUO":
+            raise ValueError(f"class labels of dtype {classes_dtype}")
+        classes = np.asarray([_label_from_json(c) for c in head["classes"]], dtype=classes_dtype)
+        # as fit stores them: unique and sorted (predict indexes them by position)
+        if classes.ndim != 1 or not all(a < b for a, b in itertools.pairwise(classes.tolist())):
+            raise ValueError("class labels that are unique and sorted")
+        n_features = head["n_features_in"]
+        n_iter = head["n_iter"]
+        if isinstance(n_iter, bool) or not isinstance(n_iter, int) or n_iter < 0:
+            raise ValueError(f"an iteration count, got {n_iter!r}")
         coef, intercept = arrs["coef"], arrs["intercept"]
         dtype = np.dtype(head["dtype"])
-    except (KeyError, TypeError, ValueError) as exc:
+        temperature = head["temperature"]
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
+            raise ValueError(f"a number for the temperature, got {temperature!r}")
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise ModelFileError(
             f"expected a consistent SoftmaxRegression header in {where!r}, got {exc}"
         ) from None
@@ -83,19 +109,27 @@ def restore(cls: Any, head: dict[str, Any], arrs: dict[str, np.ndarray], where: 
         )
     if not (np.all(np.isfinite(coef)) and np.all(np.isfinite(intercept))):
         raise ModelFileError(f"expected finite coefficients in {where!r}")
-    temperature = float(head["temperature"])
-    if not (math.isfinite(temperature) and temperature > 0):
-        raise ModelFileError(f"expected a temperature > 0 in {where!r}, got {temperature}")
+    temperature = float(temperature)
+    if not (math.isfinite(temperature) and 1e-3 <= temperature <= 1e3):
+        raise ModelFileError(
+            f"expected a temperature in [1e-3, 1e3] (calibrate's range) in {where!r}, "
+            f"got {temperature}"
+        )
     model.classes_ = classes
     model.coef_ = coef
     model.intercept_ = intercept
     model.n_features_in_ = n_features
     if "feature_names_in" in head:
-        names = np.asarray(head["feature_names_in"], dtype=object)
-        if names.shape != (n_features,):
-            raise ModelFileError(f"expected {n_features} feature names in {where!r}")
-        model.feature_names_in_ = names
-    model.n_iter_ = int(head["n_iter"])
+        names = head["feature_names_in"]
+        if (
+            not isinstance(names, list)
+            or len(names) != n_features
+            or not all(isinstance(f, str) for f in names)
+            or len(set(names)) != len(names)
+        ):
+            raise ModelFileError(f"expected {n_features} distinct feature names in {where!r}")
+        model.feature_names_in_ = np.asarray(names, dtype=object)
+    model.n_iter_ = n_iter
     model.temperature_ = temperature
     model.loss_curve_ = [float(v) for v in arrs.get("loss_curve", [])]
     return model

@@ -80,11 +80,28 @@ def _columns_from(header: dict[str, Any]) -> _columns.Columns:
     )
 
 
+def _shapes(header: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """The arrays a pipeline header implies, with their shapes (before any is read)."""
+    from ..classifier import _model_file as clf_file
+
+    columns = _columns_from(header)
+    out = {f"clf_{k}": v for k, v in clf_file.shapes(header["classifier"]).items()}
+    n = len(columns.numeric)
+    if n:
+        listed = header["arrays"]
+        out.update(
+            {f"scaler_{k}": (n,) for k in ("mean", "scale", "fill") if f"scaler_{k}" in listed}
+        )
+        if "scaler_mean" not in out or "scaler_scale" not in out:
+            raise ValueError("expected the scaler's mean and scale")
+    return out
+
+
 def load_run_model(path: str | os.PathLike[str]) -> tuple[Any, _columns.Columns]:
     """Read ``model.npz``; returns ``(pipeline, columns)``."""
     from sklearn.pipeline import Pipeline
 
-    header, arrays = _model_file.read(path, KIND)
+    header, arrays = _model_file.read(path, KIND, _shapes)
     bad = _model_file.ModelFileError
     try:
         columns = _columns_from(header)
@@ -100,8 +117,8 @@ def load_run_model(path: str | os.PathLike[str]) -> tuple[Any, _columns.Columns]
         raise bad(f"expected a complete softmaxkit model in {str(path)!r}, got no {exc}") from None
     if mean.shape != (n,) or scale.shape != (n,) or fill.shape != (n,):
         raise bad(f"expected {n} numeric columns throughout {str(path)!r}, got other shapes")
-    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(scale)) and np.all(scale > 0)):
-        raise bad(f"expected finite scaler statistics in {str(path)!r}")
+    if not (np.all(np.isfinite(mean)) and np.all(scale >= np.finfo(np.float64).tiny)):
+        raise bad(f"expected finite scaler statistics, scales normal and > 0, in {str(path)!r}")
     if not np.all(np.isfinite(fill)):
         raise bad(f"expected finite fill values in {str(path)!r}")
     encoded = n + sum(len(v) for v in columns.categories.values())
