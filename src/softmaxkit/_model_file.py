@@ -57,16 +57,25 @@ def default_mode(*, directory: bool) -> int:
 
 
 @contextlib.contextmanager
-def replaced_atomically(path: str | os.PathLike[str], mode: str) -> Iterator[IO[Any]]:
+def replaced_atomically(
+    path: str | os.PathLike[str], mode: str, *, replace: bool = True
+) -> Iterator[IO[Any]]:
     """A file handle on a temporary file beside ``path``, renamed to ``path`` when the
-    block ends without error and deleted otherwise: never a half-written file."""
+    block ends without error and deleted otherwise: never a half-written file.
+    With ``replace=False`` the temporary file is linked to ``path``, which fails
+    with ``FileExistsError`` if something took the name meanwhile: nothing there
+    is ever overwritten."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=".softmaxkit-", suffix=path.suffix, dir=path.parent or ".")
     try:
         with os.fdopen(fd, mode, newline="" if "b" not in mode else None) as fh:
             yield fh
         os.chmod(tmp, default_mode(directory=False))  # mkstemp's 0600, not the umask's
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)  # atomic, and never over an existing name
+            os.unlink(tmp)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
+import stat
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +34,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("model", help="model.npz written by 'softmaxkit train'")
     p.add_argument("data", help="CSV or Parquet file with the model's feature columns")
     p.add_argument("--proba", action="store_true", help="add one probability column per class")
-    p.add_argument("--output", help="CSV file to write (default: standard output)")
+    p.add_argument(
+        "--output",
+        help="CSV file to write (default: standard output); an existing file is kept "
+        "unless --force; a device such as /dev/null is written to",
+    )
+    p.add_argument("--force", action="store_true", help="replace an existing --output file")
     p.add_argument(
         "--id",
         metavar="COL",
@@ -44,9 +52,9 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .._model_file import replaced_atomically
     from . import _data, _model
 
+    target = None if args.output is None else check_output(Path(args.output), args.force)
     pipeline, columns = _model.load_model_for_cli(args.model)
     frame, source = _data.read_table(args.data)
     X = _data.model_rows(frame, columns, source, quiet=False)
@@ -65,8 +73,52 @@ def run(args: argparse.Namespace) -> int:
     if args.output is None:
         out.to_csv(sys.stdout, index=False, lineterminator="\n")
         return 0
-    target = Path(args.output)
-    with replaced_atomically(target, "w") as fh:
-        out.to_csv(fh, index=False, lineterminator="\n")
+    assert target is not None
+    write_output(target, args.force, lambda fh: out.to_csv(fh, index=False, lineterminator="\n"))
     sys.stderr.write(f"wrote {len(out)} predictions to {target}\n")
     return 0
+
+
+def _device(path: Path) -> bool:
+    return stat.S_ISCHR(path.stat().st_mode)
+
+
+def check_output(path: Path, force: bool) -> Path:
+    """Where ``--output`` may write, decided before any work: a new file in an existing
+    folder; an existing regular file only with ``--force``; a character device (as
+    ``/dev/null``) written through; never a symbolic link, a folder or another kind."""
+    from ._run import _kind, check_parent
+
+    if path.is_symlink():
+        raise UsageError(f"--output {str(path)!r} is {_kind(path)}: give the file itself")
+    if os.path.lexists(path):
+        if _device(path):
+            return path
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise UsageError(f"--output {str(path)!r} is {_kind(path)}: give a file path")
+        if not force:
+            raise UsageError(f"--output {str(path)!r} exists: --force replaces it")
+    check_parent(path, "--output", create=False)
+    return path
+
+
+def write_output(path: Path, force: bool, write: Callable[[Any], None]) -> None:
+    """Write through to a device; otherwise all at once (a temporary file renamed into
+    place), replacing a regular file only with ``force`` and never whatever took the
+    name meanwhile."""
+    from .._model_file import replaced_atomically
+
+    check_output(path, force)  # again: the path may have changed during the work
+    try:
+        if os.path.lexists(path) and _device(path):
+            with open(path, "w", encoding="utf-8", newline="") as fh:
+                write(fh)
+            return
+        with replaced_atomically(path, "w", replace=force) as fh:
+            write(fh)
+    except FileExistsError:
+        raise UsageError(
+            f"--output {str(path)!r} appeared while predicting: kept; --force replaces it"
+        ) from None
+    except OSError as exc:
+        raise UsageError(f"cannot write --output {str(path)!r}: {exc.strerror or exc}") from None
