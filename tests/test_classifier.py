@@ -954,3 +954,41 @@ def test_progress_bar_ends_full_when_the_fit_converges(monkeypatch):
     lines = plain.getvalue().splitlines()
     assert len(lines) == model.n_iter_
     assert "\r" not in plain.getvalue()
+
+
+@pytest.mark.parametrize("first", [True, False])
+@pytest.mark.parametrize(
+    "bad",
+    ["n_samples", "label", "nan", "rows", "weight", "features"],
+)
+def test_partial_fit_validates_before_it_changes_anything(first, bad):
+    """A partial_fit call that raises leaves the model exactly as it was (it once set
+    n_features_in_ on a failed first call)."""
+    import copy
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), np.arange(40) % 3
+    calls = {
+        "n_samples": lambda m: m.partial_fit(X, y, classes=[0, 1, 2], n_samples=-1),
+        "label": lambda m: m.partial_fit(X, np.full(40, 7), classes=[0, 1, 2]),
+        "nan": lambda m: m.partial_fit(np.where(X > 1, np.nan, X), y, classes=[0, 1, 2]),
+        "rows": lambda m: m.partial_fit(X, y[:10], classes=[0, 1, 2]),
+        "weight": lambda m: m.partial_fit(X, y, classes=[0, 1, 2], sample_weight=-np.ones(40)),
+        "features": lambda m: m.partial_fit(X[:, :2], y, classes=[0, 1, 2]),
+    }
+    if first and bad == "features":
+        pytest.skip("any number of features is right on a first call")
+    model = SoftmaxRegression()
+    if not first:
+        model.partial_fit(X, y, classes=[0, 1, 2])
+    before = copy.deepcopy(model.__dict__)
+    with pytest.raises(ValueError, match=r"expect|contains NaN"):
+        calls[bad](model)
+    assert set(model.__dict__) == set(before)
+    for key, value in before.items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(model.__dict__[key], value)
+        elif key not in ("_opt_state", "_rows_seen"):
+            assert model.__dict__[key] == value, key
+    if not first:
+        assert model._rows_seen == before["_rows_seen"]

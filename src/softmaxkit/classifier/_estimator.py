@@ -30,6 +30,9 @@ SAGA_ROWS = 4  # saga's default batch: a few rows per vectorised step
 _DTYPES = [np.float64, np.float32]  # float32 stays float32; anything else becomes float64
 
 
+_RECORDED = ("n_features_in_", "feature_names_in_")  # what validating X records
+
+
 class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     r"""Multinomial softmax regression, scikit-learn compatible.
 
@@ -519,29 +522,17 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 )
             return self
         first = not hasattr(self, "classes_")
-        X = self._validate_X(X, reset=first)
+        # validation first, all of it: a call that fails leaves the model as it was
+        # (validating X on the first call records n_features_in_: undone on failure)
+        recorded = {name: self.__dict__[name] for name in _RECORDED if name in self.__dict__}
+        try:
+            X, t = self._partial_fit_inputs(X, y, classes, sample_weight, n_samples, first)
+        except BaseException:
+            for name in _RECORDED:
+                self.__dict__.pop(name, None)
+            self.__dict__.update(recorded)
+            raise
         dtype = X.dtype
-        if first:
-            if classes is None and not _targets.is_soft(y):
-                raise ValueError("expected classes= on the first call to partial_fit, got None")
-            known = None if classes is None else np.unique(np.asarray(classes))
-        else:
-            known = self.classes_
-            if classes is not None and not np.array_equal(np.unique(np.asarray(classes)), known):
-                raise ValueError(
-                    f"expected the same classes as the first call {known.tolist()}, got "
-                    f"{np.unique(classes).tolist()}"
-                )
-        y_rows = np.asarray(y).shape[0] if np.ndim(y) else 0
-        if y_rows != X.shape[0]:
-            raise ValueError(f"expected y with {X.shape[0]} rows like X, got {y_rows}")
-        t = _targets.build(y, known, sample_weight, self.class_weight, X.shape[0], dtype)
-        if len(t.classes) < 2:
-            raise ValueError(f"expected at least 2 classes, got 1 class: {t.classes.tolist()!r}")
-        if n_samples is not None and not (
-            isinstance(n_samples, numbers.Real) and 0 < n_samples < math.inf
-        ):
-            raise ValueError(f"expected n_samples to be a finite number > 0, got {n_samples!r}")
         if first:
             k = len(t.classes)
             self.classes_ = t.classes
@@ -565,6 +556,41 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         )
         self.n_iter_ += 1
         return self
+
+    def _partial_fit_inputs(
+        self,
+        X: Any,
+        y: Any,
+        classes: Any,
+        sample_weight: Any,
+        n_samples: float | None,
+        first: bool,
+    ) -> tuple[Any, _targets.Targets]:
+        """partial_fit's checks of every argument, before anything changes."""
+        X = self._validate_X(X, reset=first)
+        dtype = X.dtype
+        if first:
+            if classes is None and not _targets.is_soft(y):
+                raise ValueError("expected classes= on the first call to partial_fit, got None")
+            known = None if classes is None else np.unique(np.asarray(classes))
+        else:
+            known = self.classes_
+            if classes is not None and not np.array_equal(np.unique(np.asarray(classes)), known):
+                raise ValueError(
+                    f"expected the same classes as the first call {known.tolist()}, got "
+                    f"{np.unique(classes).tolist()}"
+                )
+        y_rows = np.asarray(y).shape[0] if np.ndim(y) else 0
+        if y_rows != X.shape[0]:
+            raise ValueError(f"expected y with {X.shape[0]} rows like X, got {y_rows}")
+        t = _targets.build(y, known, sample_weight, self.class_weight, X.shape[0], dtype)
+        if len(t.classes) < 2:
+            raise ValueError(f"expected at least 2 classes, got 1 class: {t.classes.tolist()!r}")
+        if n_samples is not None and not (
+            isinstance(n_samples, numbers.Real) and 0 < n_samples < math.inf
+        ):
+            raise ValueError(f"expected n_samples to be a finite number > 0, got {n_samples!r}")
+        return X, t
 
     # ----------------------------------------------------------------------------------
     # prediction
