@@ -389,3 +389,87 @@ def test_report_carries_the_command_versions_and_the_decomposition(tmp_path, cap
     assert overall == pytest.approx(metrics["cross_entropy_P_Q"], rel=1e-12)
     # the baseline predicts the majority training class with the training shares
     assert metrics["baseline"]["accuracy"] < 0.5 < metrics["accuracy"]
+
+
+# --------------------------------------------------------------------------------------
+# hostile tables (issue 15, item 3, in part)
+
+
+def test_huge_finite_values_are_refused_with_the_column(tmp_path, capsys):
+    frame = _table()
+    frame.loc[9, "noise"] = 1e308  # finite, but its square overflows the variance
+    path = _write(frame, tmp_path, "parquet")
+    code, _, err = _train(capsys, path, tmp_path / "a", "--id", "id")
+    assert code == 2
+    assert "column 'noise' has a value 1e+308 (row 10) beyond +-1e+150" in err
+    good = _write(_table(), tmp_path, "csv", "good")
+    assert _train(capsys, good, tmp_path / "b", "--id", "id")[0] == 0
+    rows = frame.drop(columns="label").head(12)
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    code = main(["predict", str(tmp_path / "b" / "model.npz"), str(tmp_path / "rows.csv")])
+    assert code == 2
+    assert "column 'noise' has a value 1e+308 (row 10)" in capsys.readouterr().err
+
+
+def test_label_types(tmp_path, capsys):
+    frame = _table()
+    frame["label"] = np.where(frame["color"] == "red", 0.5, 1.5)  # not class labels
+    path = _write(frame, tmp_path, "csv")
+    code, _, err = _train(capsys, path, tmp_path / "a", "--id", "id")
+    assert code == 2
+    assert "holds a non-integer number 0.5" in err or "holds a non-integer number 1.5" in err
+    frame["label"] = np.where(frame["color"] == "red", 1.0, 2.0)  # whole numbers: classes
+    path = _write(frame, tmp_path, "csv", "whole")
+    assert _train(capsys, path, tmp_path / "b", "--id", "id")[0] == 0
+    # a model with number classes evaluated on text labels: one line, exit 2
+    frame["label"] = np.where(frame["color"] == "red", "one", "two")
+    other = _write(frame, tmp_path, "csv", "text")
+    code = main(
+        [
+            "evaluate",
+            str(tmp_path / "b" / "model.npz"),
+            str(other),
+            "--quiet",
+            "--out",
+            str(tmp_path / "e"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1
+    assert "column 'label' holds str labels, the model's classes are float64 (1.0, 2.0)" in err
+    assert not (tmp_path / "e").exists()
+
+
+def test_no_warning_reaches_the_user(tmp_path):
+    """The command line under PYTHONWARNINGS=error, on the embedded data and on a table
+    with every column type, calibrated: no warning becomes an exception (a traceback)."""
+    import os
+    import subprocess
+    import sys
+
+    frame = _table()
+    frame["kind"] = frame["color"].astype("category")
+    frame.loc[3, "noise"] = np.nan
+    path = _write(frame, tmp_path, "parquet")
+    env = {**os.environ, "PYTHONWARNINGS": "error"}
+    for extra in ([], [str(path), "--target", "label", "--impute", "--id", "id", "--calibrate"]):
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "softmaxkit",
+                "train",
+                *extra,
+                "--quiet",
+                "--out",
+                str(tmp_path / f"run{len(extra)}"),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "Traceback" not in done.stderr

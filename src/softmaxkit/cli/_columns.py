@@ -42,6 +42,7 @@ from ..classifier._targets import _mix
 from ._errors import UsageError
 
 MISSING = "(missing)"
+HUGE = 1e150  # a feature value beyond this is refused: its square (the variance) overflows
 TEXT_MIN_DISTINCT = 10
 
 TRAIN, VALIDATION, TEST = 0, 1, 2
@@ -213,6 +214,7 @@ class Profile:
     not_number: dict[str, tuple[int, str]] = field(default_factory=dict)  # first text value
     missing: dict[str, tuple[int, int]] = field(default_factory=dict)  # (count, first row)
     infinite: dict[str, tuple[int, Any]] = field(default_factory=dict)  # (first row, value)
+    huge: dict[str, tuple[int, Any]] = field(default_factory=dict)  # (first row, value)
     classes: dict[Any, list[int]] = field(default_factory=dict)  # label -> rows per split
     ends: dict[str, tuple[float, float, bool, bool]] = field(default_factory=dict)
 
@@ -243,6 +245,12 @@ def profile_part(
             if inf.any():
                 i = int(np.flatnonzero(inf)[0])
                 p.infinite[name] = (offset + i, values[i])
+            with np.errstate(invalid="ignore"):
+                huge = np.abs(values) > HUGE
+            huge &= ~inf
+            if huge.any():
+                i = int(np.flatnonzero(huge)[0])
+                p.huge[name] = (offset + i, values[i])
             seen = values[train & ~isna & ~inf]
             p.count[name] = len(seen)
             p.mean[name] = float(seen.mean()) if len(seen) else 0.0
@@ -268,6 +276,15 @@ def profile_part(
     if isna.any():
         p.missing[columns.target] = (int(isna.sum()), _first(isna, offset))
     values = labels.to_numpy()
+    if pd.api.types.is_float_dtype(labels.dtype):
+        fractional = ~isna & (np.mod(np.nan_to_num(values.astype(float)), 1) != 0)
+        if fractional.any():
+            i = int(np.flatnonzero(fractional)[0])
+            raise UsageError(
+                f"the target column {columns.target!r} holds a non-integer number "
+                f"{float(values[i]):g} (row {offset + i + 1}): class labels are text or whole "
+                "numbers (this is a classifier, not a regression)"
+            )
     if len(values) and not isna.all():
         try:
             uniq, inverse = np.unique(values[~isna], return_inverse=True)
@@ -307,6 +324,8 @@ def combine(parts: list[Profile]) -> Profile:
             out.missing[name] = (k0 + k, first0)
         for name, v in p.infinite.items():
             out.infinite.setdefault(name, v)
+        for name, v in p.huge.items():
+            out.huge.setdefault(name, v)
         for label, counts in p.classes.items():
             old = out.classes.get(label, [0, 0, 0])
             out.classes[label] = [a + b for a, b in zip(old, counts, strict=True)]
@@ -368,6 +387,12 @@ def settle(columns: Columns, prof: Profile, *, quiet: bool) -> Columns:
         if name in prof.infinite:
             row, value = prof.infinite[name]
             raise UsageError(f"column {name!r} has an infinite value {value} (row {row + 1})")
+        if name in prof.huge:
+            row, value = prof.huge[name]
+            raise UsageError(
+                f"column {name!r} has a value {value:g} (row {row + 1}) beyond +-{HUGE:g}, "
+                "where its variance overflows: rescale the column (e.g. to other units)"
+            )
     if not quiet:
         for name, (_, _, inc, dec) in prof.ends.items():
             if name in columns.numeric and (inc or dec) and prof.rows > 2:

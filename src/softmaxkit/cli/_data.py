@@ -110,9 +110,14 @@ def model_rows(frame: Any, columns: _columns.Columns, source: str, *, quiet: boo
                     )
                 frame[name] = pd.to_numeric(col)
             values = frame[name].to_numpy(dtype=float, na_value=np.nan)
-            if np.isinf(values).any():
-                i = int(np.flatnonzero(np.isinf(values))[0])
-                raise UsageError(f"column {name!r} has an infinite value (row {i + 1})")
+            with np.errstate(invalid="ignore"):
+                bad = np.abs(values) > _columns.HUGE  # inf too
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise UsageError(
+                    f"column {name!r} has a value {values[i]:g} (row {i + 1}) beyond "
+                    f"+-{_columns.HUGE:g}: rescale it as for training"
+                )
         elif not quiet:
             texts = _columns.category_text(col)
             known = set(columns.categories[name])

@@ -54,8 +54,16 @@ def run(args: argparse.Namespace) -> int:
     classes = clf.classes_
     try:  # the classifier's own label check: codes, or "expected labels among classes"
         codes = _model.label_codes(frame[target].to_numpy(), classes)
-    except (ValueError, TypeError) as exc:
+    except ValueError as exc:
         raise UsageError(f"column {target!r}: {exc}") from None
+    except TypeError:  # labels that do not compare with the classes (text against numbers)
+        labels = frame[target].to_numpy()
+        got = sorted({type(v).__name__ for v in labels[:1000]})
+        shown = ", ".join(str(c) for c in classes[:5]) + (", ..." if len(classes) > 5 else "")
+        raise UsageError(
+            f"column {target!r} holds {'/'.join(got)} labels, the model's classes are "
+            f"{classes.dtype} ({shown})"
+        ) from None
     Z = _model.logits(clf, ct.transform(X))
     log_p = np.asarray(log_softmax(Z))
     log_p_cal = (
