@@ -526,3 +526,40 @@ def test_traceable_by_jax_jit_and_differentiable_by_autograd(jax_backend, torch_
     (auto,) = torch.autograd.grad(sk.softmax(z), z, g)
     s = sk.softmax(z.detach())
     np.testing.assert_allclose(auto.numpy(), sk.softmax_vjp(s, g).numpy(), rtol=1e-14)
+
+
+def _mp_log_softmax_over_t(row: list[float], T: float) -> list:
+    """log_softmax(row / T) with mpmath: the division exact, 400 digits."""
+    with mp.workdps(DPS):
+        z = [mp.mpf(v) / mp.mpf(T) for v in row]
+        top = max(z)
+        norm = mp.log(mp.fsum(mp.exp(v - top) for v in z))
+        return [v - top - norm for v in z]
+
+
+@pytest.mark.parametrize("T", [3.0, 1e10, 2.0**1000 * 1.5, 1e308, 1.7e308])
+@pytest.mark.parametrize(
+    "row",
+    [
+        [1e308, -1e308, 0.0],  # the difference 2e308 overflows; divided by T it need not
+        [1.7e308, -1.7e308, 5e307, -9e307],
+        [-1e308, 1e308, 1e308, 3.0],
+    ],
+)
+def test_huge_temperature_against_mpmath(xp, T, row):
+    """log_softmax(x, temperature=T) and softmax against mpmath where x - max overflows
+    but (x - max) / T does not (it gave -inf and 0), and for T past 2**1000, whose
+    reciprocal is subnormal (XLA gave 0 and NaN). Reference: mpmath at 400 digits
+    with the exact quotient x / T, rounded once."""
+    if "float64" not in xp.float_dtypes:
+        pytest.skip("float64 cases")
+    x = xp.asarray(np.array(row), dtype="float64")
+    ref = _mp_log_softmax_over_t(row, T)
+    expect = np.array([float(v) for v in ref])
+    with mp.workdps(DPS):
+        expect_p = np.array([float(mp.exp(v)) for v in ref])
+    got = xp.to_numpy(sk.log_softmax(x, temperature=T))
+    # a few ulp: x / T and max / T each rounded, then one subtraction
+    assert np.max(ulp_error(got, expect)) <= 4, (got, expect)
+    got_p = xp.to_numpy(sk.softmax(x, temperature=T))
+    np.testing.assert_allclose(got_p, expect_p, rtol=1e-14, atol=1e-300)

@@ -120,8 +120,25 @@ def _shift_by(xp: Namespace, x: Array, m: Array, temperature: float) -> Array:
         too_far = d < -finfo_max(xp, x.dtype) * temperature
         d = xp.where(too_far, ninf, xp.where(too_far, zero, d) / temperature)
     elif temperature > 1.0:
-        d = d / temperature
+        d = _divide(d, temperature)
+        # Where x - m overflowed (``far``), (x - m) / T may still be finite: x / T - m / T
+        # (x < 0 < m there, so the two terms add without cancellation).
+        fix = far & xp.isfinite(x) & xp.isfinite(m)
+        back = _divide(xp.where(fix, x, zero), temperature) - _divide(m0, temperature)
+        d = xp.where(fix, back, d)
     return d
+
+
+def _divide(a: Array, T: float) -> Array:
+    """``a / T`` for ``T > 1``. Past ``2**1000`` the reciprocal of ``T`` is subnormal,
+    and XLA (JAX) divides by a constant as a product with its reciprocal on a CPU
+    that flushes subnormals to zero (0 or NaN where ``a / T`` is -1): there the
+    power of two of ``T`` is divided out first, in two exact normal steps."""
+    if T <= 2.0**1000:
+        return a / T
+    mantissa, exponent = math.frexp(T)
+    half = exponent // 2
+    return (a * 2.0**-half) * 2.0 ** (half - exponent) / mantissa
 
 
 def _log_norm(xp: Namespace, d: Array, axes: tuple[int, ...]) -> tuple[Array, Array, Array]:

@@ -13,6 +13,7 @@ user's program.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -47,6 +48,18 @@ def _sum(a: Any, axes: Any, keepdims: bool = False) -> Any:
 # softmax, log_softmax, logsumexp
 
 
+def _divide(a: Any, T: float) -> Any:
+    """``a / T``: as :func:`softmaxkit.activations._divide` (the power of two of a huge
+    ``T`` divided out in two normal steps), with a barrier between the steps so that
+    XLA does not fold the two factors back into one subnormal constant."""
+    if T <= 2.0**1000:
+        return a / T
+    mantissa, exponent = math.frexp(T)
+    half = exponent // 2
+    a = jax.lax.optimization_barrier(a * 2.0**-half)  # type: ignore[no-untyped-call]
+    return a * 2.0 ** (half - exponent) / mantissa
+
+
 def _normalise(x: Any, mask: Any, axes: tuple[int, ...], T: float) -> tuple[Any, ...]:
     """The reference's arithmetic in the shape XLA compiles well:
     ``(d, e, total, log_norm, m)`` with ``d = (x - max) / T``, ``e = exp(d)``.
@@ -54,7 +67,8 @@ def _normalise(x: Any, mask: Any, axes: tuple[int, ...], T: float) -> tuple[Any,
     Edge cases as the reference (module docstring of :mod:`softmaxkit.activations`);
     an overflowing ``x - max`` or ``d / T`` rounds to ``-inf`` by IEEE arithmetic,
     which is the correctly rounded value (NumPy's reference avoids it only to
-    stay quiet). The log-normaliser: ``log1p(rest)`` where ``total < 2`` (then
+    stay quiet), except where ``T > 1`` brings an overflowed ``x - max`` back in
+    range: there ``x / T - max / T``. The log-normaliser: ``log1p(rest)`` where ``total < 2`` (then
     exactly one entry is at the maximum and ``rest`` is the sum of the others,
     summed apart so that it keeps its relative accuracy), else ``log(total)``
     (at least ``log 2``, so an absolute error of an ulp is a relative one).
@@ -71,7 +85,11 @@ def _normalise(x: Any, mask: Any, axes: tuple[int, ...], T: float) -> tuple[Any,
     d = jnp.where(m == jnp.inf, jnp.where(x == jnp.inf, 0.0, -jnp.inf), d)
     d = jnp.where(jnp.isnan(m), m, d)
     if T != 1.0:
-        d = d / T
+        d = _divide(d, T)
+    if T > 1.0:  # where x - max overflowed, (x - max) / T may not: x / T - max / T
+        fix = jnp.isneginf(d) & jnp.isfinite(x) & finite
+        far = _divide(jnp.where(fix, x, 0.0), T) - _divide(jnp.where(finite, m, 0.0), T)
+        d = jnp.where(fix, far, d)
     e = jnp.exp(d)
     total = jnp.sum(e, axis=axes, keepdims=True)
     rest = jnp.sum(jnp.where(d == 0, 0.0, e), axis=axes, keepdims=True)

@@ -138,11 +138,22 @@ def _row_max(x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def _shifted_into(x: np.ndarray, m: np.ndarray, temperature: float, d: np.ndarray) -> None:
-    """``d = (x - m) / T``; differences below -fmax become -inf, the rounded value."""
+    """``d = (x - m) / T`` (``m`` finite); a difference below -fmax becomes -inf, the
+    rounded value, except where ``T > 1`` brings it back in range: there
+    ``x / T - m / T``, as the reference computes it."""
+    saved = None
+    if temperature > 1.0 and x.size:
+        fmax = np.finfo(x.dtype).max
+        with np.errstate(invalid="ignore"):
+            if np.min(x) < np.max(m) - fmax:  # some x - m overflows (rare: one extra pass)
+                saved = x.copy()
     with np.errstate(over="ignore"):
         np.subtract(x, m, out=d)
         if temperature != 1.0:
             np.divide(d, temperature, out=d)
+    if saved is not None:
+        over = np.isneginf(d) & np.isfinite(saved)
+        d[over] = saved[over] / temperature - np.broadcast_to(m, saved.shape)[over] / temperature
 
 
 def _normaliser(e: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
