@@ -473,3 +473,33 @@ def test_no_warning_reaches_the_user(tmp_path):
         )
         assert done.returncode == 0, done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_parquet_decimal_features_are_numeric_and_a_struct_target_is_refused(tmp_path, capsys):
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 90)
+    prices = [decimal.Decimal(f"{v:.2f}") for v in rng.normal(size=90) + 3 * y]
+    table = pa.table({"price": pa.array(prices, type=pa.decimal128(10, 2)), "label": pa.array(y)})
+    pq.write_table(table, tmp_path / "dec.parquet")
+    code, _, err = _train(capsys, tmp_path / "dec.parquet", tmp_path / "a")
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert metrics["columns"]["numeric"] == ["price"]  # not free text
+    assert metrics["accuracy"] > 0.8
+    # predict reads the same decimals
+    pq.write_table(table.drop(["label"]), tmp_path / "rows.parquet")
+    assert main(["predict", str(tmp_path / "a" / "model.npz"), str(tmp_path / "rows.parquet")]) == 0
+    capsys.readouterr()
+    structs = pa.array([{"code": int(v), "name": "x"} for v in y])
+    pq.write_table(
+        pa.table({"x": pa.array(rng.normal(size=90)), "label": structs}), tmp_path / "s.parquet"
+    )
+    code, _, err = _train(capsys, tmp_path / "s.parquet", tmp_path / "b")
+    assert code == 2
+    assert "holds structured values (dict)" in err
+    assert "Traceback" not in err

@@ -290,6 +290,11 @@ def profile_part(
             uniq, inverse = np.unique(values[~isna], return_inverse=True)
         except TypeError:  # e.g. numbers and text in one object column
             kinds = sorted({type(v).__name__ for v in values[~isna]})
+            if any(k in ("dict", "list", "tuple", "ndarray") for k in kinds):
+                raise UsageError(
+                    f"the target column {columns.target!r} holds structured values "
+                    f"({', '.join(kinds)}): give a column of labels (text or whole numbers)"
+                ) from None
             raise UsageError(
                 f"the target column {columns.target!r} mixes value types ({', '.join(kinds)}): "
                 "make them all text or all numbers"

@@ -47,7 +47,25 @@ def read_table(path: str | None) -> tuple[Any, str]:
         ) from None
     if frame.shape[0] == 0:
         raise UsageError(f"cannot use {path!r}: it has no rows")
-    return frame, str(path)
+    return _decimals_as_numbers(frame), str(path)
+
+
+def _decimals_as_numbers(frame: Any) -> Any:
+    """Parquet decimal columns arrive as Python ``Decimal`` objects: as float64, so that
+    they are numeric columns (Dask reads them with a numeric Arrow dtype already)."""
+    import decimal
+
+    for name in frame.columns:
+        col = frame[name]
+        if col.dtype != object:
+            continue
+        values = col.dropna()
+        if len(values) and all(isinstance(v, decimal.Decimal) for v in values.iloc[:1000]):
+            try:
+                frame[name] = col.astype("float64")
+            except (TypeError, ValueError, decimal.InvalidOperation):
+                continue
+    return frame
 
 
 def named_columns(frame: Any, source: str) -> Any:
