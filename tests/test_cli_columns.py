@@ -503,3 +503,41 @@ def test_parquet_decimal_features_are_numeric_and_a_struct_target_is_refused(tmp
     assert code == 2
     assert "holds structured values (dict)" in err
     assert "Traceback" not in err
+
+
+def test_many_classes_keep_the_report_and_metrics_small(tmp_path, capsys):
+    """150 classes x 8 rows: the per-class figures show the 40 worst classes, no K x K
+    matrix is drawn or stored (the confused pairs are), and the metrics' tallies
+    agree with scikit-learn's."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from softmaxkit.cli import _metrics
+
+    rng = np.random.default_rng(0)
+    k = 150
+    label = np.repeat(np.arange(k), 8)
+    frame = pd.DataFrame(
+        {"a": rng.normal(size=len(label)) + 0.05 * label, "b": rng.normal(size=len(label))}
+    )
+    frame["label"] = label
+    path = _write(frame, tmp_path, "csv")
+    code, _, err = _train(capsys, path, tmp_path / "run")
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert "confusion_matrix" not in metrics  # 150 x 150 numbers: left out
+    pairs = metrics["confused_pairs"]
+    assert 0 < len(pairs) <= 20
+    assert all(t != p and 0 < n <= s for t, p, n, s in pairs)
+    assert not (tmp_path / "run" / "confusion_matrix.png").exists()
+    assert (tmp_path / "run" / "report.html").stat().st_size < 3 * 2**20
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert "Most confused pairs" in html
+    assert "the 40 classes" not in html  # in the figures' titles, not the page
+    # the O(K) tallies against scikit-learn on random predictions
+    y, pred = rng.integers(0, 30, 500), rng.integers(0, 30, 500)
+    Z = np.eye(30)[pred] * 5.0
+    got = _metrics.from_counts(_metrics.counts(Z, y, 30))
+    assert got["accuracy"] == pytest.approx(accuracy_score(y, pred))
+    assert got["macro_f1"] == pytest.approx(
+        f1_score(y, pred, average="macro", labels=np.arange(30), zero_division=0.0)
+    )

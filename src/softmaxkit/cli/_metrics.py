@@ -68,9 +68,11 @@ def evaluate(
         "cross_entropy_P_Q": ce,
         "entropy_P": h,
         "kl_P_Q": kl,
-        "confusion_matrix": confusion_matrix(y, pred, labels=np.arange(n_classes)).tolist(),
+        "confused_pairs": confused_pairs(y, pred, n_classes),
         "reliability": reliability(proba, y),
     }
+    if n_classes <= DENSE_UP_TO:  # beyond, K x K numbers would swamp the file
+        out["confusion_matrix"] = confusion_matrix(y, pred, labels=np.arange(n_classes)).tolist()
     out["ece"] = expected_calibration_error(out["reliability"])
     if log_proba_calibrated is not None:
         out["reliability_calibrated"] = reliability(np.exp(log_proba_calibrated), y)
@@ -98,39 +100,70 @@ def summary_table(m: dict[str, Any], extra: dict[str, str]) -> str:
     return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows) + "\n"
 
 
+DENSE_UP_TO = 100  # classes up to which metrics.json holds the whole confusion matrix
+
+
+def confused_pairs(
+    y: np.ndarray, pred: np.ndarray, n_classes: int, limit: int = 20
+) -> list[list[int]]:
+    """The most frequent (true, predicted, rows, rows of the true class) with true !=
+    predicted, from the pairs that occur (O(n), not K x K)."""
+    wrong = y != pred
+    if not wrong.any():
+        return []
+    keys, rows = np.unique(y[wrong].astype(np.int64) * n_classes + pred[wrong], return_counts=True)
+    support = np.bincount(y, minlength=n_classes)
+    order = np.argsort(-rows, kind="stable")[:limit]
+    return [
+        [
+            int(keys[i] // n_classes),
+            int(keys[i] % n_classes),
+            int(rows[i]),
+            int(support[keys[i] // n_classes]),
+        ]
+        for i in order
+    ]
+
+
+def _tallies(y: np.ndarray, pred: np.ndarray, n_classes: int) -> dict[str, Any]:
+    """Per class: rows right (true positives), true rows, predicted rows (O(K))."""
+    return {
+        "tp": np.bincount(y[y == pred], minlength=n_classes),
+        "true": np.bincount(y, minlength=n_classes),
+        "pred": np.bincount(pred, minlength=n_classes),
+    }
+
+
 def counts(Z: np.ndarray, y: np.ndarray, n_classes: int) -> dict[str, Any]:
     """Sufficient numbers for accuracy, macro F1 and log loss of logits ``Z`` against
-    codes ``y``: the confusion matrix and the summed negative log-likelihood (so
-    that parts of a table, on a cluster, can be added up)."""
+    codes ``y``: per-class tallies and the summed negative log-likelihood (so that
+    parts of a table, on a cluster, can be added up), O(K) whatever the rows."""
     from .. import log_softmax
 
     log_p = np.asarray(log_softmax(np.asarray(Z)))
     pred = log_p.argmax(axis=1)
-    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(cm, (y, pred), 1)
     nll = -float(log_p[np.arange(len(y)), y].sum()) if len(y) else 0.0
-    return {"confusion_matrix": cm, "nll_sum": nll, "n": len(y)}
+    return {**_tallies(y, pred, n_classes), "nll_sum": nll, "n": len(y)}
 
 
 def add_counts(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    return {k: a[k] + b[k] for k in ("confusion_matrix", "nll_sum", "n")}
+    return {k: a[k] + b[k] for k in ("tp", "true", "pred", "nll_sum", "n")}
 
 
-def macro_f1(cm: np.ndarray) -> float:
-    """Macro-averaged F1 from a confusion matrix (rows: true, columns: predicted), a
-    class with no true and no predicted row counting 0 as in scikit-learn."""
-    tp = np.diag(cm).astype(float)
-    denom = cm.sum(axis=0) + cm.sum(axis=1)
+def macro_f1(tp: np.ndarray, true: np.ndarray, pred: np.ndarray) -> float:
+    """Macro-averaged F1 from per-class tallies, a class with no true and no predicted
+    row counting 0 as in scikit-learn (F1 = 2 tp / (true + predicted))."""
+    tp = tp.astype(float)
+    denom = (true + pred).astype(float)
     f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
     return float(f1.mean())
 
 
 def from_counts(c: dict[str, Any]) -> dict[str, float]:
-    cm = np.asarray(c["confusion_matrix"])
     n = max(int(c["n"]), 1)
     return {
-        "accuracy": float(np.trace(cm) / n),
-        "macro_f1": macro_f1(cm),
+        "accuracy": float(np.sum(c["tp"]) / n),
+        "macro_f1": macro_f1(np.asarray(c["tp"]), np.asarray(c["true"]), np.asarray(c["pred"])),
         "log_loss": float(c["nll_sum"] / n),
     }
 
@@ -141,11 +174,10 @@ def baseline(train_counts: np.ndarray, y: np.ndarray) -> dict[str, float]:
     best constant model in log loss)."""
     k = len(train_counts)
     prior = (train_counts + 0.0) / train_counts.sum()
-    cm = np.zeros((k, k), dtype=np.int64)
-    np.add.at(cm, (y, np.full(len(y), int(np.argmax(train_counts)))), 1)
+    pred = np.full(len(y), int(np.argmax(train_counts)))
     with np.errstate(divide="ignore"):
         nll = -float(np.log(prior[y]).sum())
-    return from_counts({"confusion_matrix": cm, "nll_sum": nll, "n": len(y)})
+    return from_counts({**_tallies(y, pred, k), "nll_sum": nll, "n": len(y)})
 
 
 def decomposition_by_class(

@@ -28,6 +28,9 @@ DPI = 200  # saved at 2x the 100 dpi the page shows them at
 SMALL_BIN = 20  # a reliability bin with fewer rows than this is noise
 VALUES_UP_TO = 20  # classes up to which the confusion matrix prints its counts
 CURVES_UP_TO = 10  # classes up to which ROC / PR draw one curve each
+MATRIX_UP_TO = 100  # classes up to which the confusion matrix is drawn (then: the pairs)
+BARS_UP_TO = 40  # classes drawn in the per-class figures (beyond: the worst ones)
+RANKING_UP_TO = 200  # classes up to which ROC / PR and per-class AUC are computed
 
 
 @dataclass
@@ -290,15 +293,24 @@ def _true_class_probability(
     figs: _Figures, y: np.ndarray, proba: np.ndarray, names: list[str]
 ) -> None:
     plt = _plt()
-    k = len(names)
+    data = [proba[y == c, c] if np.any(y == c) else np.array([np.nan]) for c in range(len(names))]
+    shown = list(range(len(names)))
+    if len(shown) > BARS_UP_TO:  # the classes the model is least sure of
+        medians = [np.median(d) if len(d) else np.inf for d in data]
+        shown = sorted(np.argsort(medians, kind="stable")[:BARS_UP_TO].tolist())
+    k = len(shown)
+    labels = tick_labels(names)
     fig, ax = plt.subplots(figsize=(max(6.0, 0.35 * k + 1.5), 4.0))
-    data = [proba[y == c, c] if np.any(y == c) else np.array([np.nan]) for c in range(k)]
-    ax.boxplot(data, showfliers=True, flierprops={"markersize": 3, "alpha": 0.6})
-    ax.set_xticks(range(1, k + 1), tick_labels(names), rotation=90)
+    fliers = {"markersize": 3, "alpha": 0.6}
+    ax.boxplot([data[c] for c in shown], showfliers=True, flierprops=fliers)
+    ax.set_xticks(range(1, k + 1), [labels[c] for c in shown], rotation=90)
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("true class")
     ax.set_ylabel("probability given to the true class")
-    ax.set_title("How sure the model is of the right answer, per class (dots: outlying rows)")
+    ax.set_title(
+        "How sure the model is of the right answer, per class (dots: outlying rows)"
+        + ("" if k == len(names) else f"\nthe {k} classes with the lowest median of {len(names)}")
+    )
     ax.grid(axis="y", alpha=0.3)
     figs.save(fig, "class_probabilities.png", "Probability of the true class, per true class")
 
@@ -306,9 +318,14 @@ def _true_class_probability(
 def _decomposition(figs: _Figures, metrics: dict[str, Any], names: list[str]) -> None:
     plt = _plt()
     by = metrics["decomposition_by_class"]
-    labels = ["all test rows", *names]
-    h = np.array([metrics["entropy_P"], *by["entropy_P"]], dtype=float)
-    kl = np.array([metrics["kl_P_Q"], *by["kl_P_Q"]], dtype=float)
+    shown = list(range(len(names)))
+    if len(shown) > BARS_UP_TO:  # the classes farthest from their targets
+        worst = np.argsort(-np.nan_to_num(np.asarray(by["kl_P_Q"], dtype=float), nan=-1.0))
+        shown = sorted(worst[:BARS_UP_TO].tolist())
+    short = tick_labels(names)
+    labels = ["all test rows", *[short[c] for c in shown]]
+    h = np.array([metrics["entropy_P"], *[by["entropy_P"][c] for c in shown]], dtype=float)
+    kl = np.array([metrics["kl_P_Q"], *[by["kl_P_Q"][c] for c in shown]], dtype=float)
     k = len(labels)
     fig, ax = plt.subplots(figsize=(7.0, max(2.5, 0.28 * k + 1.2)))
     rows = np.arange(k)[::-1]
@@ -317,9 +334,12 @@ def _decomposition(figs: _Figures, metrics: dict[str, Any], names: list[str]) ->
     for r, a, b in zip(rows, h, kl, strict=True):
         if np.isfinite(a + b):
             ax.text(a + b, r, f" {a + b:.3f}", va="center", fontsize=7)
-    ax.set_yticks(rows, [labels[0], *tick_labels(names)], fontsize=8 if k <= 20 else 6)
+    ax.set_yticks(rows, labels, fontsize=8 if k <= 20 else 6)
     ax.set_xlabel("nats per row: cross-entropy H(P, Q) = H(P) + KL(P || Q)")
-    ax.set_title("Cross-entropy = entropy of the targets + KL divergence (test rows)")
+    ax.set_title(
+        "Cross-entropy = entropy of the targets + KL divergence (test rows)"
+        + ("" if len(shown) == len(names) else f"\nthe {len(shown)} classes of largest KL")
+    )
     # below the axes, so that it never covers a bar
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12 - 1.0 / k), ncol=2, fontsize=8)
     ax.set_xlim(0, np.nanmax(h + kl) * 1.2 if np.any(np.isfinite(h + kl)) else 1)
@@ -409,7 +429,7 @@ def _per_class(metrics: dict[str, Any], ctx: Context) -> str:
         positive = ctx.y == c
         auc = (
             float(roc_auc_score(positive, ctx.proba[:, c]))
-            if 0 < positive.sum() < len(positive)
+            if 0 < positive.sum() < len(positive) and len(ctx.class_names) <= RANKING_UP_TO
             else None
         )
         rows.append(
@@ -452,17 +472,10 @@ def _per_class(metrics: dict[str, Any], ctx: Context) -> str:
 
 
 def _confused_pairs(metrics: dict[str, Any], names: list[str], limit: int = 10) -> str:
-    cm = np.asarray(metrics["confusion_matrix"])
-    off = cm.copy()
-    np.fill_diagonal(off, 0)
-    flat = np.argsort(off, axis=None, kind="stable")[::-1][:limit]
-    rows = []
-    for i in flat:
-        t, p = divmod(int(i), cm.shape[0])
-        if off[t, p] == 0:
-            break
-        share = off[t, p] / max(cm[t].sum(), 1)
-        rows.append([_esc(names[t]), _esc(names[p]), str(int(off[t, p])), f"{share:.1%}"])
+    rows = [
+        [_esc(names[t]), _esc(names[p]), str(n), f"{n / max(support, 1):.1%}"]
+        for t, p, n, support in metrics["confused_pairs"][:limit]
+    ]
     if not rows:
         return "<p>No test row was confused.</p>"
     return _table(["true class", "predicted as", "rows", "share of the true class"], rows)
@@ -566,9 +579,11 @@ def write(folder: Path, metrics: dict[str, Any], ctx: Context) -> None:
     proba = ctx.proba_calibrated if ctx.proba_calibrated is not None else ctx.proba
     pred = ctx.proba.argmax(axis=1)
     _objective(figs, ctx.loss_curve)
-    _confusion(figs, ctx.y, pred, names)
+    if k <= MATRIX_UP_TO:
+        _confusion(figs, ctx.y, pred, names)
     _reliability(figs, metrics)
-    _curves(figs, ctx.y, proba, names)
+    if k <= RANKING_UP_TO:
+        _curves(figs, ctx.y, proba, names)
     _true_class_probability(figs, ctx.y, proba, names)
     _decomposition(figs, metrics, names)
     _coefficients(figs, ctx)
