@@ -129,16 +129,21 @@ def _shift_by(xp: Namespace, x: Array, m: Array, temperature: float) -> Array:
     return d
 
 
-def _divide(a: Array, T: float) -> Array:
+def _divide(a: Array, T: float, barrier: Callable[[Array], Array] | None = None) -> Array:
     """``a / T`` for ``T > 1``. Past ``2**1000`` the reciprocal of ``T`` is subnormal,
     and XLA (JAX) divides by a constant as a product with its reciprocal on a CPU
     that flushes subnormals to zero (0 or NaN where ``a / T`` is -1): there the
-    power of two of ``T`` is divided out first, in two exact normal steps."""
+    power of two of ``T`` is divided out first, in two exact normal steps.
+    ``barrier`` (JAX's ``optimization_barrier`` under ``jit``) keeps a compiler from
+    folding the two steps back into one subnormal factor."""
     if T <= 2.0**1000:
         return a / T
     mantissa, exponent = math.frexp(T)
     half = exponent // 2
-    return (a * 2.0**-half) * 2.0 ** (half - exponent) / mantissa
+    a = a * 2.0**-half
+    if barrier is not None:
+        a = barrier(a)
+    return a * 2.0 ** (half - exponent) / mantissa
 
 
 def _log_norm(xp: Namespace, d: Array, axes: tuple[int, ...]) -> tuple[Array, Array, Array]:

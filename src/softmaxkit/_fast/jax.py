@@ -13,7 +13,6 @@ user's program.
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from .. import _gradients as rules
+from ..activations import _divide as divide_safely
 from . import register
 
 _xp: Any = None
@@ -49,15 +49,9 @@ def _sum(a: Any, axes: Any, keepdims: bool = False) -> Any:
 
 
 def _divide(a: Any, T: float) -> Any:
-    """``a / T``: as :func:`softmaxkit.activations._divide` (the power of two of a huge
-    ``T`` divided out in two normal steps), with a barrier between the steps so that
-    XLA does not fold the two factors back into one subnormal constant."""
-    if T <= 2.0**1000:
-        return a / T
-    mantissa, exponent = math.frexp(T)
-    half = exponent // 2
-    a = jax.lax.optimization_barrier(a * 2.0**-half)  # type: ignore[no-untyped-call]
-    return a * 2.0 ** (half - exponent) / mantissa
+    """``a / T`` as the reference divides, with a barrier between its two steps for a
+    huge ``T`` so that XLA does not fold them into one subnormal factor."""
+    return divide_safely(a, T, jax.lax.optimization_barrier)
 
 
 def _normalise(x: Any, mask: Any, axes: tuple[int, ...], T: float) -> tuple[Any, ...]:
