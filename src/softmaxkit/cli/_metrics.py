@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,17 +40,63 @@ def expected_calibration_error(rel: dict[str, list[float]]) -> float:
     return float(ece)
 
 
+@dataclass
+class Assessment:
+    """The evaluated rows' numbers and the probabilities they came from (each computed
+    once: the report draws from the same arrays)."""
+
+    metrics: dict[str, Any]
+    proba: np.ndarray
+    proba_calibrated: np.ndarray | None
+
+
+def assess(
+    Z: np.ndarray,
+    y: np.ndarray,
+    names: list[str],
+    *,
+    temperature: float | None,
+    label_smoothing: float,
+    rows: np.ndarray,
+    ids: Any,
+) -> Assessment:
+    """Everything ``train`` and ``evaluate`` report about logits ``Z`` of rows with
+    codes ``y``: :func:`evaluate`'s metrics (and, with a ``temperature``, after
+    calibration), the per-class table, the decomposition by class and the worst
+    rows (``rows``: their positions in the table, ``ids``: their IDs or None)."""
+    from .. import log_softmax
+
+    k = len(names)
+    log_p = np.asarray(log_softmax(Z))
+    proba = np.exp(log_p)
+    log_p_cal = proba_cal = None
+    if temperature is not None:
+        log_p_cal = np.asarray(log_softmax(Z, temperature=temperature))
+        proba_cal = np.exp(log_p_cal)
+    metrics = evaluate(log_p, log_p_cal, y, k, label_smoothing, proba, proba_cal)
+    metrics.update(
+        {
+            "per_class": per_class(y, log_p.argmax(axis=1), names),
+            "decomposition_by_class": decomposition_by_class(proba, y, k, label_smoothing),
+            "worst_rows": worst_rows(proba if proba_cal is None else proba_cal, y, rows, ids),
+        }
+    )
+    return Assessment(metrics, proba, proba_cal)
+
+
 def evaluate(
     log_proba: np.ndarray,
     log_proba_calibrated: np.ndarray | None,
     y: np.ndarray,
     n_classes: int,
     label_smoothing: float,
+    proba: np.ndarray,
+    proba_calibrated: np.ndarray | None,
 ) -> dict[str, Any]:
-    """All metrics for codes ``y`` (indices into classes_) and model log-probabilities."""
+    """All metrics for codes ``y`` (indices into classes_), from the model's
+    log-probabilities and probabilities (before and after calibration)."""
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
-    proba = np.exp(log_proba)
     pred = log_proba.argmax(axis=1)
     # The target distribution P the model was trained towards on these rows:
     # one-hot, or smoothed one-hot with label smoothing.
@@ -74,8 +121,8 @@ def evaluate(
     if n_classes <= DENSE_UP_TO:  # beyond, K x K numbers would swamp the file
         out["confusion_matrix"] = confusion_matrix(y, pred, labels=np.arange(n_classes)).tolist()
     out["ece"] = expected_calibration_error(out["reliability"])
-    if log_proba_calibrated is not None:
-        out["reliability_calibrated"] = reliability(np.exp(log_proba_calibrated), y)
+    if log_proba_calibrated is not None and proba_calibrated is not None:
+        out["reliability_calibrated"] = reliability(proba_calibrated, y)
         out["ece_calibrated"] = expected_calibration_error(out["reliability_calibrated"])
         out["log_loss_calibrated"] = float(softmax_cross_entropy(log_proba_calibrated, y))
     return out

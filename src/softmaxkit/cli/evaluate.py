@@ -35,7 +35,6 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import log_softmax
     from . import _data, _metrics, _model, _run, report
 
     out_dir = _run.check_out_dir(args.out, "-evaluate")
@@ -65,29 +64,25 @@ def run(args: argparse.Namespace) -> int:
             f"{classes.dtype} ({shown})"
         ) from None
     Z = _model.logits(clf, ct.transform(X))
-    log_p = np.asarray(log_softmax(Z))
-    log_p_cal = (
-        None
-        if clf.temperature_ == 1.0
-        else np.asarray(log_softmax(Z, temperature=clf.temperature_))
-    )
     smoothing = float(clf.label_smoothing)
-    k = len(classes)
     names = [str(c) for c in classes]
-    metrics = _metrics.evaluate(log_p, log_p_cal, codes, k, smoothing)
-    proba = np.exp(log_p_cal if log_p_cal is not None else log_p)
     ids = frame[columns.id].to_numpy() if columns.id and columns.id in frame.columns else None
+    a = _metrics.assess(
+        Z,
+        codes,
+        names,
+        temperature=None if clf.temperature_ == 1.0 else clf.temperature_,
+        label_smoothing=smoothing,
+        rows=np.arange(len(codes)),
+        ids=ids,
+    )
+    metrics = a.metrics
     metrics.update(
         {
             "data": source,
             "model": args.model,
             "target": target,
             "temperature": clf.temperature_,
-            "per_class": _metrics.per_class(codes, log_p.argmax(axis=1), names),
-            "decomposition_by_class": _metrics.decomposition_by_class(
-                np.exp(log_p), codes, k, smoothing
-            ),
-            "worst_rows": _metrics.worst_rows(proba, codes, np.arange(len(codes)), ids),
             "classes": names,
             "command": report.command_line(args.argv),
             "versions": report.versions(),
@@ -106,8 +101,8 @@ def run(args: argparse.Namespace) -> int:
         info=info,
         class_names=names,
         y=codes,
-        proba=np.exp(log_p),
-        proba_calibrated=None if log_p_cal is None else np.exp(log_p_cal),
+        proba=a.proba,
+        proba_calibrated=a.proba_calibrated,
         loss_curve=list(clf.loss_curve_),
         coef=np.asarray(clf.coef_),
         feature_names=[str(f) for f in ct.get_feature_names_out()],

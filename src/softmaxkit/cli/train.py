@@ -319,27 +319,25 @@ class Result:
 
 def finish(args: argparse.Namespace, out_dir: Any, r: Result) -> int:
     """Evaluate on the test split, write the run folder, print the summary (both engines)."""
-    from .. import log_softmax
     from . import _model, _run, report
 
     clf = r.pipeline[-1]
     k = len(r.classes)
     names = [str(c) for c in r.classes]
-    log_p = np.asarray(log_softmax(r.Z_test))
-    log_p_cal = None
-    if args.calibrate:
-        log_p_cal = np.asarray(log_softmax(r.Z_test, temperature=clf.temperature_))
-    metrics = _metrics.evaluate(log_p, log_p_cal, r.y_test, k, args.label_smoothing)
-    proba = np.exp(log_p_cal if log_p_cal is not None else log_p)
+    a = _metrics.assess(
+        r.Z_test,
+        r.y_test,
+        names,
+        temperature=clf.temperature_ if args.calibrate else None,
+        label_smoothing=args.label_smoothing,
+        rows=r.test_rows,
+        ids=r.test_ids,
+    )
+    metrics = a.metrics
     metrics.update(
         {
             "train": _metrics.from_counts(r.train_summary),
             "baseline": _metrics.baseline(r.train_class_counts, r.y_test),
-            "per_class": _metrics.per_class(r.y_test, log_p.argmax(axis=1), names),
-            "decomposition_by_class": _metrics.decomposition_by_class(
-                np.exp(log_p), r.y_test, k, args.label_smoothing
-            ),
-            "worst_rows": _metrics.worst_rows(proba, r.y_test, r.test_rows, r.test_ids),
             "fit_time_s": r.fit_time,
             "n_iter": clf.n_iter_,
             "temperature": clf.temperature_,
@@ -402,8 +400,8 @@ def finish(args: argparse.Namespace, out_dir: Any, r: Result) -> int:
         info=info,
         class_names=names,
         y=r.y_test,
-        proba=np.exp(log_p),
-        proba_calibrated=None if log_p_cal is None else np.exp(log_p_cal),
+        proba=a.proba,
+        proba_calibrated=a.proba_calibrated,
         loss_curve=list(clf.loss_curve_),
         coef=np.asarray(clf.coef_),
         feature_names=[str(f) for f in r.pipeline[0].get_feature_names_out()],
