@@ -144,7 +144,9 @@ def _shifted_into(x: np.ndarray, m: np.ndarray, temperature: float, d: np.ndarra
     saved = None
     if temperature > 1.0 and x.size:
         fmax = np.finfo(x.dtype).max
-        with np.errstate(invalid="ignore"):
+        # max(m) - fmax may itself overflow to -inf (a negative maximum); then every
+        # x - m >= -fmax - m > -fmax, nothing overflows, and the comparison is rightly False
+        with np.errstate(over="ignore", invalid="ignore"):
             if np.min(x) < np.max(m) - fmax:  # some x - m overflows (rare: one extra pass)
                 saved = x.copy()
     with np.errstate(over="ignore"):
