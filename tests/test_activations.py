@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import softmaxkit as sk
 from _helpers import ATOL, DPS, RTOL, mp_logsumexp, mp_softmax, to_float, ulp_error
+from softmaxkit import _fast
 
 INF, NAN = math.inf, math.nan
 
@@ -194,6 +195,34 @@ def test_empty_batch_axis(xp):
     x = xp.asarray(np.zeros((0, 4)))
     assert xp.to_numpy(sk.softmax(x)).shape == (0, 4)
     assert xp.to_numpy(sk.logsumexp(x)).shape == (0,)
+
+
+_FMAX = float(np.finfo(np.float64).max)
+
+
+@pytest.mark.parametrize(
+    "low",
+    [
+        -1.0,  # -1 - fmax rounds to -fmax
+        -(2.0**970),  # -(fmax + ulp/2): the tie, which rounds to even, -2**1024 = -inf
+        -(2.0**970) + 2.0**918,  # just short of the tie: -fmax
+        -_FMAX,  # -2 fmax: -inf
+        -1e300,  # -fmax after rounding
+    ],
+)
+def test_difference_that_rounds_to_fmax_is_not_flushed_to_inf(xp, low):
+    """Regression (issue 15): the reference path (PyTorch, Dask, array-api-strict,
+    byte-swapped NumPy) sent x - max to -inf wherever x < max - fmax, including
+    differences that round to -fmax; log_softmax([-1, fmax]) gave [-inf, 0] there
+    and [-fmax, 0] on the NumPy fast path. Reference: IEEE float64 subtraction,
+    which rounds x - max correctly (the other term, log1p(exp(...)) = 0, adds nothing)."""
+    row = np.array([low, _FMAX])
+    with np.errstate(over="ignore"):
+        expected = np.array([low - _FMAX, 0.0])
+    out = xp.to_numpy(sk.log_softmax(xp.asarray(row)))
+    np.testing.assert_array_equal(out, expected)
+    with _fast.reference_only():
+        np.testing.assert_array_equal(sk.log_softmax(row), expected)
 
 
 @pytest.mark.parametrize(

@@ -114,14 +114,34 @@ def test_bad_base(base):
 def test_bad_input():
     with pytest.raises(ValueError, match=r"broadcastable.*\(2, 3\).*\(4,\)"):
         sk.kl_divergence(np.ones((2, 3)) / 3, np.ones(4) / 4)
-    with pytest.raises(ValueError, match="p to have no negative"):
+    with pytest.raises(ValueError, match=r"p to hold probabilities.*got -0\.5"):
         sk.entropy(np.array([-0.5, 1.5]))
-    with pytest.raises(ValueError, match="q to have no negative"):
+    with pytest.raises(ValueError, match=r"q to hold probabilities.*got -0\.5"):
         sk.cross_entropy(np.array([0.5, 0.5]), np.array([-0.5, 1.5]))
     with pytest.raises(TypeError, match="expected an array"):
         sk.entropy([0.5, 0.5])
     with pytest.raises(TypeError, match="complex"):
         sk.entropy(np.array([0.5 + 0j, 0.5]))
+
+
+@pytest.mark.parametrize(
+    ("fn", "args", "bad"),
+    [
+        (sk.entropy, (np.array([1e308, 1e308]),), "p"),
+        (sk.entropy, (np.array([np.inf, 1.0]),), "p"),
+        (sk.entropy, (np.array([3.0, 1.0]),), "p"),  # counts, which SciPy renormalises
+        (sk.kl_divergence, (np.array([1e308, 1.0]), np.array([0.5, 0.5])), "p"),
+        (sk.kl_divergence, (np.array([0.5, 0.5]), np.array([1.0, 1e308])), "q"),
+        (sk.kl_divergence, (np.array([np.inf, 1.0]), np.array([1.0, 1.0])), "p"),
+        (sk.cross_entropy, (np.array([0.5, 0.5]), np.array([np.inf, 0.0])), "q"),
+        (sk.cross_entropy, (np.array([1e308, 1e308]), np.array([1.0, 1e-300])), "p"),
+    ],
+)
+def test_entries_beyond_one_refused_not_overflowed(fn, args, bad):
+    """Regression (issue 15): huge or infinite entries overflowed p log p with a
+    RuntimeWarning (inf * 0: NaN for KL); they are not probabilities and are refused."""
+    with pytest.raises(ValueError, match=f"expected {bad} to hold probabilities"):
+        fn(*args)
 
 
 @st.composite

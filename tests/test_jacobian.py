@@ -222,3 +222,62 @@ def test_jvp_matches_central_finite_differences(x, seed):
     h = 1e-5
     fd = (sk.softmax(x + h * v) - sk.softmax(x - h * v)) / (2 * h)
     np.testing.assert_allclose(sk.softmax_jvp(sk.softmax(x), v), fd, rtol=1e-6, atol=1e-9)
+
+
+# Regression (issue 15): v - <s, v> overflowed for tangents near fmax (inf where the
+# product is finite, with a RuntimeWarning) and gave NaN (inf - inf, with a warning)
+# for infinite tangents.
+HUGE_TANGENTS = [
+    ([0.1, 0.9], [1.7e308, -1.7e308]),
+    ([0.25, 0.25, 0.5], [1.6e308, -1.6e308, 1e300]),
+    ([0.5, 0.5], [1e308, 1e308]),
+    ([0.3, 0.7], [-1.79e308, 1.0]),
+]
+
+
+@pytest.mark.parametrize(("s", "v"), HUGE_TANGENTS)
+@pytest.mark.parametrize("fn", [sk.softmax_jvp, sk.softmax_vjp])
+def test_huge_tangents_against_mpmath(xp, fn, s, v):
+    # Reference: s_i (v_i - sum_j s_j v_j) in mpmath at 60 digits from the same float
+    # inputs, rounded once to float64 (finite here, though v - <s, v> is not).
+    with mp.workdps(60):
+        sv = sum(mp.mpf(a) * mp.mpf(b) for a, b in zip(s, v, strict=True))
+        ref = np.array([float(mp.mpf(a) * (mp.mpf(b) - sv)) for a, b in zip(s, v, strict=True)])
+    out = xp.to_numpy(fn(xp.asarray(np.array(s)), xp.asarray(np.array(v))))
+    assert np.all(np.isfinite(out))
+    np.testing.assert_allclose(out, ref, rtol=4 * np.finfo(float).eps, atol=0)
+
+
+# (s, v, the limit of J (f + t u) as t -> inf, worked by hand: J u decides the sign)
+INFINITE_TANGENTS = [
+    ([0.5, 0.5], [math.inf, 0.0], [math.inf, -math.inf]),
+    ([0.5, 0.5], [math.inf, math.inf], [0.0, 0.0]),  # J 1 = 0: the finite part, 0
+    ([0.5, 0.5], [-math.inf, -math.inf], [0.0, 0.0]),
+    ([0.2, 0.3, 0.5], [math.inf, -math.inf, 0.0], [math.inf, -math.inf, math.inf]),
+    ([0.25, 0.25, 0.5], [math.inf, -math.inf, 2.0], [math.inf, -math.inf, 0.5]),
+    ([0.0, 1.0], [math.inf, 3.0], [0.0, 0.0]),  # s_0 = 0: the infinity has no weight
+    ([0.5, 0.5], [math.nan, math.inf], [math.nan, math.nan]),
+]
+
+
+@pytest.mark.parametrize(("s", "v", "expected"), INFINITE_TANGENTS)
+@pytest.mark.parametrize("fn", [sk.softmax_jvp, sk.softmax_vjp])
+def test_infinite_tangents_give_the_limit(xp, fn, s, v, expected):
+    out = xp.to_numpy(fn(xp.asarray(np.array(s)), xp.asarray(np.array(v))))
+    np.testing.assert_array_equal(out, np.array(expected))
+
+
+def test_infinite_tangents_limit_against_large_finite_t():
+    # The limit checked against J (f + t u) at t = 1e300 computed exactly in mpmath.
+    s, f, u = [0.2, 0.3, 0.1, 0.4], [1.0, -2.0, 0.5, 0.0], [1, 0, -1, 0]
+    v = np.array(
+        [math.inf if a > 0 else -math.inf if a < 0 else b for a, b in zip(u, f, strict=True)]
+    )
+    out = sk.softmax_jvp(np.array(s), v)
+    with mp.workdps(400):
+        t = mp.mpf(10) ** 300
+        w = [mp.mpf(b) + t * a for a, b in zip(u, f, strict=True)]
+        sw = sum(mp.mpf(a) * b for a, b in zip(s, w, strict=True))
+        ref = [mp.mpf(a) * (b - sw) for a, b in zip(s, w, strict=True)]
+    for o, r in zip(out, ref, strict=True):
+        assert o == (math.inf if r > 1e200 else -math.inf if r < -1e200 else float(r))

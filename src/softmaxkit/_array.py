@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import operator
 import sys
 from collections.abc import Sequence
 from typing import Any, TypeAlias
@@ -165,11 +166,38 @@ def work_dtype(xp: Namespace, dt: Any) -> Any:
     return xp.float32 if xp.finfo(dt).bits < 32 else dt
 
 
+def narrow(xp: Namespace, a: Array, dt: Any) -> Array:
+    """``a`` (computed in :func:`work_dtype`) cast back to ``dt``; entries beyond
+    ``dt``'s range become ``+-inf`` (their correct rounding) without the overflow
+    warning NumPy gives for such a cast. The edge is ``fmax + ulp(fmax) / 2``, where
+    round-to-nearest-even goes to infinity (65520 for float16)."""
+    if a.dtype == dt:
+        return a
+    info = xp.finfo(dt)
+    if xp.finfo(a.dtype).bits > info.bits:
+        fmax, eps = float(info.max), float(info.eps)
+        edge = fmax + fmax * eps / (2 * (2 - eps))  # fmax / (2 - eps) is 2**emax: exact
+        inf = const(xp, math.inf, a)
+        a = xp.where(a >= edge, inf, xp.where(a <= -edge, -inf, a))
+    return xp.astype(a, dt)
+
+
 def const(xp: Namespace, value: float, like: Array) -> Array:
     """A 0-d array holding ``value`` with the dtype and device of ``like``."""
     if array_api_compat.is_jax_namespace(xp) and not array_api_compat.is_jax_array(like):
         return xp.asarray(value, dtype=like.dtype)  # a NumPy primal or tangent inside JAX
     return xp.asarray(value, dtype=like.dtype, device=device(like))
+
+
+def _axis_int(a: object, axis: object, expected: str) -> int:
+    """An axis as a Python int: any integer (``np.int64`` too, as NumPy accepts),
+    never a bool."""
+    if not isinstance(a, bool) and type(a).__name__ != "bool_":
+        try:
+            return operator.index(a)  # type: ignore[arg-type]
+        except TypeError:
+            pass
+    raise TypeError(f"expected {expected}, got {axis!r}")
 
 
 def normalize_axis(axis: object, ndim: int, name: str = "axis") -> tuple[int, ...]:
@@ -182,9 +210,8 @@ def normalize_axis(axis: object, ndim: int, name: str = "axis") -> tuple[int, ..
         return tuple(range(ndim))
     items: Sequence[object] = axis if isinstance(axis, tuple) else (axis,)
     out = []
-    for a in items:
-        if isinstance(a, bool) or not isinstance(a, int):
-            raise TypeError(f"expected an int, a tuple of ints or None for {name}, got {axis!r}")
+    for item in items:
+        a = _axis_int(item, axis, f"an int, a tuple of ints or None for {name}")
         if not -ndim <= a < ndim:
             raise ValueError(
                 f"expected {name} in [{-ndim}, {ndim}) for an array with {ndim} dimensions, got {a}"
@@ -197,8 +224,7 @@ def normalize_axis(axis: object, ndim: int, name: str = "axis") -> tuple[int, ..
 
 def single_axis(axis: object, ndim: int, name: str = "axis") -> int:
     """Normalise an axis that must be one int (the class axis of a loss or Jacobian)."""
-    if isinstance(axis, bool) or not isinstance(axis, int):
-        raise TypeError(f"expected an int for {name}, got {axis!r}")
+    _axis_int(axis, axis, f"an int for {name}")
     if ndim == 0:
         raise ValueError("expected an array with at least 1 dimension, got a 0-d array")
     return normalize_axis(axis, ndim, name)[0]
@@ -231,6 +257,6 @@ def is_finite_positive(value: object) -> bool:
         return False
     try:
         v = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int past the floats
         return False
     return math.isfinite(v) and v > 0

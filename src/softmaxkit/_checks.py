@@ -34,7 +34,7 @@ def fraction(value: object, name: str) -> float:
         raise ValueError(f"expected {name} in [0, 1], got {value!r}")
     try:
         v = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"expected {name} in [0, 1], got {value!r}") from None
     if not 0.0 <= v <= 1.0:
         raise ValueError(f"expected {name} in [0, 1], got {value!r}")
@@ -77,6 +77,22 @@ def nonnegative(xp: Namespace, a: Array, name: str) -> None:
         return
     if (v < 0).any():
         raise ValueError(f"expected {name} to have no negative entries, got min {float(v.min())}")
+
+
+def probability_entries(xp: Namespace, a: Array, name: str) -> None:
+    """Entries in [0, 1], as a distribution's are (NaN passes: NaN in gives NaN out).
+
+    An entry above 1 is counts or scores passed where probabilities belong (SciPy's
+    ``entropy`` renormalises; ours does not), and with it ``p log p`` could overflow.
+    Skipped where values are not readable."""
+    v = host(a)
+    if v is None or v.size == 0:
+        return
+    ok = ~((v < 0) | (v > 1))  # NaN compares False both ways: it passes
+    if not ok.all():
+        raise ValueError(
+            f"expected {name} to hold probabilities (entries in [0, 1]), got {_first(v, ok)}"
+        )
 
 
 def finite_nonnegative(xp: Namespace, a: Array, name: str) -> None:
@@ -161,10 +177,13 @@ def _first(a: Any, ok: Any) -> float:
 
 
 def nonnegative_number(value: object, name: str) -> float:
-    """A finite real number >= 0 (the z-loss coefficient)."""
+    """A finite real number >= 0 (the z-loss coefficient, a scalar ``pos_weight``)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"expected {name} to be a finite number >= 0, got {value!r}")
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:  # an int past the floats
+        v = math.inf
     if not (0.0 <= v < math.inf):
         raise ValueError(f"expected {name} to be a finite number >= 0, got {value!r}")
     return v

@@ -32,6 +32,7 @@ from ._array import (
     device,
     finfo_max,
     namespace,
+    narrow,
     normalize_axis,
     work_dtype,
 )
@@ -106,9 +107,13 @@ def _shift_by(xp: Namespace, x: Array, m: Array, temperature: float) -> Array:
     zero, ninf = const(xp, 0.0, x), const(xp, -math.inf, x)
     # Non-finite maxima are handled below; a zero shift keeps the arithmetic quiet.
     m0 = xp.where(xp.isfinite(m), m, zero)
-    # x - m0 can overflow only when m0 > 0 and x < m0 - fmax; such a term has
-    # exp(.) = 0 and a log below -fmax, which rounds to -inf, so write that directly.
-    far = x < (xp.where(m0 > 0, m0, zero) - finfo_max(xp, x.dtype))
+    # x - m0 rounds to -inf (then exp(.) = 0 and the log is -inf) exactly where the
+    # halved difference x/2 - m0/2, which cannot overflow and rounds as x - m0 does
+    # (a power of two), reaches -2**(emax): write -inf there without the overflow.
+    # Testing x < m0 - fmax instead also sent to -inf differences that round to
+    # -fmax (log_softmax([-1, fmax]) is [-fmax, 0], as IEEE subtraction gives).
+    half = const(xp, 0.5, x)
+    far = (x * half - m0 * half) < -finfo_max(xp, x.dtype) * 0.5
     d = xp.where(far, ninf, xp.where(far, m0, x) - m0)
     # A row whose max is +inf: the limit puts equal mass on its +inf entries.
     d = xp.where(m == math.inf, xp.where(x == math.inf, zero, ninf), d)
@@ -183,7 +188,7 @@ def _softmax_ref(
     xw = _to_work(xp, _masked(xp, x, mask))
     d, _ = _shift(xp, xw, axes, temperature)
     e, total, _ = _log_norm(xp, d, axes)
-    return xp.astype(e / total, x.dtype)
+    return narrow(xp, e / total, x.dtype)
 
 
 def _log_softmax_ref(
@@ -194,7 +199,7 @@ def _log_softmax_ref(
     xw = _to_work(xp, _masked(xp, x, mask))
     d, _ = _shift(xp, xw, axes, temperature)
     _, _, log_norm = _log_norm(xp, d, axes)
-    return xp.astype(d - log_norm, x.dtype)
+    return narrow(xp, d - log_norm, x.dtype)
 
 
 def _logsumexp_ref(
@@ -209,7 +214,7 @@ def _logsumexp_ref(
     out = m + log_norm
     if not keepdims:
         out = xp.squeeze(out, axis=axes) if axes else out
-    return xp.astype(out, x.dtype)
+    return narrow(xp, out, x.dtype)
 
 
 def _logsumexp_weighted_ref(
@@ -259,7 +264,7 @@ def _logsumexp_weighted_ref(
     if not keepdims:
         out = xp.squeeze(out, axis=axes) if axes else out
         sign = xp.squeeze(sign, axis=axes) if axes else sign
-    return xp.astype(out, x.dtype), xp.astype(sign, x.dtype)
+    return narrow(xp, out, x.dtype), xp.astype(sign, x.dtype)
 
 
 # The reference of each function, by name: fast paths that decline part of their
@@ -285,7 +290,7 @@ def log_softmax_and_softmax(
     xw = _to_work(xp, x)
     d, _ = _shift(xp, xw, axes, temperature)
     e, total, log_norm = _log_norm(xp, d, axes)
-    return xp.astype(d - log_norm, x.dtype), xp.astype(e / total, x.dtype)
+    return narrow(xp, d - log_norm, x.dtype), narrow(xp, e / total, x.dtype)
 
 
 # --------------------------------------------------------------------------------------
@@ -603,13 +608,13 @@ def _sigmoid_ref(xp: Namespace, x: Array) -> Array:
     xw = _to_work(xp, x)
     e = xp.exp(-xp.abs(xw))
     one = const(xp, 1.0, xw)
-    return xp.astype(xp.where(xw >= 0, one, e) / (one + e), x.dtype)
+    return narrow(xp, xp.where(xw >= 0, one, e) / (one + e), x.dtype)
 
 
 def _log_sigmoid_ref(xp: Namespace, x: Array) -> Array:
     xw = _to_work(xp, x)
     zero = const(xp, 0.0, xw)
-    return xp.astype(xp.minimum(xw, zero) - xp.log1p(xp.exp(-xp.abs(xw))), x.dtype)
+    return narrow(xp, xp.minimum(xw, zero) - xp.log1p(xp.exp(-xp.abs(xw))), x.dtype)
 
 
 ELEMENTWISE: dict[str, Callable[..., Array]] = {

@@ -8,7 +8,8 @@ r"""Entropy, cross-entropy and Kullback-Leibler divergence of discrete distribut
 
 with ``0 log 0 = 0`` and ``0 log(0 / q) = 0``, so that ``H(P, Q) = H(P) +
 D_KL(P || Q)`` holds term by term. The inputs are not renormalised (unlike
-``scipy.stats.entropy``): pass distributions. Negative entries raise
+``scipy.stats.entropy``): pass distributions. Entries outside [0, 1] (negative,
+above 1, infinite: counts or scores where probabilities belong) raise
 ``ValueError`` (skipped on lazy arrays); NaN entries give NaN.
 """
 
@@ -118,8 +119,8 @@ def _prepare(
             )
         dt = xp.result_type(p, q)
         p, q = xp.broadcast_to(xp.astype(p, dt), shape), xp.broadcast_to(xp.astype(q, dt), shape)
-        _checks.nonnegative(xp, q, "q")
-    _checks.nonnegative(xp, p, "p")
+        _checks.probability_entries(xp, q, "q")
+    _checks.probability_entries(xp, p, "p")
     ln_base = _checks.log_base(base)
     axes = normalize_axis(axis, p.ndim) if p.ndim else None
     return xp, p, q, axes, ln_base
@@ -139,7 +140,7 @@ def entropy(p: Array, /, *, axis: Axis = -1, base: float | None = None) -> Array
     Parameters
     ----------
     p : array
-        Probabilities (not renormalised), entries >= 0.
+        Probabilities (not renormalised), entries in [0, 1].
     axis : int, tuple of int or None, default -1
         Axis or axes to sum over; ``None`` for all.
     base : float, optional
@@ -182,7 +183,7 @@ def cross_entropy(p: Array, q: Array, /, *, axis: Axis = -1, base: float | None 
     ----------
     p, q : array
         Probabilities of broadcastable shapes (``ValueError`` naming both
-        shapes otherwise), entries >= 0, not renormalised.
+        shapes otherwise), entries in [0, 1], not renormalised.
     axis : int, tuple of int or None, default -1
         Axis or axes to sum over; ``None`` for all.
     base : float, optional
@@ -240,7 +241,7 @@ def kl_divergence(p: Array, q: Array, /, *, axis: Axis = -1, base: float | None 
     Parameters
     ----------
     p, q : array
-        Probabilities of broadcastable shapes, entries >= 0, not renormalised.
+        Probabilities of broadcastable shapes, entries in [0, 1], not renormalised.
     axis : int, tuple of int or None, default -1
         Axis or axes to sum over; ``None`` for all.
     base : float, optional

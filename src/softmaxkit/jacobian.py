@@ -13,7 +13,19 @@ product equals the Jacobian-vector product.
 
 from __future__ import annotations
 
-from ._array import Array, as_float, const, device, namespace, single_axis
+import math
+
+from ._array import (
+    Array,
+    Namespace,
+    as_float,
+    const,
+    device,
+    finfo_max,
+    is_lazy,
+    namespace,
+    single_axis,
+)
 from ._fast import call as fast_call
 
 __all__ = [
@@ -150,7 +162,46 @@ def _jvp(s: Array, v: Array, axis: int, name: str, op: str) -> Array:
     s, v = xp.astype(s, dt), xp.astype(v, dt)
     if (out := fast_call(op, xp, s, v, axis=ax)) is not None:
         return out
-    return s * (v - xp.sum(s * v, axis=ax, keepdims=True))
+    return _product(xp, s, v, ax)
+
+
+def _product(xp: Namespace, s: Array, v: Array, ax: int) -> Array:
+    """``s * (v - <s, v>)``, exact for every finite ``v`` and the limit for infinite ones.
+
+    ``|<s, v>| <= max |v|``, so ``v - <s, v>`` can overflow only in rows whose largest
+    finite ``|v|`` exceeds ``fmax / 4``; those rows are computed on ``v / 4`` and
+    the product multiplied back: a power of two, so no rounding changes (the true
+    result, when it exceeds ``fmax``, still becomes ``inf``).
+
+    An infinite entry makes ``v = f + t u`` with ``t -> inf`` (``f`` the finite part,
+    ``u`` the signs of the infinities), and ``J v = J f + t J u``: the sign of
+    ``(J u)_i = s_i (u_i - <s, u>)`` decides ``+-inf``, and where it is 0 the finite
+    ``(J f)_i`` is the limit. With ``sum s = 1``, ``u_i - <s, u>`` is
+    ``S_0 + 2 S_-`` for ``u_i = 1``, ``-(S_0 + 2 S_+)`` for ``u_i = -1`` and ``S_- - S_+``
+    for ``u_i = 0`` (``S_+, S_-, S_0`` the mass of ``s`` where ``u`` is 1, -1, 0): sums
+    of non-negative terms, so the sign is exact, not a rounding residue of
+    ``1 - sum s``. NaN in ``v`` gives NaN.
+    """
+    inf = xp.isinf(v)
+    zero = const(xp, 0.0, v)
+    f = xp.where(inf, zero, v)
+    big = xp.max(xp.abs(f), axis=ax, keepdims=True) > finfo_max(xp, v.dtype) / 4
+    scale = xp.where(big, const(xp, 0.25, v), const(xp, 1.0, v))
+    fs = f * scale
+    out = (s * (fs - xp.sum(s * fs, axis=ax, keepdims=True))) / scale
+    if not is_lazy(v) and not bool(xp.any(inf)):
+        return out
+    pos, neg = inf & (v > 0), inf & (v < 0)
+
+    def mass(where: Array) -> Array:
+        return xp.sum(xp.where(where, s, zero), axis=ax, keepdims=True)
+
+    s_pos, s_neg, s_zero = mass(pos), mass(neg), mass(~inf)
+    d = xp.where(pos, s_zero + 2 * s_neg, xp.where(neg, -(s_zero + 2 * s_pos), s_neg - s_pos))
+    b = s * d
+    big_inf = const(xp, math.inf, v)
+    limit = xp.where(b > 0, big_inf, xp.where(b < 0, -big_inf, out))
+    return xp.where(xp.isnan(out), out, limit)  # a NaN in the row stays NaN
 
 
 def softmax_jvp(s: Array, v: Array, /, *, axis: int = -1) -> Array:

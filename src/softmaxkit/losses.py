@@ -44,6 +44,7 @@ from ._array import (
     device,
     host,
     namespace,
+    narrow,
     single_axis,
     work_dtype,
 )
@@ -264,10 +265,10 @@ def _cross_entropy(
         want_grad=want_grad,
     )
     if loss is not None and loss.dtype != out_dt:
-        loss = xp.astype(loss, out_dt)
+        loss = narrow(xp, loss, out_dt)
     if grad is not None:
         grad = xp.moveaxis(grad, -1, ax)
-        grad = grad if grad.dtype == out_dt else xp.astype(grad, out_dt)
+        grad = narrow(xp, grad, out_dt)
     return loss, grad
 
 
@@ -288,15 +289,16 @@ def _core(
     dtype): a fast path where one takes the call, else the reference."""
     K = z.shape[-1]
     batch = tuple(z.shape[:-1])
+    n = math.prod(batch)  # not -1: with K = 0, (-1, 0) names no shape
     if want_grad or t.labels is not None:
         ones = xp.ones(batch, dtype=z.dtype, device=device(z)) if t.w is None else t.w
         fast = fast_call(
             "softmax_cross_entropy",
             xp,
-            xp.reshape(z, (-1, K)),
-            labels=None if t.labels is None else xp.reshape(t.safe, (-1,)),
-            probabilities=None if t.y is None else xp.reshape(t.y, (-1, K)),
-            weights=xp.reshape(ones, (-1,)),
+            xp.reshape(z, (n, K)),
+            labels=None if t.labels is None else xp.reshape(t.safe, (n,)),
+            probabilities=None if t.y is None else xp.reshape(t.y, (n, K)),
+            weights=xp.reshape(ones, (n,)),
             label_smoothing=eps,
             temperature=T,
             want_loss=want_loss,
@@ -313,8 +315,8 @@ def _core(
         rows = fast_call(
             "cross_entropy_rows",
             xp,
-            xp.reshape(z, (-1, K)),
-            target=xp.reshape(t.safe, (-1,)) if t.labels is not None else xp.reshape(t.y, (-1, K)),
+            xp.reshape(z, (n, K)),
+            target=xp.reshape(t.safe, (n,)) if t.labels is not None else xp.reshape(t.y, (n, K)),
             label_smoothing=eps,
             temperature=T,
         )
@@ -381,11 +383,12 @@ def _terms(
     """
     zero = const(xp, 0.0, logp)
     if hot is not None:
-        on, off = (1.0 - eps) + eps / K, eps / K
+        off = eps / K if K else 0.0  # K = 0: no class, no term (only an empty batch gets here)
+        on = (1.0 - eps) + off
         yb = xp.where(hot, const(xp, on, logp), const(xp, off, logp))
     else:
         assert y is not None
-        yb = y if eps == 0.0 else (1.0 - eps) * y + eps / K
+        yb = y if eps == 0.0 or K == 0 else (1.0 - eps) * y + eps / K
     rows = None
     if want_loss:
         rows = -xp.sum(yb * xp.where(yb == 0, zero, logp), axis=-1)
@@ -763,9 +766,7 @@ def sigmoid_cross_entropy(
     if pos_weight is None:
         pw = None
     elif isinstance(pos_weight, (int, float)) and not isinstance(pos_weight, bool):
-        if not (pos_weight >= 0 and pos_weight < float("inf")):
-            raise ValueError(f"expected pos_weight to be finite and >= 0, got {pos_weight!r}")
-        pw = const(xp, float(pos_weight), z)
+        pw = const(xp, _checks.nonnegative_number(pos_weight, "pos_weight"), z)
     else:
         namespace(("logits", logits), ("pos_weight", pos_weight))
         pw = _weights(xp, pos_weight, shape, dt, "pos_weight", "logits")
@@ -780,12 +781,12 @@ def sigmoid_cross_entropy(
     if bad is not None:
         rows = xp.where(bad, const(xp, math.nan, rows), rows)
     if reduction == "none":
-        return xp.astype(rows, out_dt)
+        return narrow(xp, rows, out_dt)
     loss = xp.sum(rows)
     if reduction == "mean":
         total = xp.sum(w) if w is not None else const(xp, float(math.prod(shape)), z)
         loss = xp.where(total == 0, zero, loss / xp.where(total == 0, const(xp, 1.0, z), total))
-    return xp.astype(loss, out_dt)
+    return narrow(xp, loss, out_dt)
 
 
 # --------------------------------------------------------------------------------------
@@ -1294,14 +1295,14 @@ def _linear(
     assert loss is not None
     if reduction == "none":
         loss = xp.reshape(loss, batch)
-    loss = loss if loss.dtype == out_dt else xp.astype(loss, out_dt)
+    loss = narrow(xp, loss, out_dt)
     if gh is not None:
         gh = xp.reshape(gh, h.shape)
-        gh = gh if gh.dtype == out_dt else xp.astype(gh, out_dt)
+        gh = narrow(xp, gh, out_dt)
     if gW is not None and gW.dtype != out_dt:
-        gW = xp.astype(gW, out_dt)
+        gW = narrow(xp, gW, out_dt)
     if gb is not None and gb.dtype != out_dt:
-        gb = xp.astype(gb, out_dt)
+        gb = narrow(xp, gb, out_dt)
     return loss, gh, gW, gb
 
 

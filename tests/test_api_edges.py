@@ -1,0 +1,135 @@
+"""Regression tests for the API edges of issue 15 (hostile input), each named after
+what broke. The contract: a clear ValueError/TypeError or the correctly rounded
+value, and no warning (this suite turns warnings into errors)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import softmaxkit as sk
+
+HALF = np.float16
+
+
+@pytest.mark.parametrize("fn", [sk.log_softmax, sk.softmax, sk.logsumexp, sk.log_sigmoid])
+def test_float16_result_beyond_range_is_inf_without_cast_warning(fn):
+    # float16 is computed in float32 and rounded once; log_softmax([65504, -65504, 1])
+    # is -131008 at index 1, past float16's range: -inf is its rounding (NumPy's cast
+    # said so with "overflow encountered in cast").
+    x = np.array([[65504, -65504, 1.0]], dtype=HALF)
+    out = fn(x)
+    assert out.dtype == HALF
+    with np.errstate(over="ignore"):
+        expected = fn(x.astype(np.float32)).astype(HALF)
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_float16_loss_beyond_range_is_inf_without_cast_warning():
+    x = np.array([[65504, -65504, 1.0]], dtype=HALF)
+    assert sk.softmax_cross_entropy(x, np.array([1])) == np.inf  # 131008 > 65504
+    loss, grad = sk.softmax_cross_entropy_with_grad(x, np.array([1]))
+    assert loss == np.inf
+    np.testing.assert_array_equal(grad, np.array([[1.0, -1.0, 0.0]], dtype=HALF))
+    h = np.full((2, 3), 200, dtype=HALF)
+    W = np.array([[200, 200, 200], [-200, -200, -200]], dtype=HALF)
+    assert sk.linear_cross_entropy(h, W, np.array([1, 1])) == np.inf  # 240000
+
+
+def test_float16_rounding_edge_is_round_to_nearest_even():
+    # 65519 rounds to 65504 and 65520 (the tie) to inf, as IEEE casts do.
+    from softmaxkit._array import narrow
+
+    a = np.array([65519.0, 65520.0, -65519.0, -65520.0, 1.0], dtype=np.float32)
+    with np.errstate(over="ignore"):
+        expected = a.astype(HALF)
+    np.testing.assert_array_equal(narrow(np, a, HALF), expected)
+
+
+BIG, Z, Y = 10**400, np.ones((1, 3)), np.array([1])
+
+
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        (lambda: sk.softmax(np.ones(3), temperature=10**400), "temperature"),
+        (lambda: sk.log_softmax(np.ones(3), temperature=10**400), "temperature"),
+        (
+            lambda: sk.softmax_cross_entropy(
+                np.ones((1, 3)), np.array([1]), label_smoothing=10**400
+            ),
+            "label_smoothing",
+        ),
+        (
+            lambda: sk.linear_cross_entropy(
+                np.ones((1, 3)), np.ones((3, 3)), np.array([1]), z_loss=10**400
+            ),
+            "z_loss",
+        ),
+        (lambda: sk.entropy(np.array([0.5, 0.5]), base=10**400), "base"),
+        (
+            lambda: sk.sigmoid_cross_entropy(np.ones(2), np.ones(2), pos_weight=10**400),
+            "pos_weight",
+        ),
+    ],
+)
+def test_python_int_too_large_for_a_float_is_a_value_error(call, name):
+    # float(10**400) raises OverflowError; it reached the user as such.
+    with pytest.raises(ValueError, match=name):
+        call()
+
+
+def test_numpy_integer_axes_accepted_as_numpy_accepts_them():
+    x = np.random.default_rng(0).normal(size=(2, 3, 4))
+    for ax in (np.int64(1), np.int32(-1), np.intp(0)):
+        np.testing.assert_array_equal(sk.softmax(x, axis=ax), sk.softmax(x, axis=int(ax)))
+    np.testing.assert_array_equal(
+        sk.logsumexp(x, axis=(np.int64(0), np.int16(2))), sk.logsumexp(x, axis=(0, 2))
+    )
+    y = np.array([[0, 1, 2, 0], [2, 2, 1, 0]])
+    assert sk.softmax_cross_entropy(x, y, axis=np.int64(1)) == sk.softmax_cross_entropy(
+        x, y, axis=1
+    )
+    s = sk.softmax(x)
+    np.testing.assert_array_equal(sk.softmax_jvp(s, x, axis=np.int64(-1)), sk.softmax_jvp(s, x))
+
+
+@pytest.mark.parametrize("axis", [True, np.bool_(False), 1.0, "1", [0]])
+def test_non_integer_axes_still_refused(axis):
+    with pytest.raises(TypeError, match="expected an int"):
+        sk.softmax(np.ones((2, 3)), axis=axis)
+    with pytest.raises(TypeError, match="expected an int"):
+        sk.softmax_cross_entropy(np.ones((2, 3)), np.zeros(2, dtype=int), axis=axis)
+
+
+@pytest.mark.parametrize(
+    "target", [np.empty(0, dtype=np.int64), np.empty((0, 0))], ids=["labels", "probabilities"]
+)
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_empty_batch_with_zero_classes(target, smoothing):
+    # reshape(z, (-1, 0)) names no shape, and eps / K divided by zero.
+    z = np.empty((0, 0))
+    assert sk.softmax_cross_entropy(z, target, label_smoothing=smoothing) == 0.0
+    loss, grad = sk.softmax_cross_entropy_with_grad(z, target, label_smoothing=smoothing)
+    assert loss == 0.0
+    assert grad.shape == (0, 0)
+    rows = sk.softmax_cross_entropy(z, target, reduction="none")
+    assert rows.shape == (0,)
+
+
+def test_empty_batch_with_zero_classes_on_torch():
+    torch = pytest.importorskip("torch")
+    z = torch.empty((0, 0), requires_grad=True)
+    loss = sk.softmax_cross_entropy(z, torch.empty(0, dtype=torch.int64))
+    loss.backward()
+    assert float(loss.detach()) == 0.0
+    assert z.grad.shape == (0, 0)
+
+
+def test_ignore_index_past_int64_is_simply_never_a_label():
+    z = np.zeros((2, 3))
+    assert sk.softmax_cross_entropy(z, np.array([1, 2]), ignore_index=10**400) == pytest.approx(
+        math.log(3)
+    )
