@@ -13,6 +13,7 @@ import zipfile
 
 import numpy as np
 import pytest
+import scipy.sparse
 from sklearn.datasets import load_digits, load_iris, load_wine, make_blobs
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -20,6 +21,7 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import compute_class_weight
+from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import softmaxkit as sk
@@ -601,8 +603,19 @@ def test_bad_predict_and_partial_fit_input():
 @pytest.mark.parametrize(
     ("params", "match"),
     [
-        ({"C": 0}, "C > 0"),
-        ({"C": -1.0}, "C > 0"),
+        ({"C": 0}, r"'C' parameter .* range \(0.0, inf\]"),
+        ({"C": -1.0}, r"'C' parameter .* range \(0.0, inf\]"),
+        ({"C": "1"}, "'C' parameter"),
+        # Regressions (issue 15): a bool was accepted as an int (max_iter=True: one
+        # iteration) and so was an int as a bool (fit_intercept=1).
+        ({"max_iter": True}, "'max_iter' parameter .* not a bool"),
+        ({"batch_size": np.True_, "solver": "sgd"}, "'batch_size' parameter"),
+        ({"batch_size": True, "solver": "sgd"}, "'batch_size' parameter .* not a bool"),
+        ({"fit_intercept": 1}, "'fit_intercept' parameter"),
+        ({"warm_start": "yes"}, "'warm_start' parameter"),
+        ({"verbose": -1}, "'verbose' parameter"),
+        ({"random_state": "x"}, "'random_state' parameter"),
+        ({"learning_rate": math.inf}, "'learning_rate' parameter"),
         ({"solver": "liblinear"}, "solver"),
         ({"l1_ratio": 1.5}, "l1_ratio"),
         ({"l1_ratio": 0.5, "solver": "newton-cg"}, "newton-cg"),
@@ -615,9 +628,41 @@ def test_bad_predict_and_partial_fit_input():
     ],
 )
 def test_bad_parameters(params, match):
+    """scikit-learn's parameter validation (``_parameter_constraints``): an
+    ``InvalidParameterError``, which is both a ValueError and a TypeError."""
     X, y = _standardized(load_iris)
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(InvalidParameterError, match=match):
         SoftmaxRegression(**params).fit(X, y)
+    with pytest.raises(InvalidParameterError, match=match):
+        SoftmaxRegression(**params).partial_fit(X, y, classes=np.unique(y))
+
+
+def test_parameter_constraints_cover_every_parameter():
+    # scikit-learn's convention: every __init__ parameter has its constraint.
+    assert set(SoftmaxRegression._parameter_constraints) == set(SoftmaxRegression().get_params())
+
+
+def test_complex_sample_weight_refused_not_cast():
+    # Regression (issue 15): complex weights were cast with a ComplexWarning.
+    X, y = _standardized(load_iris)
+    with pytest.raises(ValueError, match="real numbers for sample_weight, got dtype complex"):
+        SoftmaxRegression().fit(X, y, sample_weight=np.ones(len(y)) + 0j)
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "newton-cg", "sgd", "saga"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_features_whose_squares_overflow_refused(solver, dtype):
+    # Regression (issue 15): newton-cg failed with an overflow in matmul and a SciPy
+    # message on features x 1e300; lbfgs stopped at iteration 0 with a gradient of 1e299.
+    X, y = _standardized(load_iris)
+    big = 1e300 if dtype == np.float64 else 1e30
+    X = (X * big).astype(dtype)
+    with pytest.raises(ValueError, match=r"feature values within .* scale the features"):
+        SoftmaxRegression(solver=solver).fit(X, y)
+    with pytest.raises(ValueError, match="feature values within"):
+        SoftmaxRegression(solver=solver).partial_fit(X, y, classes=[0, 1, 2])
+    with pytest.raises(ValueError, match="feature values within"):
+        SoftmaxRegression(solver=solver).fit(scipy.sparse.csr_array(X), y)
 
 
 # --------------------------------------------------------------------------------------

@@ -163,7 +163,7 @@ def test_deeply_nested_json(saved, tmp_path):
         ({"n_iter": -1}, "iteration count"),
         ({"temperature": 0.0}, "temperature"),
         ({"temperature": "1"}, "temperature"),
-        ({"params": {"C": -1}}, "C > 0"),
+        ({"params": {"C": -1}}, "'C' parameter"),
         ({"params": {"solver": "magic"}}, "solver"),
         ({"params": {"max_iter": 0}}, "max_iter"),
         ({"params": {"no_such_parameter": 1}}, "consistent SoftmaxRegression header"),

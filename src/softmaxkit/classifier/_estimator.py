@@ -11,11 +11,12 @@ import math
 import numbers
 import os
 import warnings
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import _model_file as _container
@@ -31,6 +32,24 @@ _DTYPES = [np.float64, np.float32]  # float32 stays float32; anything else becom
 
 
 _RECORDED = ("n_features_in_", "feature_names_in_")  # what validating X records
+
+
+def _check_magnitude(X: Any) -> None:
+    """Refuse training features whose squares overflow: past ``sqrt(fmax) / 1e4``
+    (1.3e150 in float64, 1.8e15 in float32) the Hessian products ``X^T D X`` of
+    newton-cg overflow and no solver's steps mean anything (lbfgs stopped at
+    iteration 0 with a gradient of 1e299). The fix is the user's: scale the features."""
+    values = X.data if _loss.is_sparse(X) else X
+    if values.size == 0:
+        return
+    bound = math.sqrt(float(np.finfo(values.dtype).max)) / 1e4
+    largest = float(np.max(np.abs(values)))
+    if largest > bound:
+        raise ValueError(
+            f"expected feature values within {bound:.1e} in magnitude for {values.dtype} "
+            f"(their squares overflow), got {largest:.3g}: scale the features "
+            "(for instance with sklearn.preprocessing.StandardScaler)"
+        )
 
 
 class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
@@ -203,44 +222,39 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     # ----------------------------------------------------------------------------------
     # validation
 
+    # scikit-learn's declarative parameter validation (``BaseEstimator._validate_params``):
+    # an ``InvalidParameterError`` (a ValueError and a TypeError) naming the parameter,
+    # what it must be, and what it got.
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "C": [Interval(numbers.Real, 0, math.inf, closed="right")],  # inf: no penalty
+        "l1_ratio": [Interval(numbers.Real, 0, 1, closed="both")],
+        "fit_intercept": ["boolean"],
+        "solver": [StrOptions(set(SOLVERS))],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "label_smoothing": [Interval(numbers.Real, 0, 1, closed="left")],
+        "warm_start": ["boolean"],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "learning_rate": [Interval(numbers.Real, 0, None, closed="neither"), None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
     def _check_params(self) -> None:
-        if not isinstance(self.C, numbers.Real) or isinstance(self.C, bool) or not self.C > 0:
-            raise ValueError(f"expected C > 0 (inf for no penalty), got {self.C!r}")
-        if self.solver not in SOLVERS:
-            raise ValueError(f"expected solver in {SOLVERS}, got {self.solver!r}")
-        r = self.l1_ratio
-        if not isinstance(r, numbers.Real) or isinstance(r, bool) or not 0 <= r <= 1:
-            raise ValueError(f"expected l1_ratio in [0, 1], got {r!r}")
-        if r > 0 and self.solver == "newton-cg":
-            raise ValueError(
+        self._validate_params()
+        # An Integral interval admits bools (True is 1): max_iter=True ran one iteration.
+        for name in ("max_iter", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, (bool, np.bool_)):
+                raise InvalidParameterError(
+                    f"The {name!r} parameter of {type(self).__name__} must be an int, "
+                    f"not a bool. Got {value!r} instead."
+                )
+        if self.l1_ratio > 0 and self.solver == "newton-cg":
+            raise InvalidParameterError(
                 f"expected a solver other than 'newton-cg' with l1_ratio > 0 (it needs a "
-                f"smooth objective), got l1_ratio={r!r}"
-            )
-        if not isinstance(self.max_iter, numbers.Integral) or self.max_iter < 1:
-            raise ValueError(f"expected max_iter to be an int >= 1, got {self.max_iter!r}")
-        if not isinstance(self.tol, numbers.Real) or not self.tol >= 0:
-            raise ValueError(f"expected tol >= 0, got {self.tol!r}")
-        eps = self.label_smoothing
-        if not isinstance(eps, numbers.Real) or isinstance(eps, bool) or not 0 <= eps < 1:
-            raise ValueError(f"expected label_smoothing in [0, 1), got {eps!r}")
-        if self.batch_size is not None and (
-            not isinstance(self.batch_size, numbers.Integral) or self.batch_size < 1
-        ):
-            raise ValueError(
-                f"expected batch_size to be None or an int >= 1, got {self.batch_size!r}"
-            )
-        lr = self.learning_rate
-        if lr is not None and (not isinstance(lr, numbers.Real) or not (0 < lr < math.inf)):
-            raise ValueError(
-                f"expected learning_rate to be None or a finite number > 0, got {lr!r}"
-            )
-        if not (
-            self.class_weight is None
-            or self.class_weight == "balanced"
-            or isinstance(self.class_weight, dict)
-        ):
-            raise ValueError(
-                f"expected class_weight to be None, 'balanced' or a dict, got {self.class_weight!r}"
+                f"smooth objective), got l1_ratio={self.l1_ratio!r}"
             )
 
     def _validate_X(self, X: Any, *, reset: bool) -> np.ndarray:
@@ -302,6 +316,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             return self._fit_dask(X, y, sample_weight)
         X, y = validate_data(self, X, y, dtype=_DTYPES, multi_output=True, accept_sparse="csr")
         X = X if _loss.is_sparse(X) else np.asarray(X)
+        _check_magnitude(X)
         t = _targets.build(y, None, sample_weight, self.class_weight, X.shape[0], X.dtype)
         if len(t.classes) < 2:
             raise ValueError(
@@ -568,6 +583,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     ) -> tuple[Any, _targets.Targets]:
         """partial_fit's checks of every argument, before anything changes."""
         X = self._validate_X(X, reset=first)
+        _check_magnitude(X)
         dtype = X.dtype
         if first:
             if classes is None and not _targets.is_soft(y):

@@ -121,7 +121,10 @@ def sample_weights(sample_weight: Any, n: int, dtype: Any) -> np.ndarray:
     """Checked sample weights of ``n`` rows: finite, >= 0, not all 0 (ones for None)."""
     if sample_weight is None:
         return np.ones(n, dtype=dtype)
-    sw = np.asarray(sample_weight, dtype=dtype)
+    raw = np.asarray(sample_weight)
+    if raw.dtype.kind not in "biuf":  # complex (cast with a warning), text, objects, dates
+        raise ValueError(f"expected real numbers for sample_weight, got dtype {raw.dtype}")
+    sw = raw.astype(dtype, copy=False)
     if sw.ndim == 0:
         sw = np.full(n, sw, dtype=dtype)
     if sw.shape != (n,):
