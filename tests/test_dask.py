@@ -417,7 +417,7 @@ def test_cli_dask_engine_starts_a_local_cluster(parquet_folder, tmp_path, capsys
     )
     assert code == 0
     err = capsys.readouterr().err
-    assert "local Dask cluster: 1 workers, dashboard http" in err
+    assert "local Dask cluster: 1 worker(s), dashboard http" in err
     assert (out / "model.npz").exists()
 
 
@@ -431,6 +431,9 @@ def test_cli_dask_engine_starts_a_local_cluster(parquet_folder, tmp_path, capsys
             "not with --scheduler",
         ),
         (["--engine", "dask", "--target", "nope"], "no column 'nope'"),
+        # Regressions (issue 15): a malformed address crashed with distributed's traceback.
+        (["--engine", "dask", "--scheduler", "tcp://"], "not a Dask scheduler address"),
+        (["--engine", "dask", "--scheduler", "nonsense:::"], "not a Dask scheduler address"),
     ],
 )
 def test_cli_dask_bad_input_is_one_line_exit_2(parquet_folder, tmp_path, capsys, argv, message):

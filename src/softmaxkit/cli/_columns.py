@@ -251,7 +251,9 @@ def profile_part(
             if huge.any():
                 i = int(np.flatnonzero(huge)[0])
                 p.huge[name] = (offset + i, values[i])
-            seen = values[train & ~isna & ~inf]
+            # Huge values are refused after the merge (validate); leaving them out here
+            # keeps the pairwise merge's delta**2 from overflowing first.
+            seen = values[train & ~isna & ~inf & ~huge]
             p.count[name] = len(seen)
             p.mean[name] = float(seen.mean()) if len(seen) else 0.0
             p.m2[name] = float(((seen - p.mean[name]) ** 2).sum()) if len(seen) else 0.0

@@ -42,6 +42,8 @@ def _client(args: argparse.Namespace) -> Iterator[Any]:
             client = Client(args.scheduler, timeout="10s")
         except (OSError, TimeoutError) as exc:
             raise UsageError(f"cannot reach the Dask scheduler {args.scheduler!r}: {exc}") from None
+        except (ValueError, TypeError) as exc:  # distributed's parse of the address
+            raise UsageError(f"not a Dask scheduler address: {args.scheduler!r} ({exc})") from None
         with client:
             yield client
         return
@@ -58,7 +60,7 @@ def _client(args: argparse.Namespace) -> Iterator[Any]:
     with cluster, Client(cluster) as client:
         if not args.quiet:
             sys.stderr.write(
-                f"local Dask cluster: {len(cluster.workers)} workers, dashboard "
+                f"local Dask cluster: {len(cluster.workers)} worker(s), dashboard "
                 f"{client.dashboard_link}\n"
             )
         yield client

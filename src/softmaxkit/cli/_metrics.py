@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .. import cross_entropy, entropy, kl_divergence, softmax_cross_entropy
 
-
-def reliability(proba: np.ndarray, y: np.ndarray, bins: int = 15) -> dict[str, list[float]]:
-    """Accuracy, mean confidence (max probability) and count per equal-width confidence bin."""
-    confidence = proba.max(axis=1)
-    correct = proba.argmax(axis=1) == y
+def reliability(
+    confidence: np.ndarray, correct: np.ndarray, bins: int = 15
+) -> dict[str, list[float | None]]:
+    """Accuracy, mean confidence (max probability) and count per equal-width confidence
+    bin; an empty bin's accuracy and confidence are None (``null`` in metrics.json)."""
     edges = np.linspace(0.0, 1.0, bins + 1)
     which = np.clip(np.searchsorted(edges, confidence, side="right") - 1, 0, bins - 1)
-    acc, conf, count = [], [], []
-    for b in range(bins):
-        inside = which == b
-        count.append(int(inside.sum()))
-        acc.append(float(correct[inside].mean()) if inside.any() else float("nan"))
-        conf.append(float(confidence[inside].mean()) if inside.any() else float("nan"))
-    return {"accuracy": acc, "confidence": conf, "count": count, "edges": edges.tolist()}
+    count = np.bincount(which, minlength=bins)
+    right = np.bincount(which, weights=correct.astype(float), minlength=bins)
+    sure = np.bincount(which, weights=confidence, minlength=bins)
+    acc = [float(right[b] / count[b]) if count[b] else None for b in range(bins)]
+    conf = [float(sure[b] / count[b]) if count[b] else None for b in range(bins)]
+    return {"accuracy": acc, "confidence": conf, "count": count.tolist(), "edges": edges.tolist()}
 
 
 def expected_calibration_error(rel: dict[str, list[float]]) -> float:
@@ -40,18 +39,133 @@ def expected_calibration_error(rel: dict[str, list[float]]) -> float:
     return float(ece)
 
 
+BLOCK_ENTRIES = 1 << 22  # logits per row block (32 MB in float64): memory bounded in K
+
+
+def row_blocks(Z: Any, n_classes: int) -> Iterator[np.ndarray]:
+    """``Z`` as row blocks of at most :data:`BLOCK_ENTRIES` entries; an iterable of
+    blocks (logits computed block by block) passes through."""
+    if not isinstance(Z, np.ndarray):
+        yield from Z
+        return
+    step = max(1, BLOCK_ENTRIES // max(n_classes, 1))
+    for start in range(0, Z.shape[0], step):
+        yield Z[start : start + step]
+
+
+@dataclass
+class RowScores:
+    """Per evaluated row, what every metric and figure needs: O(n) numbers whatever
+    the number of classes K. The (n, K) probabilities are kept only where a figure
+    or score needs them all (ROC / PR and per-class AUC, up to ``keep_up_to`` classes)."""
+
+    pred: np.ndarray  # the predicted class (argmax)
+    confidence: np.ndarray  # its probability, the largest one
+    log_p_true: np.ndarray  # log-probability of the true class
+    cross_entropy: np.ndarray  # H(P, Q) against the (smoothed) target, from log Q
+    confidence_calibrated: np.ndarray | None
+    log_p_true_calibrated: np.ndarray | None
+    proba: np.ndarray | None  # (n, K) or None
+    proba_calibrated: np.ndarray | None
+
+    def final(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """The probabilities a user gets (after calibration where there is one): of
+        the true class, of the predicted class, and all (n, K) where kept."""
+        if self.log_p_true_calibrated is not None and self.confidence_calibrated is not None:
+            return (
+                np.exp(self.log_p_true_calibrated),
+                self.confidence_calibrated,
+                self.proba_calibrated,
+            )
+        return np.exp(self.log_p_true), self.confidence, self.proba
+
+
+def score_rows(
+    blocks: Iterable[np.ndarray],
+    y: np.ndarray,
+    n_classes: int,
+    *,
+    temperature: float | None,
+    label_smoothing: float,
+    keep_up_to: int,
+) -> RowScores:
+    """One pass over the logits' row blocks: log-softmax (and at ``temperature``),
+    then the per-row numbers of :class:`RowScores`. H(P, Q) comes from the
+    log-probabilities, ``-(1 - eps) log q_y - eps / K sum_j log q_j``, so it is
+    finite wherever the log loss is (from Q = exp(log Q) a probability that
+    underflows to 0 made it inf)."""
+    from .. import log_softmax
+
+    k, eps = n_classes, label_smoothing
+    keep = k <= keep_up_to
+    parts: dict[str, list[np.ndarray]] = {}
+
+    def add(name: str, value: np.ndarray) -> None:
+        parts.setdefault(name, []).append(value)
+
+    start = 0
+    for Z in blocks:
+        yb = y[start : start + len(Z)]
+        start += len(Z)
+        idx = np.arange(len(yb))
+        log_p = np.asarray(log_softmax(Z))
+        pred = log_p.argmax(axis=1)
+        lp_true = log_p[idx, yb]
+        add("pred", pred)
+        add("confidence", np.exp(log_p[idx, pred]))
+        add("log_p_true", lp_true)
+        ce = -lp_true if eps == 0 else -(1 - eps) * lp_true - eps / k * log_p.sum(axis=1)
+        add("cross_entropy", ce)
+        if keep:
+            add("proba", np.exp(log_p))
+        if temperature is not None:
+            log_pc = np.asarray(log_softmax(Z, temperature=temperature))
+            add("confidence_calibrated", np.exp(log_pc[idx, pred]))  # argmax unchanged by T
+            add("log_p_true_calibrated", log_pc[idx, yb])
+            if keep:
+                add("proba_calibrated", np.exp(log_pc))
+
+    def joined(name: str, empty: tuple[int, ...] = (0,)) -> np.ndarray:
+        return np.concatenate(parts[name]) if name in parts else np.zeros(empty)
+
+    def maybe(name: str) -> np.ndarray | None:
+        wanted = name.endswith("_calibrated") <= (temperature is not None)
+        if name.startswith("proba"):
+            wanted = wanted and keep
+        return joined(name, (0, k) if name.startswith("proba") else (0,)) if wanted else None
+
+    return RowScores(
+        pred=joined("pred").astype(np.intp),
+        confidence=joined("confidence"),
+        log_p_true=joined("log_p_true"),
+        cross_entropy=joined("cross_entropy"),
+        confidence_calibrated=maybe("confidence_calibrated"),
+        log_p_true_calibrated=maybe("log_p_true_calibrated"),
+        proba=maybe("proba"),
+        proba_calibrated=maybe("proba_calibrated"),
+    )
+
+
+def target_entropy(n_classes: int, label_smoothing: float) -> float:
+    """H(P) of a (smoothed) one-hot target: the same for every row, 0 without smoothing."""
+    from scipy.special import xlogy
+
+    on = 1 - label_smoothing + label_smoothing / n_classes
+    off = label_smoothing / n_classes
+    return float(-(xlogy(on, on) + (n_classes - 1) * xlogy(off, off))) + 0.0  # never -0.0
+
+
 @dataclass
 class Assessment:
-    """The evaluated rows' numbers and the probabilities they came from (each computed
+    """The evaluated rows' numbers and the per-row scores they came from (each computed
     once: the report draws from the same arrays)."""
 
     metrics: dict[str, Any]
-    proba: np.ndarray
-    proba_calibrated: np.ndarray | None
+    scores: RowScores
 
 
 def assess(
-    Z: np.ndarray,
+    Z: Any,
     y: np.ndarray,
     names: list[str],
     *,
@@ -59,72 +173,66 @@ def assess(
     label_smoothing: float,
     rows: np.ndarray,
     ids: Any,
+    keep_up_to: int,
 ) -> Assessment:
-    """Everything ``train`` and ``evaluate`` report about logits ``Z`` of rows with
-    codes ``y``: :func:`evaluate`'s metrics (and, with a ``temperature``, after
-    calibration), the per-class table, the decomposition by class and the worst
-    rows (``rows``: their positions in the table, ``ids``: their IDs or None)."""
-    from .. import log_softmax
-
+    """Everything ``train`` and ``evaluate`` report about logits ``Z`` (an array or an
+    iterable of row blocks) of rows with codes ``y``: :func:`evaluate`'s metrics
+    (and, with a ``temperature``, after calibration), the per-class table, the
+    decomposition by class and the worst rows (``rows``: their positions in the
+    table, ``ids``: their IDs or None). Memory: O(n + K) beside one row block of
+    logits, plus the (n, K) probabilities where K <= ``keep_up_to``."""
     k = len(names)
-    log_p = np.asarray(log_softmax(Z))
-    proba = np.exp(log_p)
-    log_p_cal = proba_cal = None
-    if temperature is not None:
-        log_p_cal = np.asarray(log_softmax(Z, temperature=temperature))
-        proba_cal = np.exp(log_p_cal)
-    metrics = evaluate(log_p, log_p_cal, y, k, label_smoothing, proba, proba_cal)
+    sc = score_rows(
+        row_blocks(Z, k),
+        y,
+        k,
+        temperature=temperature,
+        label_smoothing=label_smoothing,
+        keep_up_to=keep_up_to,
+    )
+    metrics = evaluate(sc, y, k, label_smoothing)
+    p_true, p_pred, _ = sc.final()
     metrics.update(
         {
-            "per_class": per_class(y, log_p.argmax(axis=1), names),
-            "decomposition_by_class": decomposition_by_class(proba, y, k, label_smoothing),
-            "worst_rows": worst_rows(proba if proba_cal is None else proba_cal, y, rows, ids),
+            "per_class": per_class(y, sc.pred, names),
+            "decomposition_by_class": decomposition_by_class(sc, y, k, label_smoothing),
+            "worst_rows": worst_rows(p_true, sc.pred, p_pred, y, rows, ids),
         }
     )
-    return Assessment(metrics, proba, proba_cal)
+    return Assessment(metrics, sc)
 
 
 def evaluate(
-    log_proba: np.ndarray,
-    log_proba_calibrated: np.ndarray | None,
-    y: np.ndarray,
-    n_classes: int,
-    label_smoothing: float,
-    proba: np.ndarray,
-    proba_calibrated: np.ndarray | None,
+    sc: RowScores, y: np.ndarray, n_classes: int, label_smoothing: float
 ) -> dict[str, Any]:
-    """All metrics for codes ``y`` (indices into classes_), from the model's
-    log-probabilities and probabilities (before and after calibration)."""
-    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+    """All metrics for codes ``y`` (indices into classes_) from the rows' scores
+    (before and after calibration)."""
+    from sklearn.metrics import confusion_matrix, f1_score
 
-    pred = log_proba.argmax(axis=1)
-    # The target distribution P the model was trained towards on these rows:
-    # one-hot, or smoothed one-hot with label smoothing.
-    P = np.eye(n_classes)[y] * (1 - label_smoothing) + label_smoothing / n_classes
-    h = float(np.mean(entropy(P)))
-    kl = float(np.mean(kl_divergence(P, proba)))
-    ce = float(np.mean(cross_entropy(P, proba)))
-    log_loss = float(softmax_cross_entropy(log_proba, y))
+    n = max(len(y), 1)
+    h = target_entropy(n_classes, label_smoothing)
+    ce = float(np.sum(sc.cross_entropy) / n)
+    correct = sc.pred == y
     out: dict[str, Any] = {
         "n_samples": len(y),
-        "accuracy": float(accuracy_score(y, pred)),
+        "accuracy": float(np.sum(correct) / n),
         "macro_f1": float(
-            f1_score(y, pred, average="macro", labels=np.arange(n_classes), zero_division=0.0)
+            f1_score(y, sc.pred, average="macro", labels=np.arange(n_classes), zero_division=0.0)
         ),
-        "log_loss": log_loss,
+        "log_loss": float(-np.sum(sc.log_p_true) / n),
         "cross_entropy_P_Q": ce,
         "entropy_P": h,
-        "kl_P_Q": kl,
-        "confused_pairs": confused_pairs(y, pred, n_classes),
-        "reliability": reliability(proba, y),
+        "kl_P_Q": max(ce - h, 0.0),  # H(P, Q) = H(P) + KL(P || Q); KL >= 0
+        "confused_pairs": confused_pairs(y, sc.pred, n_classes),
+        "reliability": reliability(sc.confidence, correct),
     }
     if n_classes <= DENSE_UP_TO:  # beyond, K x K numbers would swamp the file
-        out["confusion_matrix"] = confusion_matrix(y, pred, labels=np.arange(n_classes)).tolist()
+        out["confusion_matrix"] = confusion_matrix(y, sc.pred, labels=np.arange(n_classes)).tolist()
     out["ece"] = expected_calibration_error(out["reliability"])
-    if log_proba_calibrated is not None and proba_calibrated is not None:
-        out["reliability_calibrated"] = reliability(proba_calibrated, y)
+    if sc.confidence_calibrated is not None and sc.log_p_true_calibrated is not None:
+        out["reliability_calibrated"] = reliability(sc.confidence_calibrated, correct)
         out["ece_calibrated"] = expected_calibration_error(out["reliability_calibrated"])
-        out["log_loss_calibrated"] = float(softmax_cross_entropy(log_proba_calibrated, y))
+        out["log_loss_calibrated"] = float(-np.sum(sc.log_p_true_calibrated) / n)
     return out
 
 
@@ -181,15 +289,21 @@ def _tallies(y: np.ndarray, pred: np.ndarray, n_classes: int) -> dict[str, Any]:
     }
 
 
-def counts(Z: np.ndarray, y: np.ndarray, n_classes: int) -> dict[str, Any]:
-    """Sufficient numbers for accuracy, macro F1 and log loss of logits ``Z`` against
-    codes ``y``: per-class tallies and the summed negative log-likelihood (so that
-    parts of a table, on a cluster, can be added up), O(K) whatever the rows."""
+def counts(Z: Any, y: np.ndarray, n_classes: int) -> dict[str, Any]:
+    """Sufficient numbers for accuracy, macro F1 and log loss of logits ``Z`` (an array
+    or an iterable of row blocks) against codes ``y``: per-class tallies and the summed
+    negative log-likelihood (so that parts of a table, on a cluster, can be added up),
+    O(K) whatever the rows, one row block of logits at a time."""
     from .. import log_softmax
 
-    log_p = np.asarray(log_softmax(np.asarray(Z)))
-    pred = log_p.argmax(axis=1)
-    nll = -float(log_p[np.arange(len(y)), y].sum()) if len(y) else 0.0
+    preds, nll, start = [], 0.0, 0
+    for block in row_blocks(Z, n_classes):
+        yb = y[start : start + len(block)]
+        start += len(block)
+        log_p = np.asarray(log_softmax(np.asarray(block)))
+        preds.append(log_p.argmax(axis=1))
+        nll -= float(log_p[np.arange(len(yb)), yb].sum())
+    pred = np.concatenate(preds) if preds else np.zeros(0, dtype=np.intp)
     return {**_tallies(y, pred, n_classes), "nll_sum": nll, "n": len(y)}
 
 
@@ -228,31 +342,37 @@ def baseline(train_counts: np.ndarray, y: np.ndarray) -> dict[str, float]:
 
 
 def decomposition_by_class(
-    proba: np.ndarray, y: np.ndarray, n_classes: int, label_smoothing: float
-) -> dict[str, list[float]]:
-    """Mean H(P), KL(P || Q) and H(P, Q) over the test rows of each true class."""
-    P = np.eye(n_classes)[y] * (1 - label_smoothing) + label_smoothing / n_classes
-    h, kl = np.asarray(entropy(P)), np.asarray(kl_divergence(P, proba))
-    out: dict[str, list[float]] = {"entropy_P": [], "kl_P_Q": [], "cross_entropy_P_Q": []}
+    sc: RowScores, y: np.ndarray, n_classes: int, label_smoothing: float
+) -> dict[str, list[float | None]]:
+    """Mean H(P), KL(P || Q) and H(P, Q) over the test rows of each true class (None
+    for a class with no test row), by per-class sums: O(n + K)."""
+    h = target_entropy(n_classes, label_smoothing)
+    rows = np.bincount(y, minlength=n_classes)
+    ce = np.bincount(y, weights=sc.cross_entropy, minlength=n_classes)
+    out: dict[str, list[float | None]] = {"entropy_P": [], "kl_P_Q": [], "cross_entropy_P_Q": []}
     for c in range(n_classes):
-        rows = y == c
-        if not rows.any():
+        if not rows[c]:
             for key in out:
-                out[key].append(float("nan"))
+                out[key].append(None)
             continue
-        out["entropy_P"].append(float(h[rows].mean()))
-        out["kl_P_Q"].append(float(kl[rows].mean()))
-        out["cross_entropy_P_Q"].append(float(h[rows].mean() + kl[rows].mean()))
+        mean = float(ce[c] / rows[c])
+        out["entropy_P"].append(h)
+        out["kl_P_Q"].append(max(mean - h, 0.0))
+        out["cross_entropy_P_Q"].append(mean)
     return out
 
 
 def worst_rows(
-    proba: np.ndarray, y: np.ndarray, rows: np.ndarray, ids: Any, limit: int = 10
+    p_true: np.ndarray,
+    pred: np.ndarray,
+    p_pred: np.ndarray,
+    y: np.ndarray,
+    rows: np.ndarray,
+    ids: Any,
+    limit: int = 10,
 ) -> list[dict[str, Any]]:
     """The test rows whose true class got the lowest probability."""
-    p_true = proba[np.arange(len(y)), y]
     order = np.argsort(p_true, kind="stable")[:limit]
-    pred = proba.argmax(axis=1)
     return [
         {
             "row": int(rows[i]) + 1,
@@ -260,7 +380,7 @@ def worst_rows(
             "true": int(y[i]),
             "predicted": int(pred[i]),
             "p_true": float(p_true[i]),
-            "p_predicted": float(proba[i, pred[i]]),
+            "p_predicted": float(p_pred[i]),
         }
         for i in order
     ]

@@ -11,6 +11,7 @@ returns a fitted scikit-learn ``Pipeline`` that takes raw rows.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -147,6 +148,17 @@ def logits(clf: SoftmaxRegression, X: Any) -> np.ndarray:
     """All ``n_classes`` logits ``X W^T + b`` of a fitted classifier (also for two classes,
     where ``decision_function`` gives their difference)."""
     return np.asarray(np.asarray(X, dtype=clf.coef_.dtype) @ clf.coef_.T + clf.intercept_)
+
+
+def logit_blocks(clf: SoftmaxRegression, ct: Any, X: Any) -> Iterator[np.ndarray]:
+    """:func:`logits` of the table rows ``X`` (raw: ``ct`` encodes them), in row blocks
+    of at most ``_metrics.BLOCK_ENTRIES`` logits, so that memory stays bounded however
+    many classes (10,000 classes x 16,000 rows would be 1.3 GB at once)."""
+    from ._metrics import BLOCK_ENTRIES
+
+    step = max(1, BLOCK_ENTRIES // max(len(clf.classes_), 1))
+    for start in range(0, len(X), step):
+        yield logits(clf, ct.transform(X.iloc[start : start + step]))
 
 
 def load_model_for_cli(path: str) -> tuple[Any, _columns.Columns]:

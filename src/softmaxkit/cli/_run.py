@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import math
 import os
 import shutil
 import stat
@@ -12,6 +13,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from .. import _model_file
 from ._errors import UsageError
@@ -130,6 +133,23 @@ def run_folder(final: Path) -> Iterator[Path]:
 
 
 def write_json(path: Path, data: Any) -> None:
-    path.write_text(
-        json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8"
-    )
+    """Strict JSON (RFC 8259): a NaN or infinite number (an empty reliability bin,
+    say) is written as ``null``, never the bare ``NaN`` token that strict parsers
+    (JavaScript's ``JSON.parse``, ``jq``) refuse."""
+    text = json.dumps(_strict(data), indent=2, sort_keys=True, default=str, allow_nan=False)
+    path.write_text(text + "\n", encoding="utf-8")
+
+
+def _strict(value: Any) -> Any:
+    """``value`` with NumPy arrays and scalars as Python ones and non-finite floats None."""
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _strict(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -51,19 +51,18 @@ def run(args: argparse.Namespace) -> int:
     X = _data.model_rows(frame, columns, source, quiet=args.quiet)
     ct, clf = pipeline[0], pipeline[-1]
     classes = clf.classes_
+    labels = frame[target].to_numpy()
+    if (labels.dtype == bool) != (classes.dtype == bool):
+        # True == 1 in NumPy: bool labels matched classes 0/1 (and 0/1 labels True/False)
+        # without a word; a model's classes and the table's labels must be one kind.
+        raise _label_type_error(target, labels, classes)
     try:  # the classifier's own label check: codes, or "expected labels among classes"
-        codes = _model.label_codes(frame[target].to_numpy(), classes)
+        codes = _model.label_codes(labels, classes)
     except ValueError as exc:
         raise UsageError(f"column {target!r}: {exc}") from None
     except TypeError:  # labels that do not compare with the classes (text against numbers)
-        labels = frame[target].to_numpy()
-        got = sorted({type(v).__name__ for v in labels[:1000]})
-        shown = ", ".join(str(c) for c in classes[:5]) + (", ..." if len(classes) > 5 else "")
-        raise UsageError(
-            f"column {target!r} holds {'/'.join(got)} labels, the model's classes are "
-            f"{classes.dtype} ({shown})"
-        ) from None
-    Z = _model.logits(clf, ct.transform(X))
+        raise _label_type_error(target, labels, classes) from None
+    Z = _model.logit_blocks(clf, ct, X)
     smoothing = float(clf.label_smoothing)
     names = [str(c) for c in classes]
     ids = frame[columns.id].to_numpy() if columns.id and columns.id in frame.columns else None
@@ -75,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         label_smoothing=smoothing,
         rows=np.arange(len(codes)),
         ids=ids,
+        keep_up_to=report.RANKING_UP_TO,
     )
     metrics = a.metrics
     metrics.update(
@@ -101,8 +101,7 @@ def run(args: argparse.Namespace) -> int:
         info=info,
         class_names=names,
         y=codes,
-        proba=a.proba,
-        proba_calibrated=a.proba_calibrated,
+        scores=a.scores,
         loss_curve=list(clf.loss_curve_),
         coef=np.asarray(clf.coef_),
         feature_names=[str(f) for f in ct.get_feature_names_out()],
@@ -117,3 +116,12 @@ def run(args: argparse.Namespace) -> int:
         f"report: {out_dir / 'report.html'}\n"
     )
     return 0
+
+
+def _label_type_error(target: str, labels: Any, classes: Any) -> UsageError:
+    got = sorted({type(v).__name__ for v in labels[:1000]})
+    shown = ", ".join(str(c) for c in classes[:5]) + (", ..." if len(classes) > 5 else "")
+    return UsageError(
+        f"column {target!r} holds {'/'.join(got)} labels, the model's classes are "
+        f"{classes.dtype} ({shown})"
+    )

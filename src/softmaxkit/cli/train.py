@@ -227,12 +227,12 @@ def run(args: argparse.Namespace) -> int:
         columns=columns,
         source=source,
         classes=classes,
-        Z_test=_model.logits(clf, ct.transform(X.iloc[test])),
+        Z_test=_model.logit_blocks(clf, ct, X.iloc[test]),
         y_test=codes[test],
         test_rows=test,
         test_ids=ids,
         train_summary=_metrics.counts(
-            _model.logits(clf, ct.transform(X.iloc[train])), codes[train], len(classes)
+            _model.logit_blocks(clf, ct, X.iloc[train]), codes[train], len(classes)
         ),
         train_class_counts=np.bincount(codes[train], minlength=len(classes)),
         splits={"train": len(train), "validation": len(val), "test": len(test)},
@@ -306,7 +306,7 @@ class Result:
     columns: Any
     source: str
     classes: np.ndarray
-    Z_test: np.ndarray
+    Z_test: Any  # the test rows' logits: an array, or an iterable of row blocks
     y_test: np.ndarray
     test_rows: np.ndarray
     test_ids: np.ndarray | None
@@ -332,6 +332,7 @@ def finish(args: argparse.Namespace, out_dir: Any, r: Result) -> int:
         label_smoothing=args.label_smoothing,
         rows=r.test_rows,
         ids=r.test_ids,
+        keep_up_to=report.RANKING_UP_TO,
     )
     metrics = a.metrics
     metrics.update(
@@ -400,8 +401,7 @@ def finish(args: argparse.Namespace, out_dir: Any, r: Result) -> int:
         info=info,
         class_names=names,
         y=r.y_test,
-        proba=a.proba,
-        proba_calibrated=a.proba_calibrated,
+        scores=a.scores,
         loss_curve=list(clf.loss_curve_),
         coef=np.asarray(clf.coef_),
         feature_names=[str(f) for f in r.pipeline[0].get_feature_names_out()],
