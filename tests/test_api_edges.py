@@ -133,3 +133,63 @@ def test_ignore_index_past_int64_is_simply_never_a_label():
     assert sk.softmax_cross_entropy(z, np.array([1, 2]), ignore_index=10**400) == pytest.approx(
         math.log(3)
     )
+
+
+def _huge_rows() -> tuple[np.ndarray, np.ndarray]:
+    # two rows whose loss is 1.5e308 each (the label's logit 0, the other 1.5e308)
+    return np.array([[1.5e308, 0.0], [1.5e308, 0.0]]), np.array([1, 1])
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"sample_weight": np.array([1.0, 0.5])}, {"class_weight": np.array([1.0, 0.5])}],
+)
+def test_mean_of_huge_finite_row_losses_is_finite_without_warning(options):
+    # The sum of two 1.5e308 losses overflowed in np.sum (a RuntimeWarning) and the
+    # mean came back inf; the weighted mean of equal rows is the row itself.
+    z, y = _huge_rows()
+    assert sk.softmax_cross_entropy(z, y, **options) == 1.5e308
+    assert sk.softmax_cross_entropy_with_grad(z, y, **options)[0] == 1.5e308
+    from softmaxkit import _fast
+
+    with _fast.reference_only():
+        assert sk.softmax_cross_entropy(z, y, **options) == 1.5e308
+
+
+def test_weighted_row_past_fmax_is_inf_without_warning():
+    # A weighted row w l = 3 x 1.5e308 is past fmax: inf (its rounding), quietly; the
+    # documented limit is that the weighted mean then is inf as well.
+    z, y = _huge_rows()
+    rows = sk.softmax_cross_entropy(z, y, sample_weight=np.array([1.0, 3.0]), reduction="none")
+    np.testing.assert_array_equal(rows, [1.5e308, np.inf])
+
+
+def test_sum_of_huge_finite_row_losses_is_inf_without_warning():
+    # The true sum, 3e308, is past fmax: inf is its rounding, without the warning.
+    z, y = _huge_rows()
+    assert sk.softmax_cross_entropy(z, y, reduction="sum") == np.inf
+    t = np.ones(2)
+    zs = np.array([-1.5e308, -1.5e308])
+    assert sk.sigmoid_cross_entropy(zs, t) == 1.5e308
+    assert sk.sigmoid_cross_entropy(zs, t, reduction="sum") == np.inf
+
+
+def test_linear_cross_entropy_mean_of_huge_rows_without_warning():
+    h = np.array([[1.5e154], [1.5e154]])
+    W = np.array([[1e154], [0.0]])
+    y = np.array([1, 1])
+    expected = sk.softmax_cross_entropy(h @ W.T, y, reduction="none")[0]
+    assert sk.linear_cross_entropy(h, W, y) == pytest.approx(expected, rel=1e-15)
+    assert sk.linear_cross_entropy(h, W, y, reduction="sum") == np.inf
+
+
+def test_reduction_stays_exact_for_ordinary_rows():
+    # The 2**-m scaling is exact: the mean of ordinary rows is bit for bit the plain one.
+    rng = np.random.default_rng(4)
+    z, y = rng.normal(size=(1000, 5)), rng.integers(0, 5, 1000)
+    rows = sk.softmax_cross_entropy(z, y, reduction="none")
+    assert sk.softmax_cross_entropy(z, y, reduction="sum") == np.sum(rows)
+    from softmaxkit import _fast
+
+    with _fast.reference_only():
+        assert sk.softmax_cross_entropy(z, y, reduction="sum") == np.sum(rows)

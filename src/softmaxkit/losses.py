@@ -42,6 +42,7 @@ from ._array import (
     as_float,
     const,
     device,
+    finfo_max,
     host,
     namespace,
     narrow,
@@ -434,8 +435,24 @@ def _reduce(
         rows = xp.where(bad, const(xp, math.nan, rows), rows)
     if reduction == "none":
         return rows
-    loss = xp.sum(rows)
-    return loss / scale if scale is not None else loss
+    return _total(xp, rows, scale)
+
+
+def _total(xp: Namespace, rows: Array, scale: Array | None) -> Array:
+    """``sum(rows)``, divided by ``scale`` for a mean, without an overflow on the way.
+
+    The rows are summed times ``f = 2**-m`` with ``2**m`` above their count, so no
+    partial sum can pass fmax; ``f`` is a power of two, so the rounding is that of
+    the plain sum. A mean (a weighted mean is at most the largest row) comes back
+    finite where every row is; a true sum past fmax is ``+-inf``, its rounding,
+    without the overflow warning of ``np.sum``.
+    """
+    f = 2.0 ** -max(math.prod(rows.shape), 1).bit_length()
+    s = xp.sum(rows * f)
+    if scale is not None:
+        return (s / scale) / f
+    over = xp.abs(s) > finfo_max(xp, s.dtype) * f
+    return xp.where(over, s * math.inf, xp.where(over, const(xp, 0.0, s), s) / f)
 
 
 def _finish(
@@ -451,9 +468,7 @@ def _finish(
     loss = None
     if rows is not None:
         rows = xp.reshape(rows, batch)
-        loss = rows if reduction == "none" else xp.sum(rows)
-        if scale is not None and reduction != "none":
-            loss = loss / scale
+        loss = rows if reduction == "none" else _total(xp, rows, scale)
     grad = None
     if g is not None:  # already divided by the scale (the fast path fuses it)
         grad = xp.reshape(g, shape)
@@ -782,11 +797,11 @@ def sigmoid_cross_entropy(
         rows = xp.where(bad, const(xp, math.nan, rows), rows)
     if reduction == "none":
         return narrow(xp, rows, out_dt)
-    loss = xp.sum(rows)
     if reduction == "mean":
         total = xp.sum(w) if w is not None else const(xp, float(math.prod(shape)), z)
-        loss = xp.where(total == 0, zero, loss / xp.where(total == 0, const(xp, 1.0, z), total))
-    return narrow(xp, loss, out_dt)
+        mean = _total(xp, rows, xp.where(total == 0, const(xp, 1.0, z), total))
+        return narrow(xp, xp.where(total == 0, zero, mean), out_dt)
+    return narrow(xp, _total(xp, rows, None), out_dt)
 
 
 # --------------------------------------------------------------------------------------
@@ -1149,12 +1164,9 @@ def _linear_engine(
         if c.reduction == "none":
             loss = ce_rows if zl_rows is None else ce_rows + c.z_loss * zl_rows
         else:
-            loss = xp.sum(ce_rows)
-            if scale is not None:
-                loss = loss / scale
+            loss = _total(xp, ce_rows, scale)
             if zl_rows is not None:
-                zl = xp.sum(zl_rows)
-                loss = loss + c.z_loss * (zl / z_scale if z_scale is not None else zl)
+                loss = loss + c.z_loss * _total(xp, zl_rows, z_scale)
     if t.bad is not None:  # unchecked invalid rows: NaN loss, NaN gradients
         nan = const(xp, math.nan, W)
         if loss is not None:

@@ -418,7 +418,8 @@ def cross_entropy(
         """Store the weighted losses; clear the gradient rows without weight."""
         active = w > 0
         if loss is not None:
-            rows_out[a:b] = w * np.where(active, loss, 0)
+            with np.errstate(over="ignore"):  # w l past fmax: inf, its rounding
+                rows_out[a:b] = w * np.where(active, loss, 0)
         if want_grad and not np.all(active):
             grad[a:b][~active] = 0  # also clears NaN rows that carry no weight
 
@@ -620,8 +621,11 @@ def linear_cross_entropy(
     b_col = (np.zeros(k, X.dtype) if b is None else np.asarray(b, dtype=X.dtype)).reshape(k, 1)
     factors = weights * X.dtype.type(1.0 / (scale * T))  # 0 where the weight is 0
     all_active = t.w is None or bool(np.min(weights) > 0)
-    # per-row losses for "none"; else each block's sum (added in block order at the end)
+    # per-row losses for "none"; else each block's sum (added in block order at the end),
+    # of the losses times 2**-m > 1/n so that no sum overflows on the way (the reference's
+    # _total: exact, a power of two)
     losses = np.empty(n, dtype=X.dtype) if c.reduction == "none" else None
+    f = 2.0 ** -n.bit_length()
     sums = np.zeros(len(starts), dtype=np.float64)
     gX = np.empty((n, d), dtype=X.dtype) if want_grads and want_h else None
 
@@ -642,7 +646,7 @@ def linear_cross_entropy(
         if losses is not None:
             np.multiply(w, loss, out=losses[s:e_])
         else:
-            sums[s // rows] = np.dot(w, loss)
+            sums[s // rows] = np.dot(w, loss * f)
         if want_grads:
             t_.gradient(at, eps, target, factors[s:e_], t_.e)
         return t_.e
@@ -676,7 +680,7 @@ def linear_cross_entropy(
                 if losses is not None:
                     losses[s:e_] = rows_loss
                 else:
-                    sums[s // rows] = np.sum(rows_loss, dtype=np.float64)
+                    sums[s // rows] = np.sum(rows_loss * f, dtype=np.float64)
                 GT = G.T if G is not None else None
             if GT is None or gW is None or gb is None or step is None:
                 continue
@@ -700,5 +704,6 @@ def linear_cross_entropy(
     if losses is not None:
         loss: Any = losses
     else:
-        loss = np.asarray(np.sum(sums) / scale, dtype=X.dtype)
+        with np.errstate(over="ignore"):  # a true sum past fmax: inf, its rounding
+            loss = np.asarray(np.sum(sums) / scale / f, dtype=X.dtype)
     return loss, gX, gW, (gb if b is not None else None)
