@@ -693,3 +693,27 @@ def test_saved_for_backward_is_no_more_than_the_native_ops():
         assert _saved_bytes(lambda f=f: f(z)) <= _saved_bytes(lambda g=g: g(z, -1))
     # log-sum-exp keeps the input (already alive) and nothing of its size besides
     assert _saved_bytes(lambda: sk.logsumexp(z)) <= z.untyped_storage().nbytes() + 512 * 8
+
+
+@pytest.mark.parametrize("T", [1e300, 2.0**1022, 2.0**1023, 1e308])
+def test_jax_gradient_at_a_huge_temperature_is_exact_or_flushed(T):
+    """d log_softmax(x / T)_0 / dx = (e_0 - s) / T. Reference: mpmath at 50 digits,
+    rounded once. Where the true value is a normal float64 JAX must match it to a few
+    ulp; where it is subnormal XLA's CPU backend flushes subnormals (documented in
+    docs/gradients.md): JAX is then within 2.2e-308 (the smallest normal) of it, with
+    the right sign, and PyTorch gives the subnormal value."""
+    x = [1.0, 2.0, 3.0]
+    with mp.workdps(50):
+        s = [mp.mpf(1) / 3] * 3  # x / T is below one ulp of 0's neighbours: s is uniform
+        ref = np.array([float(((1 if i == 0 else 0) - s[i]) / mp.mpf(T)) for i in range(3)])
+    got = np.asarray(jax.grad(lambda v: sk.log_softmax(v, temperature=T)[0])(jnp.array(x)))
+    xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    sk.log_softmax(xt, temperature=T)[0].backward()
+    np.testing.assert_allclose(xt.grad.numpy(), ref, rtol=1e-15, atol=0)
+    tiny = np.finfo(np.float64).tiny
+    for g, r in zip(got, ref, strict=True):
+        if abs(r) >= tiny:
+            assert g == pytest.approx(r, rel=1e-15)
+        else:  # flushed (0) or rounded at the normal range's edge: within tiny, same sign
+            assert abs(g - r) <= tiny
+            assert g * r >= 0
