@@ -301,3 +301,115 @@ def test_the_command_lines_model_file_refuses_extreme_scales(tmp_path, capsys):
         err = capsys.readouterr().err
         assert message in err
         assert err.count("\n") == 1
+
+
+@pytest.fixture(scope="module")
+def cli_saved(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, dict, dict, Path]:
+    """A command line model file (numeric, text and bool columns: the column plan,
+    categories, scaler and classifier in one header), its header, arrays and rows."""
+    import pandas as pd
+
+    from softmaxkit.cli import main
+
+    folder = tmp_path_factory.mktemp("cli-model")
+    rng = np.random.default_rng(0)
+    n = 120
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "colour": rng.choice(["red", "green", "blue"], n),
+            "flag": rng.choice([True, False], n),
+            "label": rng.choice(["a", "b", "c"], n),
+        }
+    )
+    frame.to_csv(folder / "t.csv", index=False)
+    frame.drop(columns="label").head(3).to_csv(folder / "rows.csv", index=False)
+    code = main(
+        [
+            "train",
+            str(folder / "t.csv"),
+            "--target",
+            "label",
+            "--quiet",
+            "--out",
+            str(folder / "run"),
+        ]
+    )
+    assert code == 0
+    path = folder / "run" / "model.npz"
+    with np.load(path) as npz:
+        header = json.loads(bytes(npz["header"]).decode())
+        arrays = {k: npz[k] for k in npz.files if k != "header"}
+    return path.read_bytes(), header, arrays, folder / "rows.csv"
+
+
+def _cli_loads_or_refuses(path: Path, rows: Path) -> None:
+    """A mutated command line model file: one ValueError from the reader, or a
+    pipeline that predicts probabilities for raw rows."""
+    import pandas as pd
+
+    from softmaxkit.cli import load_model
+
+    try:
+        pipeline, features, _ = load_model(str(path))
+    except ValueError:
+        return
+    frame = pd.read_csv(rows)
+    try:
+        proba = pipeline.predict_proba(frame[features])
+    except (KeyError, ValueError):  # the columns the file names are not the table's
+        return
+    assert proba.shape[0] == 3
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_cli_model_file_random_header_fields(cli_saved, tmp_path, data):
+    """The command line's pipeline header, field by field and one level down (the
+    column plan, its categories, the classifier's header and parameters)."""
+    _, header, arrays, rows = cli_saved
+    bad = json.loads(json.dumps(header))
+    nested = ["columns", "classifier"]
+    keys = sorted(bad) + [f"{p}.{k}" for p in nested for k in sorted(bad[p])]
+    keys += [f"columns.categories.{k}" for k in sorted(bad["columns"]["categories"])]
+    keys += [f"classifier.params.{k}" for k in sorted(bad["classifier"]["params"])]
+    for _ in range(data.draw(st.integers(1, 3))):
+        *parents, last = data.draw(st.sampled_from(keys)).split(".")
+        node = bad
+        for p in parents:
+            node = node.get(p) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node[last] = data.draw(JSON)
+    _cli_loads_or_refuses(_write(tmp_path / "fuzz.npz", bad, arrays), rows)
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_cli_model_file_random_byte_and_array_mutations(cli_saved, tmp_path, data):
+    raw, header, arrays, rows = cli_saved
+    if data.draw(st.booleans()):  # bytes: flips, truncations, zeroed runs
+        blob = bytearray(raw)
+        for _ in range(data.draw(st.integers(1, 6))):
+            at = data.draw(st.integers(0, len(blob) - 1))
+            if data.draw(st.booleans()):
+                blob[at] ^= 1 << data.draw(st.integers(0, 7))
+            else:
+                end = min(len(blob), at + data.draw(st.integers(1, 64)))
+                blob[at:end] = bytes(end - at)
+        path = tmp_path / "fuzz.npz"
+        path.write_bytes(bytes(blob))
+    else:  # an array replaced by one of another shape, dtype or extreme values
+        name = data.draw(st.sampled_from(sorted(arrays)))
+        shape = data.draw(st.sampled_from([(0,), (1,), (2, 2), arrays[name].shape]))
+        value = data.draw(st.sampled_from([0.0, -1.0, 1e-320, 1e300, np.nan, np.inf]))
+        dtype = data.draw(st.sampled_from([np.float64, np.float32, np.int64, np.complex128]))
+        replaced = (
+            np.full(shape, value).astype(dtype) if dtype != np.int64 else np.zeros(shape, dtype)
+        )
+        path = _write(tmp_path / "fuzz.npz", header, {**arrays, name: replaced})
+    _cli_loads_or_refuses(path, rows)
