@@ -43,7 +43,7 @@ def _check_magnitude(X: Any) -> None:
     if values.size == 0:
         return
     bound = math.sqrt(float(np.finfo(values.dtype).max)) / 1e4
-    largest = float(np.max(np.abs(values)))
+    largest = max(float(np.max(values)), -float(np.min(values)))  # no |X| copy
     if largest > bound:
         raise ValueError(
             f"expected feature values within {bound:.1e} in magnitude for {values.dtype} "
