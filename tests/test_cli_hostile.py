@@ -223,3 +223,29 @@ def test_dask_engine_refuses_huge_values_in_one_line(tmp_path, capsys):
     assert "beyond +-1e+150" in err
     assert "Traceback" not in err
     assert not (tmp_path / "run").exists()
+
+
+def test_evaluate_with_a_class_absent_warns_nothing(tmp_path, capsys):
+    # scikit-learn's UndefinedMetricWarning (recall of a class with no rows) reached the
+    # user; this suite turns any warning into an error, so the run itself is the check.
+    frame = _table(np.random.default_rng(5))
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    frame[frame["label"] == 0].to_csv(tmp_path / "only0.csv", index=False)
+    code, err = _train(capsys, tmp_path / "t.csv", tmp_path / "run", "--quiet")
+    assert code == 0, err
+    code = main(
+        [
+            "evaluate",
+            str(tmp_path / "run" / "model.npz"),
+            str(tmp_path / "only0.csv"),
+            "--target",
+            "label",
+            "--quiet",
+            "--out",
+            str(tmp_path / "ev"),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert metrics["per_class"]["1"]["support"] == 0
+    assert metrics["decomposition_by_class"]["kl_P_Q"][1] is None
