@@ -125,24 +125,23 @@ def score_rows(
             if keep:
                 add("proba_calibrated", np.exp(log_pc))
 
-    def joined(name: str, empty: tuple[int, ...] = (0,)) -> np.ndarray:
-        return np.concatenate(parts[name]) if name in parts else np.zeros(empty)
+    def joined(name: str) -> np.ndarray:
+        empty = np.zeros((0, k) if name.startswith("proba") else (0,))
+        return np.concatenate(parts[name]) if name in parts else empty
 
-    def maybe(name: str) -> np.ndarray | None:
-        wanted = name.endswith("_calibrated") <= (temperature is not None)
-        if name.startswith("proba"):
-            wanted = wanted and keep
-        return joined(name, (0, k) if name.startswith("proba") else (0,)) if wanted else None
+    def optional(name: str, when: bool) -> np.ndarray | None:
+        return joined(name) if when else None
 
+    cal = temperature is not None
     return RowScores(
         pred=joined("pred").astype(np.intp),
         confidence=joined("confidence"),
         log_p_true=joined("log_p_true"),
         cross_entropy=joined("cross_entropy"),
-        confidence_calibrated=maybe("confidence_calibrated"),
-        log_p_true_calibrated=maybe("log_p_true_calibrated"),
-        proba=maybe("proba"),
-        proba_calibrated=maybe("proba_calibrated"),
+        confidence_calibrated=optional("confidence_calibrated", cal),
+        log_p_true_calibrated=optional("log_p_true_calibrated", cal),
+        proba=optional("proba", keep),
+        proba_calibrated=optional("proba_calibrated", keep and cal),
     )
 
 
