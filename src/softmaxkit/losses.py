@@ -452,7 +452,10 @@ def _total(xp: Namespace, rows: Array, scale: Array | None) -> Array:
     if scale is not None:
         return (s / scale) / f
     over = xp.abs(s) > finfo_max(xp, s.dtype) * f
-    return xp.where(over, s * math.inf, xp.where(over, const(xp, 0.0, s), s) / f)
+    inf = const(xp, math.inf, s)
+    # constants in the overflowing branch: s * inf there would send 0 * inf = NaN
+    # through autograd's where into the gradient of every sum
+    return xp.where(over, xp.where(s > 0, inf, -inf), xp.where(over, const(xp, 0.0, s), s) / f)
 
 
 def _finish(
