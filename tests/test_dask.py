@@ -549,3 +549,50 @@ def test_cli_both_engines_split_encode_and_score_alike(cluster, tmp_path, capsys
     assert mem["log_loss"] == pytest.approx(dsk["log_loss"], rel=1e-5)
     assert mem["train"]["log_loss"] == pytest.approx(dsk["train"]["log_loss"], rel=1e-5)
     assert mem["temperature"] == pytest.approx(dsk["temperature"], rel=1e-4)
+
+
+def test_cli_dask_engine_scores_many_classes_from_features(cluster, tmp_path, capsys, monkeypatch):
+    """More classes than features: the Dask engine brings the test rows back as
+    features (n x d) and turns them into logits a block at a time, not as n x K
+    logits; the numbers are the memory engine's."""
+    import json
+
+    import pandas as pd
+
+    from softmaxkit.cli import _metrics, main
+
+    shapes = []  # the client's blocks of logits computed from fetched features
+    original = _metrics.linear_blocks
+
+    def spy(X, coef, intercept):
+        shapes.append(X.shape)
+        return original(X, coef, intercept)
+
+    monkeypatch.setattr(_metrics, "linear_blocks", spy)
+    rng = np.random.default_rng(6)
+    k, n = 40, 1200
+    label = rng.integers(0, k, n)
+    frame = pd.DataFrame(
+        {"a": rng.normal(size=n) + 0.3 * label, "b": rng.normal(size=n), "label": label}
+    )
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for i, (lo, hi) in enumerate(((0, 500), (500, n))):
+        frame.iloc[lo:hi].to_parquet(folder / f"part{i}.parquet", index=False)
+    frame.to_parquet(tmp_path / "whole.parquet", index=False)
+    metrics = {}
+    for engine, path in (("memory", tmp_path / "whole.parquet"), ("dask", folder)):
+        extra = ["--scheduler", cluster.scheduler.address] if engine == "dask" else []
+        out = tmp_path / engine
+        argv = ["train", str(path), "--engine", engine, "--tol", "1e-9", "--quiet"]
+        code = main([*argv, "--out", str(out), *extra])
+        assert code == 0, capsys.readouterr().err
+        metrics[engine] = json.loads((out / "metrics.json").read_text())
+    mem, dsk = metrics["memory"], metrics["dask"]
+    assert shapes == [(dsk["splits"]["test"], 2)]  # features came back, not 40 logits a row
+    assert mem["splits"] == dsk["splits"]
+    assert mem["accuracy"] == dsk["accuracy"]
+    assert mem["log_loss"] == pytest.approx(dsk["log_loss"], rel=1e-5)
+    assert mem["cross_entropy_P_Q"] == pytest.approx(dsk["cross_entropy_P_Q"], rel=1e-5)
+    assert mem["train"]["log_loss"] == pytest.approx(dsk["train"]["log_loss"], rel=1e-5)
+    assert [r["row"] for r in mem["worst_rows"]] == [r["row"] for r in dsk["worst_rows"]]

@@ -136,8 +136,8 @@ class _Encoding:
         """The training rows' confusion counts and summed log loss."""
         from . import _columns, _metrics
 
-        Z, y, _, _ = self.logits(part, offset, _columns.TRAIN, coef, intercept)
-        return _metrics.counts(Z, y, len(self.classes))
+        X, y, _, _ = self.rows(part, offset, _columns.TRAIN)
+        return _metrics.counts(_metrics.linear_blocks(X, coef, intercept), y, len(self.classes))
 
 
 def run(args: argparse.Namespace, out_dir: Any, finish: Callable[..., int]) -> int:
@@ -218,10 +218,15 @@ def _run(args: argparse.Namespace, out_dir: Any, finish: Callable[..., int]) -> 
             sys.stderr.write(f"warning: {w.message}\n")
         clf.classes_ = classes
 
-        def fetch(which: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        def fetch(
+            which: int, logits: bool = True
+        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+            """The rows of a split, as logits (n x K) or encoded features (n x d)."""
             got = compute(
                 *[
                     delayed(enc.logits)(part, off, which, clf.coef_, clf.intercept_)
+                    if logits
+                    else delayed(enc.rows)(part, off, which)
                     for part, off in zip(parts, offsets, strict=True)
                 ]
             )
@@ -238,7 +243,12 @@ def _run(args: argparse.Namespace, out_dir: Any, finish: Callable[..., int]) -> 
                 clf.calibrate_logits(Z_val, classes[y_val])
             for w in caught:
                 sys.stderr.write(f"warning: {w.message}\n")
-        Z_test, y_test, test_rows, test_ids = fetch(_columns.TEST)
+        # The test rows come back as whichever is narrower, logits (K) or features (d);
+        # features are turned into logits a row block at a time, so that the client's
+        # memory does not grow with n x K when the classes outnumber the features.
+        narrow = clf.coef_.shape[1] < len(classes)
+        test, y_test, test_rows, test_ids = fetch(_columns.TEST, logits=not narrow)
+        Z_test = _metrics.linear_blocks(test, clf.coef_, clf.intercept_) if narrow else test
         summaries = compute(
             *[
                 delayed(enc.train_counts)(part, off, clf.coef_, clf.intercept_)

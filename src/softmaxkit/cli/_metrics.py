@@ -53,6 +53,13 @@ def row_blocks(Z: Any, n_classes: int) -> Iterator[np.ndarray]:
         yield Z[start : start + step]
 
 
+def linear_blocks(X: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> Iterator[np.ndarray]:
+    """The logits ``X W^T + b`` of encoded rows, one row block at a time."""
+    step = max(1, BLOCK_ENTRIES // max(coef.shape[0], 1))
+    for start in range(0, X.shape[0], step):
+        yield X[start : start + step] @ coef.T + intercept
+
+
 @dataclass
 class RowScores:
     """Per evaluated row, what every metric and figure needs: O(n) numbers whatever
