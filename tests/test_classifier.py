@@ -1037,3 +1037,22 @@ def test_partial_fit_validates_before_it_changes_anything(first, bad):
             assert model.__dict__[key] == value, key
     if not first:
         assert model._rows_seen == before["_rows_seen"]
+
+
+def test_separated_reads_row_blocks_without_a_copy_of_the_logits():
+    # Regression (issue 15, many classes): separated() copied the whole n x K validation
+    # logits; it now works a row block at a time. 3000 x 500 spans three blocks; the one
+    # row whose label is not the strict maximum is in the last block (then in the first).
+    from softmaxkit.classifier._solvers import separated
+
+    rng = np.random.default_rng(0)
+    Z = rng.normal(size=(3000, 500))
+    y = Z.argmax(axis=1)
+    assert separated(Z, y)
+    for row in (2999, 0):
+        bad = y.copy()
+        bad[row] = (y[row] + 1) % 500
+        assert not separated(Z, bad)
+    tie = Z.copy()
+    tie[2500, (y[2500] + 1) % 500] = tie[2500, y[2500]]  # a tie is not strict
+    assert not separated(tie, y)

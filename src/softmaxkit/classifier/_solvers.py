@@ -553,10 +553,15 @@ def separated(Z: np.ndarray, labels: np.ndarray) -> bool:
     """Whether every row's label has the strictly largest logit (no row at all: no)."""
     if Z.shape[0] == 0 or Z.shape[1] < 2:
         return False
-    rows = np.arange(Z.shape[0])
-    others = Z.copy()
-    others[rows, labels] = -np.inf
-    return bool(np.all(Z[rows, labels] > others.max(axis=1)))
+    step = max(1, (1 << 20) // Z.shape[1])  # a copy of a row block, never of Z (n x K)
+    for start in range(0, Z.shape[0], step):
+        block, y = Z[start : start + step], labels[start : start + step]
+        rows = np.arange(block.shape[0])
+        others = block.copy()
+        others[rows, y] = -np.inf
+        if not np.all(block[rows, y] > others.max(axis=1)):
+            return False
+    return True
 
 
 TEMPERATURE_BOUNDS = (1e-3, 1e3)
