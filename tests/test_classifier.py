@@ -1056,3 +1056,34 @@ def test_separated_reads_row_blocks_without_a_copy_of_the_logits():
     tie = Z.copy()
     tie[2500, (y[2500] + 1) % 500] = tie[2500, y[2500]]  # a tie is not strict
     assert not separated(tie, y)
+
+
+def test_calibrate_in_row_blocks_finds_the_full_logits_temperature(monkeypatch):
+    # calibrate no longer holds the n x K validation logits (10,000 classes x 22,609 rows:
+    # 3.8 GB peak for the command line); it recomputes them a row block at a time for each
+    # evaluation. Oracle: scipy's bounded Brent on the mean cross-entropy of the whole
+    # logits matrix, written out here with the same bounds.
+    from scipy import optimize
+
+    from softmaxkit.classifier import _estimator
+
+    X, y = make_blobs(n_samples=1500, centers=6, cluster_std=4.0, random_state=0)
+    model = SoftmaxRegression(C=100.0).fit(X[:1000], y[:1000])
+    Xv, yv = X[1000:], y[1000:]
+    monkeypatch.setattr(_estimator, "_block_rows", lambda k: 64)  # eight blocks
+    model.calibrate(Xv, yv)
+    Z = Xv @ model.coef_.T + model.intercept_
+
+    def nll(log_t):
+        return float(sk.softmax_cross_entropy(Z, yv, temperature=math.exp(log_t)))
+
+    res = optimize.minimize_scalar(
+        nll, bounds=(math.log(1e-3), math.log(1e3)), method="bounded", options={"xatol": 1e-8}
+    )
+    assert model.temperature_ != 1.0
+    assert model.temperature_ == pytest.approx(math.exp(res.x), rel=1e-6)
+    assert model.calibration_["log_loss_after"] == pytest.approx(nll(res.x), rel=1e-10)
+    assert model.calibration_["log_loss_before"] == pytest.approx(nll(0.0), rel=1e-12)
+    # the same from logits given whole
+    other = SoftmaxRegression(C=100.0).fit(X[:1000], y[:1000]).calibrate_logits(Z, yv)
+    assert other.temperature_ == pytest.approx(model.temperature_, rel=1e-9)

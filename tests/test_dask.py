@@ -584,7 +584,7 @@ def test_cli_dask_engine_scores_many_classes_from_features(cluster, tmp_path, ca
     for engine, path in (("memory", tmp_path / "whole.parquet"), ("dask", folder)):
         extra = ["--scheduler", cluster.scheduler.address] if engine == "dask" else []
         out = tmp_path / engine
-        argv = ["train", str(path), "--engine", engine, "--tol", "1e-9", "--quiet"]
+        argv = ["train", str(path), "--engine", engine, "--tol", "1e-9", "--calibrate", "--quiet"]
         code = main([*argv, "--out", str(out), *extra])
         assert code == 0, capsys.readouterr().err
         metrics[engine] = json.loads((out / "metrics.json").read_text())
@@ -596,3 +596,6 @@ def test_cli_dask_engine_scores_many_classes_from_features(cluster, tmp_path, ca
     assert mem["cross_entropy_P_Q"] == pytest.approx(dsk["cross_entropy_P_Q"], rel=1e-5)
     assert mem["train"]["log_loss"] == pytest.approx(dsk["train"]["log_loss"], rel=1e-5)
     assert [r["row"] for r in mem["worst_rows"]] == [r["row"] for r in dsk["worst_rows"]]
+    # calibrated from the validation rows' features, block by block, on both engines
+    assert mem["temperature"] == pytest.approx(dsk["temperature"], rel=1e-4)
+    assert mem["temperature"] != 1.0

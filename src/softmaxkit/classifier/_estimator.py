@@ -11,6 +11,7 @@ import math
 import numbers
 import os
 import warnings
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -32,6 +33,16 @@ _DTYPES = [np.float64, np.float32]  # float32 stays float32; anything else becom
 
 
 _RECORDED = ("n_features_in_", "feature_names_in_")  # what validating X records
+
+
+def _computed(y: Any) -> Any:
+    """``y`` itself, or its values if it is a Dask collection (validation labels)."""
+    return y.compute() if _dask.is_dask(y) else y
+
+
+def _block_rows(n_classes: int) -> int:
+    """Rows per block of validation logits: about 4M entries (32 MB in float64)."""
+    return max(1, (1 << 22) // max(n_classes, 1))
 
 
 def _check_magnitude(X: Any) -> None:
@@ -671,12 +682,23 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         C. Guo, G. Pleiss, Y. Sun and K. Q. Weinberger, "On Calibration of
         Modern Neural Networks", ICML 2017.
         """
-        Z = self._logits(X_val)
-        if _dask.is_dask(Z):  # the validation logits are n x K: small enough to fetch
-            Z = Z.compute()
-        if _dask.is_dask(y_val):
-            y_val = y_val.compute()
-        return self.calibrate_logits(np.asarray(Z), y_val)
+        check_is_fitted(self)
+        if _dask.is_dask(X_val):  # the validation logits are n x K: small enough to fetch
+            Z = self._logits(X_val).compute()
+            return self.calibrate_logits(np.asarray(Z), _computed(y_val))
+        X = self._validate_X(X_val, reset=False)
+        target, _, soft = _targets.encode(_computed(y_val), self.classes_, X.dtype)
+        if len(target) != X.shape[0]:
+            raise ValueError(f"expected {X.shape[0]} validation labels, got {len(target)}")
+        step = _block_rows(len(self.classes_))
+
+        def blocks() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            # the logits anew for each evaluation, a row block at a time: never n x K
+            for start in range(0, X.shape[0], step):
+                Xb = X[start : start + step]
+                yield np.asarray(Xb @ self.coef_.T) + self.intercept_, target[start : start + step]
+
+        return self._set_temperature(_solvers.fit_temperature(blocks, X.shape[0], soft))
 
     def calibrate_logits(self, Z_val: Any, y_val: Any) -> SoftmaxRegression:
         """:meth:`calibrate` from validation logits already computed (``X_val W^T + b``,
@@ -689,7 +711,15 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         target, _, soft = _targets.encode(y_val, self.classes_, Z.dtype)
         if len(target) != Z.shape[0]:
             raise ValueError(f"expected {Z.shape[0]} validation labels, got {len(target)}")
-        result = _solvers.fit_temperature(Z, target, soft)
+        step = _block_rows(k)
+
+        def blocks() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            for start in range(0, Z.shape[0], step):
+                yield Z[start : start + step], target[start : start + step]
+
+        return self._set_temperature(_solvers.fit_temperature(blocks, Z.shape[0], soft))
+
+    def _set_temperature(self, result: dict[str, Any]) -> SoftmaxRegression:
         if result["kept_reason"] is not None:
             warnings.warn(
                 f"calibrate kept temperature_ = 1: {result['kept_reason']}; temperature "

@@ -24,7 +24,7 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -568,32 +568,44 @@ TEMPERATURE_BOUNDS = (1e-3, 1e3)
 STEP_FACTOR = 1.0  # eta = 1 / L_B: scikit-learn's saga step (its 1 / (2 L) with L = ||x||^2 / 4)
 
 
-def fit_temperature(Z: np.ndarray, target: np.ndarray, soft: bool) -> dict[str, Any]:
-    """Temperature scaling on validation logits ``Z``: the ``T`` minimising
+LogitBlocks = Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]]
+
+
+def fit_temperature(blocks: LogitBlocks, n: int, soft: bool) -> dict[str, Any]:
+    """Temperature scaling on validation logits: the ``T`` minimising
     ``mean_i CE(softmax(z_i / T), y_i)`` over ``log T`` in ``log TEMPERATURE_BOUNDS``
     (bounded Brent), or ``T = 1`` with the reason when the minimum is not inside
     the range (a separated split, or a minimum at a bound).
+
+    ``blocks()`` yields ``(logits, targets)`` for the ``n`` validation rows a row block
+    at a time, anew for each evaluation, so that the (n, K) logits need never be held
+    (10,000 classes x 22,000 rows would be 1.8 GB).
 
     Returns ``{"temperature", "log_loss_before", "log_loss_after", "kept_reason"}``.
     """
     from scipy import optimize
 
-    before = float(softmax_cross_entropy(Z, target))
+    def nll(T: float) -> float:
+        total = sum(
+            float(softmax_cross_entropy(Z, t, temperature=T, reduction="sum")) for Z, t in blocks()
+        )
+        return total / max(n, 1)
+
+    before = nll(1.0)
     bounds = (math.log(TEMPERATURE_BOUNDS[0]), math.log(TEMPERATURE_BOUNDS[1]))
     reason = None
     T = 1.0
-    if not soft and separated(Z, target):
+    if not soft and n and all(separated(Z, t) for Z, t in blocks()):
         reason = (
             "every validation row's true class has the largest logit (the split is "
             "separated), so the validation cross-entropy keeps falling as T -> 0"
         )
     else:
-
-        def nll(log_t: float) -> float:
-            return float(softmax_cross_entropy(Z, target, temperature=math.exp(log_t)))
-
         res = optimize.minimize_scalar(
-            nll, bounds=bounds, method="bounded", options={"xatol": 1e-8}
+            lambda log_t: nll(math.exp(log_t)),
+            bounds=bounds,
+            method="bounded",
+            options={"xatol": 1e-8},
         )
         log_t = float(res.x)
         if min(log_t - bounds[0], bounds[1] - log_t) < 0.01:
@@ -603,7 +615,7 @@ def fit_temperature(Z: np.ndarray, target: np.ndarray, soft: bool) -> dict[str, 
             )
         else:
             T = math.exp(log_t)
-    after = float(softmax_cross_entropy(Z, target, temperature=T))
+    after = nll(T)
     return {
         "temperature": T,
         "log_loss_before": before,

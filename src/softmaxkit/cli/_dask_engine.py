@@ -236,17 +236,20 @@ def _run(args: argparse.Namespace, out_dir: Any, finish: Callable[..., int]) -> 
             ids = np.concatenate([g[3] for g in got]) if columns.id else None
             return Z, y, rows, ids
 
+        # The validation and test rows come back as whichever is narrower, logits (K) or
+        # features (d); features are turned into logits a row block at a time, so that
+        # the client's memory does not grow with n x K when classes outnumber features.
+        narrow = clf.coef_.shape[1] < len(classes)
         if args.calibrate:
-            Z_val, y_val, _, _ = fetch(_columns.VALIDATION)
+            val, y_val, _, _ = fetch(_columns.VALIDATION, logits=not narrow)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                clf.calibrate_logits(Z_val, classes[y_val])
+                if narrow:
+                    clf.calibrate(val, classes[y_val])
+                else:
+                    clf.calibrate_logits(val, classes[y_val])
             for w in caught:
                 sys.stderr.write(f"warning: {w.message}\n")
-        # The test rows come back as whichever is narrower, logits (K) or features (d);
-        # features are turned into logits a row block at a time, so that the client's
-        # memory does not grow with n x K when the classes outnumber the features.
-        narrow = clf.coef_.shape[1] < len(classes)
         test, y_test, test_rows, test_ids = fetch(_columns.TEST, logits=not narrow)
         Z_test = _metrics.linear_blocks(test, clf.coef_, clf.intercept_) if narrow else test
         summaries = compute(
