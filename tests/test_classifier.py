@@ -1065,12 +1065,12 @@ def test_calibrate_in_row_blocks_finds_the_full_logits_temperature(monkeypatch):
     # logits matrix, written out here with the same bounds.
     from scipy import optimize
 
-    from softmaxkit.classifier import _estimator
+    from softmaxkit.classifier import _solvers
 
     X, y = make_blobs(n_samples=1500, centers=6, cluster_std=4.0, random_state=0)
     model = SoftmaxRegression(C=100.0).fit(X[:1000], y[:1000])
     Xv, yv = X[1000:], y[1000:]
-    monkeypatch.setattr(_estimator, "_block_rows", lambda k: 64)  # eight blocks
+    monkeypatch.setattr(_solvers, "block_rows", lambda k: 64)  # eight blocks
     model.calibrate(Xv, yv)
     Z = Xv @ model.coef_.T + model.intercept_
 

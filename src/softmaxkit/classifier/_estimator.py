@@ -40,11 +40,6 @@ def _computed(y: Any) -> Any:
     return y.compute() if _dask.is_dask(y) else y
 
 
-def _block_rows(n_classes: int) -> int:
-    """Rows per block of validation logits: about 4M entries (32 MB in float64)."""
-    return max(1, (1 << 22) // max(n_classes, 1))
-
-
 def _check_magnitude(X: Any) -> None:
     """Refuse training features whose squares overflow: past ``sqrt(fmax) / 1e4``
     (1.3e150 in float64, 1.8e15 in float32) the Hessian products ``X^T D X`` of
@@ -690,7 +685,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         target, _, soft = _targets.encode(_computed(y_val), self.classes_, X.dtype)
         if len(target) != X.shape[0]:
             raise ValueError(f"expected {X.shape[0]} validation labels, got {len(target)}")
-        step = _block_rows(len(self.classes_))
+        step = _solvers.block_rows(len(self.classes_))
 
         def blocks() -> Iterator[tuple[np.ndarray, np.ndarray]]:
             # the logits anew for each evaluation, a row block at a time: never n x K
@@ -711,7 +706,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         target, _, soft = _targets.encode(y_val, self.classes_, Z.dtype)
         if len(target) != Z.shape[0]:
             raise ValueError(f"expected {Z.shape[0]} validation labels, got {len(target)}")
-        step = _block_rows(k)
+        step = _solvers.block_rows(k)
 
         def blocks() -> Iterator[tuple[np.ndarray, np.ndarray]]:
             for start in range(0, Z.shape[0], step):

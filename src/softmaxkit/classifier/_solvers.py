@@ -549,11 +549,21 @@ def saga(
 # temperature
 
 
+BLOCK_ENTRIES = 1 << 22  # logits in one row block (32 MB in float64): memory bounded in K
+
+
+def block_rows(n_classes: int) -> int:
+    """Rows in a block of at most :data:`BLOCK_ENTRIES` logits (of ``n_classes`` each):
+    the unit in which the validation logits (here) and the command line's evaluated
+    rows are computed, so that nothing holds n x K at once."""
+    return max(1, BLOCK_ENTRIES // max(n_classes, 1))
+
+
 def separated(Z: np.ndarray, labels: np.ndarray) -> bool:
     """Whether every row's label has the strictly largest logit (no row at all: no)."""
     if Z.shape[0] == 0 or Z.shape[1] < 2:
         return False
-    step = max(1, (1 << 20) // Z.shape[1])  # a copy of a row block, never of Z (n x K)
+    step = block_rows(Z.shape[1])  # a copy of a row block, never of Z (n x K)
     for start in range(0, Z.shape[0], step):
         block, y = Z[start : start + step], labels[start : start + step]
         rows = np.arange(block.shape[0])

@@ -39,23 +39,24 @@ def expected_calibration_error(rel: dict[str, list[float]]) -> float:
     return float(ece)
 
 
-BLOCK_ENTRIES = 1 << 22  # logits per row block (32 MB in float64): memory bounded in K
-
-
 def row_blocks(Z: Any, n_classes: int) -> Iterator[np.ndarray]:
-    """``Z`` as row blocks of at most :data:`BLOCK_ENTRIES` entries; an iterable of
-    blocks (logits computed block by block) passes through."""
+    """``Z`` as row blocks (:func:`~softmaxkit.classifier._solvers.block_rows`); an
+    iterable of blocks (logits computed block by block) passes through."""
     if not isinstance(Z, np.ndarray):
         yield from Z
         return
-    step = max(1, BLOCK_ENTRIES // max(n_classes, 1))
+    from ..classifier._solvers import block_rows  # not at import: --help stays quick
+
+    step = block_rows(n_classes)
     for start in range(0, Z.shape[0], step):
         yield Z[start : start + step]
 
 
 def linear_blocks(X: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> Iterator[np.ndarray]:
     """The logits ``X W^T + b`` of encoded rows, one row block at a time."""
-    step = max(1, BLOCK_ENTRIES // max(coef.shape[0], 1))
+    from ..classifier._solvers import block_rows
+
+    step = block_rows(coef.shape[0])
     for start in range(0, X.shape[0], step):
         yield X[start : start + step] @ coef.T + intercept
 

@@ -152,11 +152,11 @@ def logits(clf: SoftmaxRegression, X: Any) -> np.ndarray:
 
 def logit_blocks(clf: SoftmaxRegression, ct: Any, X: Any) -> Iterator[np.ndarray]:
     """:func:`logits` of the table rows ``X`` (raw: ``ct`` encodes them), in row blocks
-    of at most ``_metrics.BLOCK_ENTRIES`` logits, so that memory stays bounded however
-    many classes (10,000 classes x 16,000 rows would be 1.3 GB at once)."""
-    from ._metrics import BLOCK_ENTRIES
+    (``block_rows``), so that memory stays bounded however many classes (10,000
+    classes x 16,000 rows would be 1.3 GB at once)."""
+    from ..classifier._solvers import block_rows
 
-    step = max(1, BLOCK_ENTRIES // max(len(clf.classes_), 1))
+    step = block_rows(len(clf.classes_))
     for start in range(0, len(X), step):
         yield logits(clf, ct.transform(X.iloc[start : start + step]))
 
