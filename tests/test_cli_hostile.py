@@ -21,6 +21,12 @@ def _train(capsys, path: Path, out: Path, *extra: str) -> tuple[int, str]:
     return code, capsys.readouterr().err
 
 
+def _evaluate(capsys, run: Path, path: Path, out: Path) -> tuple[int, str]:
+    argv = [str(run / "model.npz"), str(path), "--target", "label", "--quiet", "--out", str(out)]
+    code = main(["evaluate", *argv])
+    return code, capsys.readouterr().err
+
+
 def _table(rng: np.random.Generator, n: int = 300) -> pd.DataFrame:
     x = rng.normal(size=(n, 3))
     frame = pd.DataFrame(x, columns=["a", "b", "c"])
@@ -70,19 +76,7 @@ def test_evaluate_refuses_bool_labels_against_integer_classes(tmp_path, capsys, 
     (frame if given == "bool" else as_int).to_csv(tmp_path / "eval.csv", index=False)
     code, err = _train(capsys, tmp_path / "train.csv", tmp_path / "run", "--quiet")
     assert code == 0, err
-    code = main(
-        [
-            "evaluate",
-            str(tmp_path / "run" / "model.npz"),
-            str(tmp_path / "eval.csv"),
-            "--target",
-            "label",
-            "--quiet",
-            "--out",
-            str(tmp_path / "ev"),
-        ]
-    )
-    err = capsys.readouterr().err
+    code, err = _evaluate(capsys, tmp_path / "run", tmp_path / "eval.csv", tmp_path / "ev")
     assert code == 2
     assert f"holds {given}" in err
     assert len(err.strip().splitlines()) == 1
@@ -238,19 +232,8 @@ def test_evaluate_with_a_class_absent_warns_nothing(tmp_path, capsys):
     frame[frame["label"] == 0].to_csv(tmp_path / "only0.csv", index=False)
     code, err = _train(capsys, tmp_path / "t.csv", tmp_path / "run", "--quiet")
     assert code == 0, err
-    code = main(
-        [
-            "evaluate",
-            str(tmp_path / "run" / "model.npz"),
-            str(tmp_path / "only0.csv"),
-            "--target",
-            "label",
-            "--quiet",
-            "--out",
-            str(tmp_path / "ev"),
-        ]
-    )
-    assert code == 0, capsys.readouterr().err
+    code, err = _evaluate(capsys, tmp_path / "run", tmp_path / "only0.csv", tmp_path / "ev")
+    assert code == 0, err
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert metrics["per_class"]["1"]["support"] == 0
     assert metrics["decomposition_by_class"]["kl_P_Q"][1] is None
