@@ -15,7 +15,14 @@ import sympy as sp
 from softmaxkit import theory
 from softmaxkit.theory import _engine
 from softmaxkit.theory._engine import Chain, check_chain
+from softmaxkit.theory._lemmas import (
+    ASSUMPTIONS,
+    LEMMAS,
+    make_quotient_proof,
+    make_sifting_proof,
+)
 from softmaxkit.theory._report import docs_markdown, render_markdown, render_text
+from softmaxkit.theory._rewrite import SumAtoms, Trace, evaluate_derivatives, normalise_sums
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,20 +45,134 @@ def test_every_step_says_how_it_was_proven(checks):
     for check in checks:
         assert check.steps, check.title
         for step in check.steps:
-            assert step.mode in ("general K", "K = 2..8", "K = 2", "K = 4", "exact")
-            if step.mode == "K = 2..8":
-                assert step.ks == [2, 3, 4, 5, 6, 7, 8]
+            assert step.mode in ("general K", "K = 2", "K = 4", "exact")
             # the 30-digit evaluation at random points agrees with the proof
             assert step.numeric_spot_check < 1e-20
+            assert set(step.lemmas) <= set(LEMMAS)
+            assert set(step.assumptions) <= set(ASSUMPTIONS)
 
 
-def test_general_k_proofs_where_sympy_can(checks):
+def test_every_step_of_results_3_and_5_is_proven_for_general_k(checks):
+    # No step may be checked only for particular K: the only fixed-K chains are the
+    # two-class result (K = 2 by its nature) and the worked K = 4 example.
     by_name = {c.name: c for c in checks}
-    assert "general K" in by_name["shift_invariance"].modes
-    assert "general K" in by_name["softmax_jacobian"].modes
-    assert "K = 4" in by_name["softmax_jacobian"].modes  # the worked example
+    for name in ("softmax_jacobian", "cross_entropy_gradient"):
+        for step in by_name[name].steps:
+            if step.derivation.startswith("worked example, K = 4"):
+                assert step.mode == "K = 4"
+            else:
+                assert step.mode == "general K", (name, step.derivation, step.latex)
+    for name in ("shift_invariance", "iterative_equals_vectorized", "cross_entropy_entropy_kl"):
+        assert set(by_name[name].modes) <= {"general K", "exact"}, name
     assert by_name["two_class_sigmoid"].modes == ["K = 2"]
-    assert "general K" in by_name["cross_entropy_entropy_kl"].modes
+    assert [c.scope for r in theory.RESULTS for c in r.chains if c.scope == "fixed"] == [
+        "fixed"
+    ] * 4  # result 2's two chains and the worked example's two entries
+
+
+def test_no_fallback_to_particular_k(monkeypatch):
+    # If the general-K proof fails, the step is not proven: no K = 2..8 check stands in.
+    monkeypatch.setattr(_engine, "_prove_general", lambda a, b, chain: (False, Trace(), "off"))
+    check = theory.get("softmax_jacobian").check(numeric=False)
+    general = [s for s in check.steps if not s.derivation.startswith("worked")]
+    assert general
+    assert {s.mode for s in general} == {"not proven"}
+    assert check.status == "failed"
+
+
+def test_steps_cite_the_lemmas_and_assumptions_they_use(checks):
+    by_name = {c.name: c for c in checks}
+    jac = by_name["softmax_jacobian"]
+    quotient_steps = [s for s in jac.steps if "quotient rule" in s.why and "case" in s.derivation]
+    assert len(quotient_steps) == 2
+    for step in quotient_steps:
+        assert {"quotient_rule", "derivative_of_sum", "exp_partial", "sifting"} <= set(step.lemmas)
+        assert "1 <= j <= K" in step.assumptions
+    assert "i = j" in quotient_steps[0].assumptions
+    assert "i != j" in quotient_steps[1].assumptions
+    grad = by_name["cross_entropy_gradient"]
+    assert grad.steps[-1].assumptions == ["sum y = 1"]
+    assert "sifting" in grad.steps[-2].lemmas
+    assert "chain_rule_log" in grad.steps[1].lemmas
+    # the report shows them
+    text = render_text(checks, details=True)
+    assert "uses quotient_rule" in text
+    assert "assumes 1 ≤ j ≤ K" in text
+    md = render_markdown(checks)
+    assert "## Lemmas" in md
+    assert "assumes $1 \\le j \\le K$" in md
+
+
+def test_every_lemma_is_proven():
+    assert {name: lemma.check() for name, lemma in LEMMAS.items()} == dict.fromkeys(LEMMAS, True)
+    for name in ("derivative_of_sum", "exp_partial", "sifting", "linearity_of_sum"):
+        assert name in LEMMAS
+
+
+def test_mutated_lemmas_fail():
+    # a wrong sifting result (the next term, or 0) and a wrong quotient rule
+    assert make_sifting_proof(lambda f, j: f(j + 1))() is False
+    assert make_sifting_proof(lambda f, j: 0)() is False
+    assert make_quotient_proof(lambda u, du, w, dw: (du * w + u * dw) / w**2)() is False
+
+
+def test_a_step_citing_an_unproven_lemma_fails(monkeypatch):
+    broken = dataclasses.replace(LEMMAS["sifting"], proof=make_sifting_proof(lambda f, j: 0))
+    monkeypatch.setitem(LEMMAS, "sifting", broken)
+    results = check_chain(_chain("softmax_jacobian", "matrix"))
+    assert results[0].status == "failed"
+    assert "sifting" in results[0].detail
+    assert results[-1].status == "proven"  # a step that does not cite it
+
+
+def test_dropping_the_index_condition_fails():
+    # Without 1 <= j <= K the delta of sum_k delta_kj e^{x_k} is not sifted, so the
+    # derivative steps do not reduce (SymPy's silent Piecewise branch is not taken).
+    for result, title, indices in (
+        ("softmax_jacobian", "matrix", [0]),
+        ("softmax_jacobian", "case i = j", [0]),
+        ("cross_entropy_gradient", "z_j", [2, 4]),
+    ):
+        chain = _chain(result, title)
+        dropped = dataclasses.replace(
+            chain, assume=tuple(a for a in chain.assume if a != "1 <= j <= K")
+        )
+        results = check_chain(dropped)
+        for n in indices:
+            assert results[n].status == "failed", (result, title, n)
+            assert results[n].numeric_max_error < 1e-20  # true, but not proven without it
+
+
+def test_a_wrong_delta_in_a_general_k_step_fails():
+    chain = _chain("softmax_jacobian", "matrix")
+    s, i, j, k = _engine.s, _engine.i, _engine.j, _engine.k
+    for wrong in (
+        s[i] * (sp.KroneckerDelta(i, k) - s[j]),  # delta on the wrong index
+        s[i] * (1 - sp.KroneckerDelta(i, j) - s[j]),  # the cases swapped
+        s[j] * (sp.KroneckerDelta(i, j) - s[j]),  # s_j for s_i
+    ):
+        assert check_chain(_mutate(chain, 0, wrong))[0].status == "failed"
+    grad = _chain("cross_entropy_gradient", "z_j")
+    y = _engine.y
+    # sifting a delta to the wrong index: -y_i instead of -y_j
+    bad = _mutate(grad, 4, -y[i] + s[j] * sp.Sum(y[i], (i, 1, _engine.K)))
+    assert check_chain(bad)[4].status == "failed"
+
+
+def test_the_sifting_rewrite_agrees_with_its_lemma():
+    x, j, k, K = _engine.x, _engine.j, _engine.k, _engine.K
+    total = sp.Derivative(sp.Sum(sp.exp(x[k]), (k, 1, K)), x[j])
+    trace = Trace()
+    derivative = evaluate_derivatives(total, trace)
+    assert derivative == sp.Sum(sp.KroneckerDelta(j, k) * sp.exp(x[k]), (k, 1, K))
+    atoms = SumAtoms(K)
+    assert normalise_sums(derivative, K, ("1 <= j <= K",), atoms, trace) == sp.exp(x[j])
+    assert trace.lemmas == ["derivative_of_sum", "exp_partial", "sifting"]
+    assert trace.assumptions == ["1 <= j <= K"]
+    # without the index condition the sum stays a sum (an opaque function of j)
+    kept = normalise_sums(derivative, K, (), SumAtoms(K), Trace())
+    assert not kept.has(sp.exp(x[j]))
+    assert j in kept.free_symbols
 
 
 def test_numeric_checks_cover_random_and_hard_inputs(checks):
@@ -115,7 +236,7 @@ def test_a_wrong_middle_step_fails_even_if_the_last_line_is_right():
 
 
 def test_gradient_step_without_the_distribution_assumption_fails():
-    chain = _chain("cross_entropy_gradient", "y_hat")
+    chain = _chain("cross_entropy_gradient", "z_j")
     last = chain.links[-1]
     no_assumption = dataclasses.replace(last, assume=())
     links = (*chain.links[:-1], no_assumption)
@@ -163,7 +284,9 @@ def test_mutated_result_reports_failed_status():
 
 def test_text_report(checks):
     text = render_text(checks)
-    assert text.splitlines()[0] == "softmaxkit theory: 6 results, 6 proven"
+    assert text.splitlines()[0] == (
+        f"softmaxkit theory: 6 results, 6 proven; {len(LEMMAS)} lemmas, {len(LEMMAS)} proven"
+    )
     assert sum(line.startswith("PROVEN") for line in text.splitlines()) == 6
     detailed = render_text(checks, details=True)
     assert "-sᵢ sⱼ" in detailed  # Unicode mathematics on a terminal

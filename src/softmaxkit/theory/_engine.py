@@ -2,24 +2,26 @@
 
 A derivation is a chain ``E0 = E1 = ... = En`` (a link may also be ``<=``).
 Each link is checked on its own, so a wrong middle step fails even when the
-first and last lines are right. A link is proved
-
-* for a general number of classes K when SymPy reduces ``E_a - E_b`` to 0 with
-  ``K``, the class indices and the sums left symbolic (``Indexed`` and ``Sum``);
-* otherwise for every K from 2 to 8, with the sums written out, every class
-  index given every value it can take, and the differences reduced to 0;
-* a link that is only about two classes is checked at K = 2.
+first and last lines are right. A link of a chain about K classes is proven
+for a general K, with ``K``, the class indices and the sums symbolic
+(``Indexed``, ``Sum``, ``KroneckerDelta``): both sides are brought to a normal
+form by :mod:`._rewrite`, where derivatives and sums are evaluated only by the
+named lemmas of :mod:`._lemmas` (each proven on its own), and SymPy's algebra
+must reduce the difference to 0 with every remaining sum opaque. There is no
+fallback to particular values of K: a link that does not reduce is not proven.
+A chain written for a fixed number of classes (the two-class result, the
+worked K = 4 example) is checked at that K with the sums written out.
 
 A proof reported by SymPy is never taken alone: every link is also evaluated
-at random points in 30-digit arithmetic, and a link whose sides differ there
-fails whatever SymPy said.
+at random points in 30-digit arithmetic (with SymPy's own differentiation and
+summation at K = 3, independent of the lemmas), and a link whose sides differ
+there fails whatever SymPy said.
 
-Assumptions that a link needs are named and applied the same way every time:
-``"i = j"`` and ``"i != j"`` (cases of the Jacobian, the second written as
-``j = i + d`` with an integer ``d != 0``), ``"sum y = 1"`` (a target
-distribution), and the range of class indices, ``1 <= i <= K``, under which
-SymPy's ``Piecewise`` results from sums of Kronecker deltas take their
-in-range branch.
+Assumptions are named, applied only where a link or chain names them, and
+recorded where used (:data:`._lemmas.ASSUMPTIONS`): ``"i = j"`` and
+``"i != j"`` (cases, the second written as ``j = i + d`` with an integer
+``d != 0``), ``"sum y = 1"`` (a target distribution), and the index range
+``"1 <= j <= K"``, without which the Kronecker delta of a sum is not sifted.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sympy as sp
+
+from ._lemmas import LEMMAS
+from ._rewrite import NotDifferentiableError, SumAtoms, Trace, evaluate_derivatives, normalise_sums
 
 # --------------------------------------------------------------------------------------
 # the symbols every derivation shares
@@ -48,7 +53,6 @@ s = sp.IndexedBase("s", positive=True)  # s_m stands for softmax(x)_m (see `defi
 t = sp.Symbol("t", positive=True)
 
 INDEX_SYMBOLS = (i, j, k, m)
-EXPLICIT_KS = tuple(range(2, 9))
 
 
 def sum_k(expr: Any, index: Any = k) -> Any:
@@ -95,13 +99,16 @@ class Chain:
     start_latex: str
     start: Any
     links: tuple[Link, ...]
-    assume: tuple[str, ...] = ()  # named assumptions: "i = j", "i != j", "sum y = 1"
-    # "general": try general K first, then K = 2..8; "fixed": the lines are written
-    # for one number of classes, fixed_k (no K in them).
+    assume: tuple[str, ...] = ()  # named assumptions: "i = j", "1 <= j <= K", "sum y = 1"
+    # "general": proven for a symbolic K; "fixed": the lines are written for one
+    # number of classes, fixed_k (no K in them).
     scope: str = "general"
     fixed_k: int = 2
     # Extra substitution applied before checking (definitions such as s_m or sigma).
     expand: Callable[[Any], Any] | None = None
+    # A case split: every link is proven under each of these assumptions in turn
+    # (("i = j", "i != j") covers every pair of class indices).
+    cases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,10 +132,12 @@ class LinkResult:
     why: str
     relation: str
     proven: bool
-    mode: str  # "general K", "K = 2..8", "K = 2", or "not proven"
+    mode: str  # "general K", "K = 2", "K = 4", or "not proven"
     ks: list[int] = field(default_factory=list)
     numeric_max_error: float = 0.0
     detail: str = ""
+    lemmas: list[str] = field(default_factory=list)  # the lemmas the proof used
+    assumptions: list[str] = field(default_factory=list)  # the assumptions it used
 
     @property
     def status(self) -> str:
@@ -235,8 +244,9 @@ def _reduces_to_zero(diff: Any) -> bool:
     attempts: list[Callable[[Any], Any]] = [
         lambda e: e,
         lambda e: sp.simplify(e),
-        lambda e: sp.simplify(sp.expand_log(e, force=True)),
-        lambda e: sp.simplify(sp.powsimp(sp.expand(e), force=True)),
+        # no force=True: log(a b) = log a + log b only where SymPy knows a, b > 0
+        lambda e: sp.simplify(sp.expand_log(e)),
+        lambda e: sp.simplify(sp.powsimp(sp.expand(e))),
         lambda e: sp.simplify(sp.factor_terms(sp.expand(e))),
     ]
     for attempt in attempts:
@@ -274,11 +284,37 @@ def _concrete(diff: Any, assignment: dict[Any, int], chain: Chain, n: int) -> An
     return _last_from_the_rest(_in_range_branch(diff.subs(assignment).doit()), chain.assume, n)
 
 
-def _prove_general(a: Any, b: Any, chain: Chain) -> bool:
-    try:
-        return _reduces_to_zero(_prepare(a, chain, None) - _prepare(b, chain, None))
-    except Exception:  # any SymPy failure means "not proven this way"
-        return False
+def _symbolic(expr: Any, chain: Chain, atoms: SumAtoms, trace: Trace) -> Any:
+    """One side of a link in the general-K normal form (see :mod:`._rewrite`)."""
+    if chain.expand is not None:
+        expr = chain.expand(expr)
+    expr = evaluate_derivatives(expr, trace)
+    expr = normalise_sums(expr, K, chain.assume, atoms, trace)
+    for case in ("i = j", "i != j"):
+        if case in chain.assume and j in expr.free_symbols:
+            trace.assumption(case)
+    return _apply_cases(expr, chain.assume, explicit=False)
+
+
+def _prove_general(a: Any, b: Any, chain: Chain) -> tuple[bool, Trace, str]:
+    """Whether ``a = b`` for every K, the lemmas and assumptions used, and why not."""
+    trace = Trace()
+    for case in chain.cases or (None,):
+        case_chain = (
+            chain if case is None else dataclasses.replace(chain, assume=(*chain.assume, case))
+        )
+        atoms = SumAtoms(K)
+        try:
+            diff = _symbolic(a, case_chain, atoms, trace) - _symbolic(b, case_chain, atoms, trace)
+        except (NotDifferentiableError, ValueError) as exc:
+            return False, trace, str(exc)
+        if not _reduces_to_zero(diff):
+            where = "" if case is None else f" in the case {case}"
+            return False, trace, f"the difference does not reduce to 0{where}"
+    unproven = [name for name in trace.lemmas if not LEMMAS[name].check()]
+    if unproven:
+        return False, trace, f"it uses a lemma that is not proven: {', '.join(unproven)}"
+    return True, trace, ""
 
 
 def _prove_explicit(a: Any, b: Any, chain: Chain, n: int) -> bool:
@@ -348,38 +384,37 @@ def _check_link(a: Any, link: Link, chain: Chain, rng: random.Random) -> LinkRes
         a, b = b_minus_a, link.witness
     else:
         b = link.expr
-    mode, proven = "not proven", False
     ks: list[int] = []
+    trace, reason = Trace(), ""
     if chain.scope == "fixed":
         n = chain.fixed_k
         proven = _prove_explicit(a, b, chain, n)
         mode, ks = (f"K = {n}", [n]) if proven else ("not proven", [])
     else:
-        if chain.scope == "general" and _prove_general(a, b, chain):
-            proven, mode = True, "general K"
-        else:
-            ks = [n for n in EXPLICIT_KS if _prove_explicit(a, b, chain, n)]
-            proven = ks == list(EXPLICIT_KS)
-            mode = "K = 2..8" if proven else "not proven"
+        proven, trace, reason = _prove_general(a, b, chain)
+        mode = "general K" if proven else "not proven"
     n_numeric = chain.fixed_k if chain.scope == "fixed" else 3
-    gap = _numeric_gap(a, b, chain, n_numeric, rng)
+    gap = max(
+        _numeric_gap(a, b, dataclasses.replace(chain, assume=(*chain.assume, case)), n_numeric, rng)
+        for case in chain.cases or ("",)
+    )
     detail = ""
     if proven and not gap < 1e-20:
         proven, mode = False, "not proven"
         detail = f"SymPy reduced the difference to 0 but it is {gap:.3g} at a random point"
     elif not proven:
-        detail = (
-            f"the difference does not reduce to 0 (it is {gap:.3g} at a random point)"
-            if gap > 0
-            else "SymPy could not reduce the difference to 0"
-        )
+        detail = reason or "SymPy could not reduce the difference to 0"
+        if gap > 0:
+            detail += f" (it is {gap:.3g} at a random point)"
     return LinkResult(
         latex=link.latex,
         why=link.why + (f"; {link.witness_reason}" if link.relation == "<=" else ""),
         relation=link.relation,
         proven=proven,
         mode=mode,
-        ks=ks if mode != "general K" else [],
+        ks=ks,
         numeric_max_error=gap,
         detail=detail,
+        lemmas=list(trace.lemmas),
+        assumptions=list(trace.assumptions),
     )

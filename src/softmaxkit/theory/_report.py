@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from ._types import ResultCheck
+from ._lemmas import ASSUMPTIONS, LEMMAS
+from ._types import ResultCheck, StepCheck
 from ._unicode import to_unicode
 
 DOCS_HEADER = """\
@@ -25,12 +26,37 @@ def _summary_line(check: ResultCheck) -> str:
     )
 
 
+def _cites(step: StepCheck, *, latex: bool) -> str:
+    """``uses: lemma, lemma; assumes: 1 <= j <= K`` for one step ("" if neither)."""
+    parts = []
+    if step.lemmas:
+        parts.append("uses " + ", ".join(step.lemmas))
+    if step.assumptions:
+        shown = [
+            f"${ASSUMPTIONS[a][0]}$" if latex else to_unicode(ASSUMPTIONS[a][0])
+            for a in step.assumptions
+        ]
+        parts.append("assumes " + ", ".join(shown))
+    return "; ".join(parts)
+
+
+def lemma_lines() -> list[tuple[str, str, str, str, bool]]:
+    """(name, title, statement in LaTeX, how proven, proven) for every lemma."""
+    return [(m.name, m.title, m.latex, m.how, m.check()) for m in LEMMAS.values()]
+
+
 def render_text(checks: Sequence[ResultCheck], *, details: bool = False) -> str:
     """One line per result; with ``details``, the statement, every step and numerical
     check under it. Mathematics as Unicode text for a terminal (LaTeX only in the
     Markdown and JSON renderings)."""
     n_ok = sum(c.status == "proven" for c in checks)
-    lines = [f"softmaxkit theory: {len(checks)} results, {n_ok} proven", ""]
+    lemmas = lemma_lines()
+    n_lemmas = sum(row[4] for row in lemmas)
+    lines = [
+        f"softmaxkit theory: {len(checks)} results, {n_ok} proven; "
+        f"{len(lemmas)} lemmas, {n_lemmas} proven",
+        "",
+    ]
     for check in checks:
         status = "PROVEN" if check.status == "proven" else "FAILED"
         worst = max((c.max_abs_error for c in check.numeric), default=0.0)
@@ -48,6 +74,8 @@ def render_text(checks: Sequence[ResultCheck], *, details: bool = False) -> str:
                 lines.append(f"    {step.status:<6} {step.mode:<10}{where}")
                 lines.append(f"           {to_unicode(step.latex)}")
                 lines.append(f"           because: {to_unicode(step.why)}")
+                if _cites(step, latex=False):
+                    lines.append(f"           {_cites(step, latex=False)}")
                 if step.detail:
                     lines.append(f"           {to_unicode(step.detail)}")
             for num in check.numeric:
@@ -59,6 +87,14 @@ def render_text(checks: Sequence[ResultCheck], *, details: bool = False) -> str:
                     f"<= {num.tolerance:.1e}"
                 )
             lines.append("")
+    if details or n_lemmas < len(lemmas):
+        lines.append("lemmas (each proven on its own; the steps above cite them):")
+        for name, title, latex, how, proven in lemmas:
+            if not details and proven:
+                continue
+            lines.append(f"  {'proven' if proven else 'FAILED'}  {name}: {title}")
+            lines.append(f"           {to_unicode(latex)}")
+            lines.append(f"           proof: {how}")
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -67,11 +103,14 @@ def render_markdown(checks: Sequence[ResultCheck], *, numbers: bool = True) -> s
     the output is the same on every machine (used for ``docs/theory.md``)."""
     out = ["# The six results behind softmaxkit, machine-checked", ""]
     out.append(
-        "Each derivation step below is checked by SymPy: for a general number of classes "
-        "*K* (indexed symbols and sums) where SymPy can reduce the difference of its two "
-        "sides to 0, otherwise for every *K* from 2 to 8 with the sums written out. Every "
-        "step is also evaluated at random points with 30 digits, and each result is "
-        "compared numerically with the library's own functions."
+        "Each derivation step below is proven by SymPy for a general number of classes "
+        "*K* (indexed symbols, symbolic sums, Kronecker deltas): derivatives and sums are "
+        "evaluated only by the lemmas listed first, each proven on its own, and SymPy's "
+        "algebra reduces the difference of the two sides to 0 with every remaining sum "
+        "opaque. Each step names the lemmas and assumptions it used. Only the two-class "
+        "result (*K* = 2 by its nature) and the worked example (*K* = 4) are written for "
+        "a fixed *K*. Every step is also evaluated at random points with 30 digits, and "
+        "each result is compared numerically with the library's own functions."
     )
     out.append("")
     out.append("| # | result | status | symbolic | numerical |")
@@ -84,6 +123,18 @@ def render_markdown(checks: Sequence[ResultCheck], *, numbers: bool = True) -> s
             f"{n_proven}/{len(check.steps)} steps ({', '.join(check.modes)}) | "
             f"{n_ok}/{len(check.numeric)} checks |"
         )
+    out.append("")
+    out.append("## Lemmas")
+    out.append("")
+    for name, title, latex, how, proven in lemma_lines():
+        mark = "proven" if proven else "failed"
+        out.append(f"- `{name}`, {title}: $`{latex}`$  ")
+        out.append(f"  *{how}* — **{mark}**")
+    out.append("")
+    out.append("Assumptions a step may name:")
+    out.append("")
+    for assumption, meaning in ASSUMPTIONS.values():
+        out.append(f"- $`{assumption}`$: {meaning}")
     out.append("")
     for check in checks:
         out.append(f"## {check.number}. {check.title}")
@@ -98,7 +149,9 @@ def render_markdown(checks: Sequence[ResultCheck], *, numbers: bool = True) -> s
                 out.append(f"**{heading}**")
                 out.append("")
             out.append(f"1. $`{step.latex}`$  ")
-            out.append(f"   *{step.why}* — **{step.status}** ({step.mode})")
+            cites = _cites(step, latex=True)
+            cites = f"; {cites}" if cites else ""
+            out.append(f"   *{step.why}* — **{step.status}** ({step.mode}{cites})")
         out.append("")
         out.append("**Numerical checks against the library**")
         out.append("")

@@ -14,7 +14,6 @@ import sympy as sp
 
 from . import _numeric
 from ._engine import (
-    EXPLICIT_KS,
     C,
     Chain,
     Fact,
@@ -181,27 +180,6 @@ def _two_class() -> Result:
 # 3. the Jacobian
 
 
-def _jacobian_matrix_fact() -> bool:
-    """For K = 2..8: the matrix of derivatives equals diag(s) - s s^T, entry by entry.
-
-    With e_k = exp(x_k) written as positive symbols every entry is a rational
-    function, so ``cancel`` decides equality exactly and fast.
-    """
-    for n in EXPLICIT_KS:
-        xs = sp.symbols(f"x1:{n + 1}", real=True)
-        total = sum(sp.exp(v) for v in xs)
-        svec = sp.Matrix([sp.exp(v) / total for v in xs])
-        J = svec.jacobian(sp.Matrix(xs))
-        formula = sp.diag(*svec) - svec * svec.T
-        es = sp.symbols(f"e1:{n + 1}", positive=True)
-        to_e = {sp.exp(v): e for v, e in zip(xs, es, strict=True)}
-        for a in range(n):
-            for b in range(n):
-                if sp.cancel((J[a, b] - formula[a, b]).subs(to_e)) != 0:
-                    return False
-    return True
-
-
 def _jacobian() -> Result:
     S = S_x
     diag_case = Chain(
@@ -223,7 +201,7 @@ def _jacobian() -> Result:
             ),
             Link(r"s_i (1 - s_i)", s[i] * (1 - s[i]), "definition of s_i"),
         ),
-        assume=("i = j",),
+        assume=("i = j", "1 <= j <= K"),
         expand=expand_softmax,
     )
     off_case = Chain(
@@ -245,11 +223,11 @@ def _jacobian() -> Result:
             ),
             Link(r"-s_i s_j", -s[i] * s[j], "definition of s_i, s_j"),
         ),
-        assume=("i != j",),
+        assume=("i != j", "1 <= j <= K"),
         expand=expand_softmax,
     )
     both = Chain(
-        title="both cases at once",
+        title="both cases at once: the matrix",
         start_latex=r"\frac{\partial s_i}{\partial x_j}",
         start=sp.Derivative(softmax_x(i), x[j]),
         links=(
@@ -258,7 +236,19 @@ def _jacobian() -> Result:
                 s[i] * (sp.KroneckerDelta(i, j) - s[j]),
                 r"the two cases, with \delta_{ij} = 1 if i = j else 0",
             ),
+            Link(
+                r"s_i \delta_{ij} - s_i s_j",
+                s[i] * sp.KroneckerDelta(i, j) - s[i] * s[j],
+                "multiply out",
+            ),
+            Link(
+                r"\left(\operatorname{diag}(s) - s s^\top\right)_{ij}",
+                s[i] * sp.KroneckerDelta(i, j) - s[i] * s[j],
+                r"\operatorname{diag}(s)_{ij} = s_i \delta_{ij} and (s s^\top)_{ij} = s_i s_j: "
+                r"entry (i, j) of the matrix, for every i, j in 1..K",
+            ),
         ),
+        assume=("1 <= j <= K",),
         expand=expand_softmax,
     )
     x1, x2, x3, x4 = sp.symbols("x_1:5", real=True)
@@ -295,15 +285,6 @@ def _jacobian() -> Result:
         scope="fixed",
         fixed_k=4,
     )
-    facts = (
-        Fact(
-            r"\left[\frac{\partial s_i}{\partial x_j}\right]_{i,j=1}^{K}"
-            r" = \operatorname{diag}(s) - s s^\top"
-            r" \quad (K = 2, \dots, 8)",
-            _jacobian_matrix_fact,
-            "every entry of the matrix of derivatives minus the formula cancels to 0",
-        ),
-    )
     return Result(
         number=3,
         name="softmax_jacobian",
@@ -313,28 +294,13 @@ def _jacobian() -> Result:
             r"-s_i s_j & i \ne j \end{cases}, \qquad J = \operatorname{diag}(s) - s s^\top"
         ),
         chains=(worked_diag, worked, diag_case, off_case, both),
-        facts=facts,
+        facts=(),
         numeric=_numeric.softmax_jacobian,
     )
 
 
 # --------------------------------------------------------------------------------------
 # 4. iterative and vectorised Jacobian agree
-
-
-def _loops_equal_formula() -> bool:
-    """The two-loop construction (as in softmax_jacobian_iterative) equals
-    diag(s) - s s^T exactly, for symbolic s and K = 2..8."""
-    for n in EXPLICIT_KS:
-        sv = sp.symbols(f"s1:{n + 1}", positive=True)
-        loops = sp.zeros(n, n)
-        for a in range(n):
-            for b in range(n):
-                loops[a, b] = sv[a] * (1 - sv[a]) if a == b else -sv[a] * sv[b]
-        col = sp.Matrix(sv)
-        if sp.expand(loops - (sp.diag(*sv) - col * col.T)) != sp.zeros(n, n):
-            return False
-    return True
 
 
 def _iterative_vectorized() -> Result:
@@ -360,12 +326,24 @@ def _iterative_vectorized() -> Result:
         links=(Link(r"-s_i s_j", -s[i] * s[j], r"\delta_{ij} = 0: the loop's off-diagonal entry"),),
         assume=("i != j",),
     )
-    facts = (
-        Fact(
-            r"\text{two-loop } J = \operatorname{diag}(s) - s s^\top \quad (K = 2, \dots, 8)",
-            _loops_equal_formula,
-            "the matrices built both ways are identical polynomials in s",
+    loop_entry = sp.Piecewise((s[i] * (1 - s[i]), sp.Eq(i, j)), (-s[i] * s[j], True))
+    loops = Chain(
+        title="the two loops build diag(s) - s s^T",
+        start_latex=r"J^{\text{loops}}_{ij}",
+        start=loop_entry,
+        links=(
+            Link(
+                r"\begin{cases} s_i (1 - s_i) & i = j \\ -s_i s_j & i \ne j \end{cases}",
+                loop_entry,
+                "what the loop writes at (i, j) (softmax_jacobian_iterative)",
+            ),
+            Link(
+                entry_latex,
+                entry,
+                "the two cases above; every pair (i, j) has i = j or i != j",
+            ),
         ),
+        cases=("i = j", "i != j"),
     )
     return Result(
         number=4,
@@ -377,8 +355,8 @@ def _iterative_vectorized() -> Result:
             r"\begin{pmatrix} 0.03388568 & -0.00911326 & -0.02477242 \\ -0.00911326 & 0.19215805 "
             r"& -0.18304478 \\ -0.02477242 & -0.18304478 & 0.2078172 \end{pmatrix}"
         ),
-        chains=(diag_case, off_case),
-        facts=facts,
+        chains=(diag_case, off_case, loops),
+        facts=(),
         numeric=_numeric.iterative_vectorized,
     )
 
@@ -395,7 +373,7 @@ def _cross_entropy_gradient() -> Result:
     S_z = sum_k(sp.exp(z[k]))
     loss = -sp.Sum(y[i] * sp.log(sp.exp(z[i]) / S_z), (i, 1, K))
     chain = Chain(
-        title="dL/dz_j = y_hat_j - y_j",
+        title="∂L/∂z_j = ŷ_j - y_j",
         start_latex=r"\frac{\partial L}{\partial z_j}",
         start=sp.Derivative(loss, z[j]),
         links=(
@@ -435,12 +413,13 @@ def _cross_entropy_gradient() -> Result:
                 assume=("sum y = 1",),
             ),
         ),
+        assume=("1 <= j <= K",),
         expand=lambda e: expand_softmax(e, z),
     )
     return Result(
         number=5,
         name="cross_entropy_gradient",
-        title="Softmax with cross-entropy has gradient y_hat - y",
+        title="Softmax with cross-entropy has gradient ŷ - y",
         statement=(
             r"L = -\sum_i y_i \log \hat y_i, \; \hat y = \operatorname{softmax}(z), \; "
             r"\sum_i y_i = 1 \implies \frac{\partial L}{\partial z_j} = \hat y_j - y_j"
@@ -503,6 +482,7 @@ def _information() -> Result:
                 "H(P) does not depend on Q",
             ),
         ),
+        assume=("1 <= j <= K",),
     )
 
     def g(u: Any) -> Any:

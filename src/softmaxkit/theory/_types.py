@@ -32,10 +32,12 @@ class StepCheck:
     latex: str
     why: str
     status: str  # "proven" or "failed"
-    mode: str  # "general K", "K = 2..8", "K = n", "exact", or "not proven"
+    mode: str  # "general K", "K = n" (a chain written for n classes), "exact", "not proven"
     ks: list[int] = field(default_factory=list)
     numeric_spot_check: float = 0.0
     detail: str = ""
+    lemmas: list[str] = field(default_factory=list)  # names in softmaxkit.theory.LEMMAS
+    assumptions: list[str] = field(default_factory=list)  # e.g. "1 <= j <= K", "sum y = 1"
 
 
 @dataclass
@@ -69,6 +71,14 @@ class ResultCheck:
         for step in self.steps:
             if step.mode not in seen:
                 seen.append(step.mode)
+        return seen
+
+    @property
+    def lemmas(self) -> list[str]:
+        """The lemmas the steps cite, in order of first use."""
+        seen: list[str] = []
+        for step in self.steps:
+            seen.extend(name for name in step.lemmas if name not in seen)
         return seen
 
     def to_dict(self) -> dict[str, Any]:
@@ -160,4 +170,6 @@ def _step(derivation: str, previous: str, res: LinkResult) -> StepCheck:
         ks=list(res.ks),
         numeric_spot_check=res.numeric_max_error,
         detail=res.detail,
+        lemmas=list(res.lemmas),
+        assumptions=list(res.assumptions),
     )
