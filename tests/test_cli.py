@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -216,6 +217,21 @@ def test_verify_json():
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert [d["status"] for d in data] == ["proven"] * 6
+    jacobian_steps = data[2]["steps"]
+    assert {s["mode"] for s in jacobian_steps} == {"general K", "K = 4"}
+    assert any("sifting" in s["lemmas"] and "1 <= j <= K" in s["assumptions"]
+               for s in jacobian_steps)  # fmt: skip
+
+
+def test_verify_prints_unicode_mathematics_not_latex():
+    done = run("verify", "--details")
+    assert done.returncode == 0, done.stderr
+    assert "∂sᵢ/∂xⱼ" in done.stdout
+    assert "uses quotient_rule" in done.stdout
+    assert re.search(r"\\[A-Za-z]+", done.stdout) is None  # no \frac, \sum, ...
+    markdown = run("verify", "--format", "markdown")
+    assert markdown.returncode == 0
+    assert "\\frac" in markdown.stdout  # LaTeX where it is typeset
 
 
 def test_jacobian_prints_both_constructions():

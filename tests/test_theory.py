@@ -403,3 +403,114 @@ def test_ce_and_kl_training_trajectories_match():
             assert run.entropy_of_targets > 0.1
         gaps = [c - k for c, k in zip(run.cross_entropy, run.kl, strict=True)]
         assert max(abs(g - run.entropy_of_targets) for g in gaps) < 1e-12
+
+
+# --------------------------------------------------------------------------------------
+# Jupyter and the training picture
+
+# The LaTeX commands the results are written with; all are MathJax's (the docs and
+# Jupyter typeset with MathJax). A misspelt command is not among them.
+MATHJAX_COMMANDS = {
+    "frac", "tfrac", "partial", "sum", "operatorname", "left", "right", "cdot", "hat",
+    "delta", "sigma", "mathrm", "text", "quad", "qquad", "implies", "iff", "le", "ge",
+    "ne", "approx", "forall", "in", "mathbb", "begin", "end", "log", "ln", "max", "exp",
+    "top", "dots", "ldots", "Vert", "vert", "Rightarrow", "infty", "lim", "mathbf",
+}  # fmt: skip
+
+
+def _assert_valid_latex(math: str) -> None:
+    """Balanced braces, matched environments and \\left/\\right, known commands only."""
+    depth = 0
+    stripped = re.sub(r"\\[{}|,;! ]", "", math)  # escaped braces and spacing commands
+    stripped = stripped.replace("\\\\", "")  # row breaks
+    for ch in stripped:
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        assert depth >= 0, math
+    assert depth == 0, math
+    envs = re.findall(r"\\(begin|end)\{(\w+)\}", stripped)
+    stack = []
+    for kind, name in envs:
+        if kind == "begin":
+            stack.append(name)
+        else:
+            assert stack, math
+            assert stack.pop() == name, math
+    assert not stack, math
+    assert len(re.findall(r"\\left\b", stripped)) == len(re.findall(r"\\right\b", stripped))
+    unknown = set(re.findall(r"\\([A-Za-z]+)", stripped)) - MATHJAX_COMMANDS
+    assert not unknown, (unknown, math)
+
+
+def _math_blocks(markdown: str) -> list[str]:
+    """The $$...$$ displays and $...$ inline spans of a Markdown text (none left open)."""
+    displays = re.findall(r"\$\$(.+?)\$\$", markdown, flags=re.S)
+    rest = re.sub(r"\$\$(.+?)\$\$", "", markdown, flags=re.S)
+    inline = re.findall(r"\$([^$]+)\$", rest)
+    assert re.sub(r"\$([^$]+)\$", "", rest).count("$") == 0, "an unclosed $"
+    return displays + inline
+
+
+def test_validator_rejects_broken_latex():
+    for bad in (r"\frac{a}{b", r"\begin{aligned} a \end{cases}", r"\frca{a}{b}", r"\left( a"):
+        with pytest.raises(AssertionError):
+            _assert_valid_latex(bad)
+    _assert_valid_latex(r"\frac{a}{b} \left(\sum_{k} x_k\right)")
+
+
+def test_jupyter_representations_are_valid_markdown_and_latex(checks):
+    for result in theory.RESULTS:
+        md = result._repr_markdown_()
+        assert md.startswith(f"### {result.number}. {result.title}")
+        blocks = _math_blocks(md)
+        # the statement and one aligned display per derivation
+        assert len([b for b in blocks if "aligned" in b]) == len(result.chains)
+        for block in blocks:
+            _assert_valid_latex(block)
+        latex = result._repr_latex_()
+        assert latex.startswith("$$")
+        assert latex.endswith("$$")
+        _assert_valid_latex(latex.strip("$"))
+        # every written step appears, as an aligned row
+        for chain in result.chains:
+            for link in chain.links:
+                assert link.latex in md
+    for check in checks:
+        md = check._repr_markdown_()
+        assert f"**{check.status}**" in md
+        rows = [line for line in md.splitlines() if line.startswith("| $")]
+        assert len(rows) == len(check.steps)
+        for row in rows:  # one cell each: no unescaped | inside the math
+            assert row.count(" | ") == 4, row
+        for block in _math_blocks(md):
+            _assert_valid_latex(block)
+        for step in check.steps:
+            _assert_valid_latex(step._repr_latex_().strip("$"))
+    report = theory.Report(checks)
+    md = report._repr_markdown_()
+    assert md.count("| **proven** |") == 6
+    for block in _math_blocks(md):
+        _assert_valid_latex(block)
+    assert theory.verify_all(numeric=False).status == "proven"
+
+
+def test_training_comparison_draws_its_trajectories():
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    run = theory.ce_vs_kl_training(label_smoothing=0.1, steps=30)
+    ax = run.plot()
+    try:
+        by_label = {line.get_label(): line.get_ydata() for line in ax.get_lines()}
+        assert list(by_label["cross-entropy H(P, Q)"]) == list(run.cross_entropy)
+        assert list(by_label["KL divergence D(P || Q)"]) == list(run.kl)
+        # the dotted KL + H(P) curve lies on the CE curve: the decomposition, drawn
+        shifted = by_label["KL + H(P)"]
+        assert max(abs(a - b) for a, b in zip(shifted, run.cross_entropy, strict=True)) < 1e-12
+        assert "H(P) = 0.2911" in ax.get_title()
+        _, given = plt.subplots()
+        assert run.plot(ax=given) is given
+    finally:
+        plt.close("all")

@@ -9,9 +9,12 @@
 
 Each :class:`Result` has a LaTeX ``statement``, its derivation as ``steps`` (one
 LaTeX equality a step, as a student would write it), and :meth:`Result.check`,
-which proves every step with SymPy (for a general number of classes K where
-SymPy can, else for every K from 2 to 8, and says which) and compares the
-result numerically with the library's own functions.
+which proves every step with SymPy for a general number of classes K (from
+named lemmas, :data:`LEMMAS`, each proven on its own, and named assumptions;
+only the two-class result and a worked K = 4 example are written for a fixed K)
+and compares the result numerically with the library's own functions. In
+Jupyter a result, a check and the :class:`Report` of :func:`verify_all` render
+as Markdown with the mathematics typeset.
 
 Needs SymPy: ``pip install "softmaxkit[theory]"``. ``python -m softmaxkit.theory``
 prints the report and exits non-zero if any check fails.
@@ -42,9 +45,10 @@ else:
     _HAVE_SYMPY = True
 
 if _HAVE_SYMPY or TYPE_CHECKING:
+    from ._lemmas import ASSUMPTIONS, LEMMAS, Lemma
     from ._numeric import TrainingComparison, ce_vs_kl_training
     from ._results import all_results
-    from ._types import NumericCheck, Result, ResultCheck, StepCheck
+    from ._types import NumericCheck, Report, Result, ResultCheck, StepCheck
 
     RESULTS: tuple[Result, ...] = all_results()
 
@@ -58,10 +62,11 @@ if _HAVE_SYMPY or TYPE_CHECKING:
 
     def verify_all(
         *, numeric: bool = True, progress: Callable[[int, int, str], None] | None = None
-    ) -> list[ResultCheck]:
-        """Check all six results; returns one :class:`ResultCheck` per result, in order.
+    ) -> Report:
+        """Check all six results; returns one :class:`ResultCheck` per result, in order,
+        as a :class:`Report` (a list that renders in Jupyter).
         ``progress(i, n, title)`` is called before the ``i``-th of ``n`` results."""
-        checks = []
+        checks = Report()
         for i, result in enumerate(RESULTS, 1):
             if progress is not None:
                 progress(i, len(RESULTS), result.title)
@@ -75,9 +80,13 @@ else:
 
 
 __all__ = [
+    "ASSUMPTIONS",
+    "LEMMAS",
     "MISSING_SYMPY",
     "RESULTS",
+    "Lemma",
     "NumericCheck",
+    "Report",
     "Result",
     "ResultCheck",
     "StepCheck",

@@ -10,6 +10,7 @@ says where it comes from.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -244,6 +245,47 @@ class TrainingComparison:
     max_gap_error: float
     cross_entropy: tuple[float, ...]
     kl: tuple[float, ...]
+
+    def plot(self, ax: Any = None) -> Any:
+        """Draw both objectives per step and their gap ``H(P)`` on a Matplotlib axes.
+
+        The cross-entropy curve lies exactly ``H(P)`` above the KL curve at every
+        step (the dotted line is ``KL + H(P)``, drawn over it), and both runs
+        take the same steps. Needs Matplotlib (``pip install matplotlib``, part
+        of ``softmaxkit[cli]``), imported only here.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Where to draw; a new figure's axes by default.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The axes drawn on.
+        """
+        try:
+            import matplotlib.pyplot as plt
+        except ImportError as exc:  # optional: say what to install
+            raise ImportError(
+                'TrainingComparison.plot needs Matplotlib: pip install "softmaxkit[cli]"'
+            ) from exc
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6.4, 4.0), layout="constrained")
+        steps = np.arange(1, self.steps + 1)
+        kl = np.asarray(self.kl)
+        ax.plot(steps, self.cross_entropy, label="cross-entropy H(P, Q)", color="C0", lw=2.5)
+        ax.plot(steps, kl, label="KL divergence D(P || Q)", color="C1", lw=2.5)
+        ax.plot(steps, kl + self.entropy_of_targets, ":", color="k", lw=1.2, label="KL + H(P)")
+        ax.axhline(self.entropy_of_targets, color="0.5", lw=1, ls="--", label="H(P)")
+        ax.set_xlabel("gradient step")
+        ax.set_ylabel("mean objective (nats)")
+        ax.set_title(
+            f"label smoothing {self.label_smoothing:g}: CE - KL = H(P) = "
+            f"{self.entropy_of_targets:.4f} at every step"
+        )
+        ax.legend()
+        return ax
 
 
 def _toy_data() -> tuple[np.ndarray, np.ndarray]:

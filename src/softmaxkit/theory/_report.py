@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 
 from ._lemmas import ASSUMPTIONS, LEMMAS
-from ._types import ResultCheck, StepCheck
+from ._types import Result, ResultCheck, StepCheck
 from ._unicode import to_unicode
 
 DOCS_HEADER = """\
@@ -173,3 +173,74 @@ def render_json(checks: Sequence[ResultCheck]) -> str:
 def docs_markdown(checks: Sequence[ResultCheck]) -> str:
     """The content of ``docs/theory.md``: the Markdown report without measured numbers."""
     return DOCS_HEADER + "\n" + render_markdown(checks, numbers=False)
+
+
+# --------------------------------------------------------------------------------------
+# Jupyter: Markdown with $...$ math (MathJax), reasons as Unicode text
+
+
+def _cell(latex: str) -> str:
+    """LaTeX for a Markdown table cell: no ``|`` (it would end the cell)."""
+    return latex.replace(r"\|", r"\Vert ").replace("|", r"\vert ")
+
+
+def _aligned(lines: list[tuple[str, str]], start: str) -> str:
+    """``start &= a \\\\ &= b ...`` as one display of the ``aligned`` environment."""
+    rows = [
+        f"{start} &{rel} {latex}" if n == 0 else f"&{rel} {latex}"
+        for n, (rel, latex) in enumerate(lines)
+    ]
+    return "$$\n\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}\n$$"
+
+
+def result_markdown(result: Result) -> str:
+    """A result as Markdown for Jupyter: statement, then each derivation as an aligned
+    display followed by the reason for each of its steps."""
+    out = [f"### {result.number}. {result.title}", "", f"$${result.statement}$$", ""]
+    for chain in result.chains:
+        lines = [(r"\le" if link.relation == "<=" else "=", link.latex) for link in chain.links]
+        out += [f"**{chain.title}**", "", _aligned(lines, chain.start_latex), ""]
+        out += [f"{n}. {to_unicode(link.why)}" for n, link in enumerate(chain.links, 1)]
+        out.append("")
+    if result.facts:
+        out += ["**Facts**", ""]
+        out += [f"- ${fact.latex}$: {to_unicode(fact.why)}" for fact in result.facts]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def check_markdown(check: ResultCheck) -> str:
+    """A result's check as Markdown for Jupyter: status, then one table row a step."""
+    out = [
+        f"### {check.number}. {check.title}: **{check.status}**",
+        "",
+        f"$${check.statement}$$",
+        "",
+        _summary_line(check),
+        "",
+        "| step | status | proven for | lemmas | assumptions |",
+        "|---|---|---|---|---|",
+    ]
+    for step in check.steps:
+        assumptions = ", ".join(f"${_cell(ASSUMPTIONS[a][0])}$" for a in step.assumptions)
+        out.append(
+            f"| ${_cell(step.latex)}$ | {step.status} | {step.mode} | "
+            f"{', '.join(step.lemmas)} | {assumptions} |"
+        )
+    if check.numeric:
+        out += ["", "| numerical check | max abs error | tolerance | |", "|---|---|---|---|"]
+        for num in check.numeric:
+            mark = "passed" if num.passed else "**failed**"
+            out.append(f"| {num.name} | {num.max_abs_error:.2e} | {num.tolerance:.1e} | {mark} |")
+    return "\n".join(out) + "\n"
+
+
+def report_markdown(checks: Sequence[ResultCheck]) -> str:
+    """All checks as Markdown for Jupyter: a summary table, then each result."""
+    out = ["| # | result | status | symbolic | numerical |", "|---|---|---|---|---|"]
+    for check in checks:
+        out.append(
+            f"| {check.number} | {check.title} | **{check.status}** | {_summary_line(check)} | |"
+        )
+    out.append("")
+    out += [check_markdown(check) for check in checks]
+    return "\n".join(out)

@@ -39,6 +39,9 @@ class StepCheck:
     lemmas: list[str] = field(default_factory=list)  # names in softmaxkit.theory.LEMMAS
     assumptions: list[str] = field(default_factory=list)  # e.g. "1 <= j <= K", "sum y = 1"
 
+    def _repr_latex_(self) -> str:
+        return f"${self.latex}$"
+
 
 @dataclass
 class ResultCheck:
@@ -80,6 +83,11 @@ class ResultCheck:
         for step in self.steps:
             seen.extend(name for name in step.lemmas if name not in seen)
         return seen
+
+    def _repr_markdown_(self) -> str:
+        from ._report import check_markdown
+
+        return check_markdown(self)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -129,6 +137,14 @@ class Result:
         lines.extend(fact.latex for fact in self.facts)
         return lines
 
+    def _repr_markdown_(self) -> str:
+        from ._report import result_markdown
+
+        return result_markdown(self)
+
+    def _repr_latex_(self) -> str:
+        return f"$${self.statement}$$"
+
     def check(self, *, numeric: bool = True) -> ResultCheck:
         """Prove every step with SymPy and run the numerical checks.
 
@@ -153,6 +169,21 @@ class Result:
             steps=steps,
             numeric=self.numeric() if numeric else [],
         )
+
+
+class Report(list[ResultCheck]):
+    """The checks of all six results (a list of :class:`ResultCheck`), which renders
+    as a table and the derivations in Jupyter."""
+
+    @property
+    def status(self) -> str:
+        """``"proven"`` when every result is."""
+        return "proven" if all(c.status == "proven" for c in self) else "failed"
+
+    def _repr_markdown_(self) -> str:
+        from ._report import report_markdown
+
+        return report_markdown(self)
 
 
 def _step(derivation: str, previous: str, res: LinkResult) -> StepCheck:
