@@ -282,7 +282,8 @@ class TrainingComparison:
         ax.set_ylabel("mean objective (nats)")
         ax.set_title(
             f"label smoothing {self.label_smoothing:g}: CE - KL = H(P) = "
-            f"{self.entropy_of_targets:.4f} at every step"
+            f"{self.entropy_of_targets:.4f} at every step",
+            fontsize="medium",
         )
         ax.legend()
         return ax

@@ -126,33 +126,28 @@ def render_markdown(checks: Sequence[ResultCheck], *, numbers: bool = True) -> s
     out.append("")
     out.append("## Lemmas")
     out.append("")
+    out.append(
+        "The rules the general-*K* steps lean on. Each is proven on its own (the sums "
+        "by induction on *K*), and a step that cites a lemma whose proof fails is not "
+        "proven."
+    )
+    out.append("")
     for name, title, latex, how, proven in lemma_lines():
-        mark = "proven" if proven else "failed"
-        out.append(f"- `{name}`, {title}: $`{latex}`$  ")
-        out.append(f"  *{how}* — **{mark}**")
+        mark = "proven" if proven else "**failed**"
+        out.append(f"- `{name}`, {title}: ${latex}$  ")
+        out.append(f"  proof: {to_unicode(how)}: {mark}")
     out.append("")
     out.append("Assumptions a step may name:")
     out.append("")
     for assumption, meaning in ASSUMPTIONS.values():
-        out.append(f"- $`{assumption}`$: {meaning}")
+        out.append(f"- ${assumption}$: {meaning}")
     out.append("")
     for check in checks:
         out.append(f"## {check.number}. {check.title}")
         out.append("")
         out.append(f"$$\n{check.statement}\n$$")
         out.append("")
-        current = None
-        for step in check.steps:
-            if step.derivation != current:
-                current = step.derivation
-                heading = "Facts" if current == "facts" else f"Derivation: {current}"
-                out.append(f"**{heading}**")
-                out.append("")
-            out.append(f"1. $`{step.latex}`$  ")
-            cites = _cites(step, latex=True)
-            cites = f"; {cites}" if cites else ""
-            out.append(f"   *{step.why}* — **{step.status}** ({step.mode}{cites})")
-        out.append("")
+        out.extend(_derivations_markdown(check.steps))
         out.append("**Numerical checks against the library**")
         out.append("")
         for num in check.numeric:
@@ -162,6 +157,46 @@ def render_markdown(checks: Sequence[ResultCheck], *, numbers: bool = True) -> s
             out.append(f"- {num.name}{inputs}: {measured}tolerance {num.tolerance:.1e}: {mark}")
         out.append("")
     return "\n".join(out).rstrip() + "\n"
+
+
+def _derivations_markdown(steps: Sequence[StepCheck]) -> list[str]:
+    """Each derivation as one aligned display, then its steps' reasons and proofs;
+    the facts as a list."""
+    out: list[str] = []
+    groups: list[list[StepCheck]] = []
+    for step in steps:
+        if groups and groups[-1][0].derivation == step.derivation:
+            groups[-1].append(step)
+        else:
+            groups.append([step])
+    for group in groups:
+        if group[0].relation == "fact":
+            out += ["**Facts**", ""]
+            for step in group:
+                out.append(f"- ${step.rhs}$  ")
+                out.append(f"  {to_unicode(step.why)}: {_proof_words(step)}")
+            out.append("")
+            continue
+        lines = [(r"\le" if st.relation == "<=" else "=", st.rhs) for st in group]
+        out += [f"**{group[0].derivation}**", "", _aligned(lines, group[0].lhs), ""]
+        for n, step in enumerate(group, 1):
+            out.append(f"{n}. {to_unicode(step.why)}: {_proof_words(step)}")
+        out.append("")
+    return out
+
+
+def _proof_words(step: StepCheck) -> str:
+    """``proven for general K; uses `sifting`; assumes $1 \\le j \\le K$`` for one step."""
+    status = "proven" if step.status == "proven" else "**failed**"
+    mode = {"exact": "exactly", "not proven": ""}.get(step.mode, f"for {step.mode}")
+    words = f"{status} {mode}".rstrip()
+    if step.lemmas:
+        words += "; uses " + ", ".join(f"`{name}`" for name in step.lemmas)
+    if step.assumptions:
+        words += "; assumes " + ", ".join(f"${ASSUMPTIONS[a][0]}$" for a in step.assumptions)
+    if step.detail:
+        words += f" ({to_unicode(step.detail)})"
+    return words
 
 
 def render_json(checks: Sequence[ResultCheck]) -> str:

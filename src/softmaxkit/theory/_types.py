@@ -38,6 +38,10 @@ class StepCheck:
     detail: str = ""
     lemmas: list[str] = field(default_factory=list)  # names in softmaxkit.theory.LEMMAS
     assumptions: list[str] = field(default_factory=list)  # e.g. "1 <= j <= K", "sum y = 1"
+    # the two sides as written ("" on the left for a fact) and "=", "<=" or "fact"
+    lhs: str = ""
+    rhs: str = ""
+    relation: str = "="
 
     def _repr_latex_(self) -> str:
         return f"${self.latex}$"
@@ -203,4 +207,7 @@ def _step(derivation: str, previous: str, res: LinkResult) -> StepCheck:
         detail=res.detail,
         lemmas=list(res.lemmas),
         assumptions=list(res.assumptions),
+        lhs=previous,
+        rhs=res.latex,
+        relation=res.relation,
     )
