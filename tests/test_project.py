@@ -52,8 +52,8 @@ def _tool(name: str) -> str:
 
 def test_ruff_clean():
     for args in (
-        ["check", "src", "tests", "benchmarks"],
-        ["format", "--check", "src", "tests", "benchmarks"],
+        ["check", "src", "tests", "benchmarks", "examples", "docs"],
+        ["format", "--check", "src", "tests", "benchmarks", "examples", "docs"],
     ):
         done = subprocess.run(
             [_tool("ruff"), *args], cwd=ROOT, capture_output=True, text=True, check=False

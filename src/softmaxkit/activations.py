@@ -589,7 +589,7 @@ def log_sigmoid(x: Array, /) -> Array:
 
     References
     ----------
-    M. Mächler, "Accurately computing log(1 - exp(-|a|))", R package Rmpfr
+    M. Mächler, "Accurately computing log(1 - exp(-\|a\|))", R package Rmpfr
     vignette, 2012.
 
     Examples
