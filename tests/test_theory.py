@@ -514,3 +514,16 @@ def test_training_comparison_draws_its_trajectories():
         assert run.plot(ax=given) is given
     finally:
         plt.close("all")
+
+
+def test_a_derivative_without_a_rule_is_not_proven_rather_than_crashing():
+    a = sp.Symbol("a", real=True)
+    chain = Chain(
+        title="no rule",
+        start_latex="f",
+        start=sp.Derivative(a**2, a),
+        links=(_engine.Link("2 a", 2 * a, "power rule in a plain symbol"),),
+    )
+    (result,) = check_chain(chain)
+    assert result.status == "failed"
+    assert "indexed variables" in result.detail

@@ -56,6 +56,8 @@ class NotDifferentiableError(ValueError):
 
 def _depends(expr: Any, var: Any) -> bool:
     """Whether ``expr`` can depend on the indexed variable ``var`` (same base)."""
+    if not isinstance(var, sp.Indexed):
+        raise NotDifferentiableError(f"derivatives are taken in indexed variables, got {var}")
     return any(
         isinstance(atom, sp.Indexed) and atom.base == var.base for atom in expr.atoms(sp.Indexed)
     )
