@@ -193,3 +193,25 @@ def test_reduction_stays_exact_for_ordinary_rows():
 
     with _fast.reference_only():
         assert sk.softmax_cross_entropy(z, y, reduction="sum") == np.sum(rows)
+
+
+@pytest.mark.parametrize("T", [1e300, 1e39, 1e-39, 1e-300])
+def test_temperature_outside_the_computed_dtype_is_refused(xp, T):
+    # A float32 T past float32's range was divided as inf: -inf / inf gave a NaN row
+    # (softmax(float32 [0, -inf, 1], temperature=1e300) was all NaN); below the smallest
+    # normal, x / T divided by a subnormal or 0. Now a ValueError naming the range.
+    row = np.array([[0.0, -np.inf, 1.0]])
+    x = xp.asarray(row, dtype="float32")
+    labels = xp.asarray(np.array([0]))
+    for call in (
+        lambda: sk.softmax(x, temperature=T),
+        lambda: sk.log_softmax(x, temperature=T),
+        lambda: sk.softmax_cross_entropy(x, labels, temperature=T),
+    ):
+        with pytest.raises(ValueError, match=r"range of float32"):
+            call()
+    # float64 logits take it: the edge policy holds (-inf stays a probability of 0)
+    if T > 1e-300 and "float64" in xp.float_dtypes:
+        p = xp.to_numpy(sk.softmax(xp.asarray(row, dtype="float64"), temperature=T))
+        assert not np.any(np.isnan(p))
+        assert p[0, 1] == 0.0

@@ -12,11 +12,25 @@ import numpy as np
 from ._array import Array, Namespace, broadcast_shape, host, is_finite_positive
 
 
-def temperature(value: object) -> float:
-    """A temperature must be a finite real number > 0."""
+def temperature(value: object, xp: Namespace | None = None, dtype: Any = None) -> float:
+    """A temperature must be a finite real number > 0 and, given the dtype the logits
+    are computed in, a normal number of that dtype: beyond its largest number (1e300
+    for float32 logits) ``x / T`` would divide by the infinity ``T`` rounds to (NaN
+    for an infinite ``x``), below its smallest normal by a subnormal or 0."""
     if not is_finite_positive(value):
         raise ValueError(f"expected temperature to be a finite number > 0, got {value!r}")
-    return float(value)  # type: ignore[arg-type]
+    T = float(value)  # type: ignore[arg-type]
+    if xp is not None and dtype is not None:
+        info = xp.finfo(dtype)
+        low, high = float(info.smallest_normal), float(info.max)
+        if not low <= T <= high:
+            text = str(getattr(dtype, "name", dtype))  # NumPy's float32 is a class
+            name = text.replace("<class '", "").replace("'>", "").rsplit(".", 1)[-1]
+            raise ValueError(
+                f"expected a temperature in [{low:.4g}, {high:.4g}], the range of {name}, "
+                f"which the logits are computed in, got {value!r}"
+            )
+    return T
 
 
 def log_base(base: object) -> float | None:

@@ -324,8 +324,10 @@ def softmax(
     axis : int, tuple of int or None, default -1
         The class axis (or axes, normalised jointly); ``None`` for all elements.
     temperature : float, default 1.0
-        ``T``: a finite number > 0, else ``ValueError``. The result is that of
-        ``x / T``; ``T > 1`` flattens the distribution, ``T < 1`` sharpens it.
+        ``T``: a finite number > 0 and a normal number of the dtype computed in
+        (float32 for float32 and 16-bit logits: ``[1.2e-38, 3.4e38]``), else
+        ``ValueError``. The result is that of ``x / T``; ``T > 1`` flattens the
+        distribution, ``T < 1`` sharpens it.
     where : boolean array, optional
         Broadcastable to ``x``. Masked-out entries (``False``) act as ``-inf``:
         they get probability 0.
@@ -361,7 +363,7 @@ def softmax(
     (array([0., 0.]), array([0.5, 0. , 0.5]))
     """
     xp, x, axes, mask, was_0d = _prepare(x, axis, where)
-    temperature = _checks.temperature(temperature)
+    temperature = _checks.temperature(temperature, xp, work_dtype(xp, x.dtype))
     out = fast_call("softmax", xp, x, axes=axes, temperature=temperature, where=mask)
     if out is None:
         out = _softmax_ref(xp, x, axes, temperature, mask)
@@ -390,7 +392,8 @@ def log_softmax(
     axis : int, tuple of int or None, default -1
         The class axis (or axes); ``None`` for all elements.
     temperature : float, default 1.0
-        A finite number > 0; the result is that of ``x / temperature``.
+        A finite number > 0 within the range of the dtype computed in (as for
+        :func:`softmax`); the result is that of ``x / temperature``.
     where : boolean array, optional
         Broadcastable to ``x``; masked-out entries get ``-inf``.
 
@@ -418,7 +421,7 @@ def log_softmax(
     array([  0., -inf])
     """
     xp, x, axes, mask, was_0d = _prepare(x, axis, where)
-    temperature = _checks.temperature(temperature)
+    temperature = _checks.temperature(temperature, xp, work_dtype(xp, x.dtype))
     out = fast_call("log_softmax", xp, x, axes=axes, temperature=temperature, where=mask)
     if out is None:
         out = _log_softmax_ref(xp, x, axes, temperature, mask)

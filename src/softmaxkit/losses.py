@@ -213,7 +213,7 @@ def _cross_entropy(
     z = as_float(xp, logits, "logits")
     out_dt = z.dtype
     ax = single_axis(axis, z.ndim)
-    T = _checks.temperature(temperature)
+    T = _checks.temperature(temperature, xp, work_dtype(xp, out_dt))
     eps = _checks.fraction(label_smoothing, "label_smoothing")
     reduction = _checks.reduction(reduction)
     _ignore_index(ignore_index)
@@ -501,7 +501,9 @@ _PARAMS_DOC = """
     label_smoothing : float, default 0.0
         ``eps`` in [0, 1]: the target ``y`` becomes ``(1 - eps) y + eps / K``.
     temperature : float, default 1.0
-        A finite number > 0; the loss is that of ``logits / temperature``.
+        A finite number > 0 within the range of the dtype computed in (float32
+        for float32 and 16-bit logits: ``[1.2e-38, 3.4e38]``), else ``ValueError``;
+        the loss is that of ``logits / temperature``.
     reduction : {"mean", "sum", "none"}, default "mean"
         Weighted mean ``sum(w_i l_i) / sum(w_i)`` (0 if all weights are 0),
         weighted sum, or per-row ``w_i l_i``.
@@ -1226,7 +1228,7 @@ def _linear(
     dts = [h.dtype, W.dtype] + ([bias.dtype] if bias is not None else [])
     out_dt = xp.result_type(*dts)
     dt = work_dtype(xp, out_dt)
-    T = _checks.temperature(temperature)
+    T = _checks.temperature(temperature, xp, dt)
     eps = _checks.fraction(label_smoothing, "label_smoothing")
     reduction = _checks.reduction(reduction)
     _ignore_index(ignore_index)
