@@ -488,6 +488,10 @@ def test_jupyter_representations_are_valid_markdown_and_latex(checks):
     report = theory.Report(checks)
     md = report._repr_markdown_()
     assert md.count("| **proven** |") == 6
+    header = md.splitlines()[0]
+    for row in md.splitlines()[2:8]:  # one cell per column in every summary row
+        assert row.count("|") == header.count("|"), row
+    assert "| 13/13 | K = 4, general K | 3/3 |" in md
     for block in _math_blocks(md):
         _assert_valid_latex(block)
     assert theory.verify_all(numeric=False).status == "proven"

@@ -271,10 +271,15 @@ def check_markdown(check: ResultCheck) -> str:
 
 def report_markdown(checks: Sequence[ResultCheck]) -> str:
     """All checks as Markdown for Jupyter: a summary table, then each result."""
-    out = ["| # | result | status | symbolic | numerical |", "|---|---|---|---|---|"]
+    out = ["| # | result | status | steps proven | proven for | numerical checks |"]
+    out.append("|---|---|---|---|---|---|")
     for check in checks:
+        n_proven = sum(s.status == "proven" for s in check.steps)
+        n_ok = sum(c.passed for c in check.numeric)
         out.append(
-            f"| {check.number} | {check.title} | **{check.status}** | {_summary_line(check)} | |"
+            f"| {check.number} | {check.title} | **{check.status}** | "
+            f"{n_proven}/{len(check.steps)} | {', '.join(check.modes)} | "
+            f"{n_ok}/{len(check.numeric)} |"
         )
     out.append("")
     out += [check_markdown(check) for check in checks]
