@@ -29,6 +29,9 @@ SHAPES = [
     ("softmax", (4096, 32000), "float32"),
     ("softmax", (2048, 32000), "float64"),
     ("softmax", (1_000_000, 10), "float64"),
+    ("softmax", (1_000_000, 10), "float32"),
+    ("log_softmax", (1_000_000, 10), "float64"),
+    ("logsumexp", (1_000_000, 10), "float64"),
     ("log_softmax", (2048, 32000), "float64"),
     ("logsumexp", (2048, 32000), "float64"),
     ("ce_loss_grad", (1_000_000, 10), "float64"),
@@ -47,6 +50,24 @@ def _peers(op: str) -> dict[str, Callable[[Any, Any], Callable[[], Any]]]:
         return lambda: fn(x, axis=-1)
 
     peers["softmaxkit"] = ours
+    from softmaxkit._fast import numpy as numpy_fast
+
+    if numpy_fast._compiled is not None:
+        # the same calls with the compiled core switched off: the path a machine
+        # without a C compiler takes (not a peer: excluded from "best peer")
+        def numpy_path(x: Any, y: Any) -> Callable[[], Any]:
+            call = ours(x, y)
+
+            def run() -> Any:
+                saved, numpy_fast._compiled = numpy_fast._compiled, None
+                try:
+                    return call()
+                finally:
+                    numpy_fast._compiled = saved
+
+            return run
+
+        peers["sk numpy"] = numpy_path
     import scipy.special as sps
 
     def scipy_numpy(x: Any, y: Any) -> Callable[[], Any]:
@@ -218,7 +239,7 @@ def main() -> None:
             calls[name] = make(x, y)
         times = _time(calls, args.repeats)
         floor = times.pop("copy")
-        peers = {k: v for k, v in times.items() if k != "softmaxkit"}
+        peers = {k: v for k, v in times.items() if k not in ("softmaxkit", "sk numpy")}
         best_peer = min(peers.values()) if peers else float("nan")
         for name, t in times.items():
             print(

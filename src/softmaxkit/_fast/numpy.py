@@ -23,6 +23,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from types import ModuleType
 from typing import Any
 
 import array_api_compat.numpy as xp_numpy  # the namespace the reference gets for NumPy
@@ -30,13 +31,31 @@ import numpy as np
 
 from . import register
 
+_compiled: ModuleType | None
+try:  # the compiled core (setup.py builds it at install; never compiled at import)
+    from . import _core as _compiled
+except ImportError as _missing:  # no C compiler at install, or the build failed
+    _compiled = None
+    _COMPILED_MISSING = str(_missing)
+else:
+    _COMPILED_MISSING = ""
+
 BLOCK_BYTES = 1 << 20  # ~1 MiB of input per block: fits L2 with its temporaries
 SHORT_K = 24  # rows up to this long are worked on transposed (see _Short)
 SHORT_BLOCK_BYTES = 1 << 19  # a transposed block and its temporaries stay in L2
 LINEAR_BLOCK_BYTES = 1 << 21  # rows of X per block of linear_cross_entropy (measured)
 SMALL = 1 << 15  # elements below which one block on this thread beats the pool's overhead
+COMPILED_K = 32  # rows up to this long go to the compiled core (see _core.c)
 _THREADS = max(1, min(8, os.cpu_count() or 1))
 _POOL: ThreadPoolExecutor | None = None
+
+
+def compiled_core() -> str:
+    """Which path short rows take: the compiled core, or NumPy and why (shown by
+    ``softmaxkit --version``)."""
+    if _compiled is not None:
+        return f"compiled core for rows of up to {COMPILED_K} classes"
+    return f"NumPy path only (the compiled core is not built: {_COMPILED_MISSING})"
 
 
 def _pool() -> ThreadPoolExecutor:
@@ -273,13 +292,17 @@ def _rowwise(
     body: Body,
     short: ShortBody,
     temperature: float = 1.0,
+    compiled: int | None = None,
 ) -> tuple[np.ndarray, tuple[int, ...], tuple[int, ...]] | None:
     """Run ``body(block, argmax, max, out_block)`` over row blocks of ``x``, or for
     rows of at most ``SHORT_K`` entries ``short(transposed, out_block)``.
 
     The output has ``width`` columns (None: as many as the input). A block with a
     non-finite row maximum gets ``REFERENCES[name](xp, block, (1,), option, None)``
-    instead. Returns ``(out, moved_shape, order)``, or None to decline.
+    instead. Rows of at most ``COMPILED_K`` entries go to the compiled core's
+    ``rows(compiled, ...)`` when it is built and ``compiled`` names its kind; the
+    rows it flags (the reference's edge cases) go to the reference. Returns
+    ``(out, moved_shape, order)``, or None to decline.
     """
     from ..activations import REFERENCES
 
@@ -290,9 +313,16 @@ def _rowwise(
     out = np.empty((rows.shape[0], width or rows.shape[1]), dtype=rows.dtype)
     reference = REFERENCES[name]
     is_short = rows.shape[1] <= SHORT_K
+    core = _compiled if compiled is not None and rows.shape[1] <= COMPILED_K else None
 
     def work(a: int, b: int) -> None:
         block = rows[a:b]
+        if core is not None:
+            flags = np.zeros(b - a, dtype=np.uint8)
+            if core.rows(compiled, block, out[a:b], flags, temperature):
+                bad = np.flatnonzero(flags)
+                out[a + bad] = reference(xp_numpy, block[bad], (1,), option, None)
+            return
         if is_short:
             transposed = _short(block, temperature)
             if transposed is not None:
@@ -320,7 +350,7 @@ def softmax(x: Any, *, axes: tuple[int, ...], temperature: float, where: Any) ->
     def short(t: _Short, o: np.ndarray) -> None:
         np.divide(t.e, t.total, out=o.T)
 
-    done = _rowwise(x, axes, where, "softmax", temperature, None, body, short, temperature)
+    done = _rowwise(x, axes, where, "softmax", temperature, None, body, short, temperature, 0)
     return NotImplemented if done is None else _back(*done)
 
 
@@ -336,7 +366,7 @@ def log_softmax(x: Any, *, axes: tuple[int, ...], temperature: float, where: Any
     def short(t: _Short, o: np.ndarray) -> None:
         np.subtract(t.d, t.log_norm, out=o.T)
 
-    done = _rowwise(x, axes, where, "log_softmax", temperature, None, body, short, temperature)
+    done = _rowwise(x, axes, where, "log_softmax", temperature, None, body, short, temperature, 1)
     return NotImplemented if done is None else _back(*done)
 
 
@@ -353,7 +383,7 @@ def logsumexp(x: Any, *, axes: tuple[int, ...], keepdims: bool, where: Any) -> A
         np.add(t.m, t.log_norm, out=o[:, 0])
 
     # the reference fallback keeps the reduced axis, so its (rows, 1) fits `out`
-    done = _rowwise(x, axes, where, "logsumexp", True, 1, body, short)
+    done = _rowwise(x, axes, where, "logsumexp", True, 1, body, short, 1.0, 2)
     if done is None:
         return NotImplemented
     kept = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
@@ -444,8 +474,28 @@ def cross_entropy(
             t.gradient(at, eps, target, factor, grad[a:b].T)
         finish(a, b, w, loss)
 
+    core = _compiled if not soft and k <= COMPILED_K else None
+    core_labels = None if core is None else np.ascontiguousarray(safe_labels, dtype=np.int64)
+
+    def compiled(a: int, b: int) -> bool:
+        """The block by the compiled core; False (nothing stored) when it flags a row,
+        which leaves the whole block to the code below (the reference's edge cases)."""
+        assert core is not None
+        assert core_labels is not None
+        w, factor = factors(a, b)
+        flags = np.zeros(b - a, dtype=np.uint8)
+        loss = np.empty(b - a, dtype=z.dtype) if want_loss else None
+        g = grad[a:b] if want_grad else None
+        factor = np.ascontiguousarray(factor, dtype=z.dtype)
+        if core.ce(z[a:b], core_labels[a:b], factor, eps, temperature, loss, g, flags):
+            return False
+        finish(a, b, w, loss)
+        return True
+
     def work(a: int, b: int) -> None:
         block = z[a:b]
+        if core is not None and compiled(a, b):
+            return
         if k <= SHORT_K:
             t = _short(block, temperature)
             if t is not None:
@@ -651,6 +701,30 @@ def linear_cross_entropy(
             t_.gradient(at, eps, target, factors[s:e_], t_.e)
         return t_.e
 
+    core = _compiled if k <= COMPILED_K else None
+    labels64 = None if core is None else np.ascontiguousarray(labels, dtype=np.int64)
+
+    def compiled(s: int, zt: np.ndarray) -> tuple[bool, np.ndarray | None]:
+        """The block's loss and gradient G^T (K, rows) by the compiled core, from the
+        transposed logits; (False, None) when it flags a row (the reference's edge
+        cases: the block then goes the way below)."""
+        assert core is not None
+        assert labels64 is not None
+        nb = zt.shape[1]
+        e_ = s + nb
+        flags = np.zeros(nb, dtype=np.uint8)
+        loss = _scratch((1, nb), X.dtype, "core_loss").reshape(-1)
+        gt = _scratch((k, nb), X.dtype, "core_gt") if want_grads else None
+        if core.ce(zt, labels64[s:e_], factors[s:e_], eps, T, loss, gt, flags, True):
+            return False, None
+        w = weights[s:e_]
+        loss = loss if all_active else np.where(w > 0, loss, 0.0)
+        if losses is not None:
+            np.multiply(w, loss, out=losses[s:e_])
+        else:
+            sums[s // rows] = np.dot(w, loss * f)
+        return True, gt
+
     def run(my: list[int]) -> tuple[np.ndarray | None, np.ndarray | None]:
         gW = np.zeros((k, d), dtype=X.dtype) if want_grads else None
         gb = np.zeros(k, dtype=X.dtype) if want_grads else None
@@ -662,9 +736,12 @@ def linear_cross_entropy(
             with np.errstate(over="ignore", invalid="ignore"):  # +-inf logits: handled below
                 np.matmul(W, Xb.T, out=zt)
                 zt += b_col
-            t_ = _transposed(zt, T)
-            GT: np.ndarray | None
-            if t_ is not None:
+            GT: np.ndarray | None = None
+            done, GT = compiled(s, zt) if core is not None else (False, None)
+            t_ = None if done else _transposed(zt, T)
+            if done:
+                pass
+            elif t_ is not None:
                 GT = block_loss(s, t_)
             else:  # a non-finite logit: the reference's edge cases, row-major
                 rows_loss, G = cross_entropy(

@@ -35,6 +35,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
+def _version() -> str:
+    """``softmaxkit X.Y.Z`` and, on a second line, which path the NumPy kernels take."""
+    from .._fast.numpy import compiled_core
+
+    return f"softmaxkit {__version__}\n{compiled_core()}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import evaluate, jacobian, predict, train, verify
 
@@ -48,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  softmaxkit jacobian 5 7 8\n\nsee 'softmaxkit COMMAND --help' for each command",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"softmaxkit {__version__}")
+    parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     for module in (train, evaluate, predict, verify, jacobian):
         module.add_parser(sub)

@@ -1,0 +1,274 @@
+"""The compiled core (softmaxkit._fast._core, built by setup.py at install): the same
+results as the NumPy path and the reference on every edge, accurate against mpmath,
+and a fallback to the NumPy path that is taken and reported when it is not built."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import array_api_compat.numpy as xp_numpy
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import softmaxkit as sk
+from _helpers import mp_logsumexp, mp_softmax, to_float, ulp_error
+from softmaxkit._fast import numpy as numpy_fast
+from softmaxkit.activations import REFERENCES
+
+core = numpy_fast._compiled
+needs_core = pytest.mark.skipif(
+    core is None, reason=f"the compiled core is not built here: {numpy_fast.compiled_core()}"
+)
+
+KINDS = {"softmax": 0, "log_softmax": 1, "logsumexp": 2}
+
+
+def _numpy_path(monkeypatch, fn, *args, **kwargs):
+    """``fn`` with the compiled core switched off (the path a machine without a C
+    compiler takes)."""
+    with monkeypatch.context() as m:
+        m.setattr(numpy_fast, "_compiled", None)
+        return fn(*args, **kwargs)
+
+
+def _call(name, x, temperature):
+    fn = getattr(sk, name)
+    if name == "logsumexp":
+        return fn(x, axis=-1)
+    return fn(x, axis=-1, temperature=temperature)
+
+
+def _same(a, b, dtype, ulps):
+    """Equal NaN and infinity positions, and finite values within ``ulps`` of b's dtype
+    (relative, or absolute near 0)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    assert np.array_equal(np.isnan(a), np.isnan(b))
+    assert np.array_equal(a[np.isinf(b)], b[np.isinf(b)])
+    finite = np.isfinite(b)
+    eps = np.finfo(dtype).eps
+    tiny = np.finfo(dtype).tiny
+    gap = np.abs(a[finite] - b[finite])
+    bound = ulps * eps * np.maximum(np.abs(b[finite]), 1.0 if ulps else tiny)
+    assert np.all(gap <= bound), (np.max(gap / np.maximum(bound, tiny)), a, b)
+
+
+# entries that exercise every branch: the reference's edge cases, huge values (whose
+# differences overflow), subnormals, and the edges of exp's range in each dtype
+SPECIAL = {
+    np.float64: [np.inf, -np.inf, np.nan, 1e300, -1e300, 1.7e308, -1.7e308, 0.0, -0.0,
+                 5e-324, 1e-310, 700.0, -745.5, 88.0],
+    np.float32: [np.inf, -np.inf, np.nan, 3e38, -3e38, 1e30, 0.0, -0.0, 1e-45, 1e-40,
+                 88.0, -103.5, -87.0],
+}  # fmt: skip
+
+
+@st.composite
+def logits(draw):
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    n = draw(st.integers(1, 40))
+    k = draw(st.integers(1, numpy_fast.COMPILED_K))
+    finite = st.floats(-50, 50, allow_nan=False, width=32 if dtype == np.float32 else 64)
+    special = st.sampled_from(SPECIAL[dtype])
+    x = draw(hnp.arrays(dtype, (n, k), elements=st.one_of(finite, finite, finite, special)))
+    if draw(st.booleans()):  # ties at the maximum
+        x[:, -1] = x[:, 0]
+    return x
+
+
+@needs_core
+@given(x=logits(), name=st.sampled_from(sorted(KINDS)), temperature=st.sampled_from(
+    [1.0, 0.5, 3.0, 1e-3, 1e30]))  # fmt: skip
+def test_compiled_core_matches_the_numpy_path_and_the_reference(x, name, temperature):
+    with np.errstate(all="ignore"):
+        reference = REFERENCES[name](
+            xp_numpy, x, (1,), True if name == "logsumexp" else temperature, None
+        )
+    got = _call(name, x, temperature)
+    reference = np.asarray(reference).reshape(np.shape(got))
+    numpy_fast._compiled = None
+    try:
+        numpy_path = _call(name, x, temperature)
+    finally:
+        numpy_fast._compiled = core
+    _same(got, reference, x.dtype, 8)
+    _same(got, numpy_path, x.dtype, 8)
+
+
+@needs_core
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_exponential_is_within_two_ulp_of_mpmath_down_to_the_subnormals(dtype):
+    # softmax([0, d]) = [1 / (1 + e^d), e^d / (1 + e^d)]: the second entry carries the
+    # kernel's exp(d) through one division; d spans [-770, 0] (float32: [-110, 0]),
+    # through the subnormal range to 0. Reference: mpmath at 400 digits.
+    low = -770.0 if dtype == np.float64 else -110.0
+    d = np.concatenate([np.linspace(low, 0.0, 2001), -np.geomspace(1e-12, 1.0, 200)])
+    x = np.stack([np.zeros_like(d), d], axis=1).astype(dtype)
+    got = sk.softmax(x, axis=-1)[:, 1].astype(np.float64)
+    ref = np.array([float(mp_softmax([0.0, float(v)])[1]) for v in x[:, 1]])
+    ref = ref.astype(dtype).astype(np.float64)  # rounded to the dtype, as the result is
+    tiny = np.finfo(dtype).tiny
+    normal = ref >= tiny
+    err = np.abs(got - ref) / np.spacing(ref.astype(dtype)).astype(np.float64)
+    assert np.max(err[normal]) <= 2.0
+    # subnormal results: within one subnormal step (they carry fewer digits)
+    step = np.finfo(dtype).smallest_subnormal
+    assert np.all(np.abs(got[~normal] - ref[~normal]) <= step)
+
+
+@needs_core
+def test_float64_rows_within_a_few_ulp_of_mpmath():
+    rng = np.random.default_rng(7)
+    x = rng.normal(scale=8.0, size=(60, 10))
+    x[0] = [3.0] * 10  # all tied
+    x[1, :3] = 500.0  # three tied maxima far above the rest
+    # Rows with maximum 0, so that the kernel's x - max is exact: otherwise its rounding
+    # (|x - max| eps, the problem's conditioning, as in the reference) is measured too.
+    x = x - np.max(x, axis=1, keepdims=True)
+    soft = sk.softmax(x, axis=-1)
+    lse = sk.logsumexp(x, axis=-1)
+    for row, s, v in zip(x, soft, lse, strict=True):
+        assert np.max(ulp_error(s, to_float(mp_softmax(list(row))))) <= 4
+        assert ulp_error(np.array([v]), np.array([float(mp_logsumexp(list(row)))]))[0] <= 2
+
+
+@needs_core
+def test_blocks_on_threads_give_the_one_block_result():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(300_000, 10))
+    x[12345] = -np.inf  # a flagged row inside one block among many
+    x[250_000, 4] = np.nan
+    many = sk.softmax(x, axis=-1)
+    one = np.empty_like(x)
+    flags = np.zeros(len(x), dtype=np.uint8)
+    assert core.rows(0, x, one, flags, 1.0) == 2
+    assert sorted(np.flatnonzero(flags)) == [12345, 250_000]
+    ok = flags == 0
+    assert np.array_equal(many[ok], one[ok])
+    assert np.all(many[12345] == 0.0)
+    assert np.all(np.isnan(many[250_000]))
+
+
+@needs_core
+def test_kernel_refuses_what_it_does_not_take():
+    x = np.zeros((4, 3))
+    flags = np.zeros(4, dtype=np.uint8)
+    with pytest.raises(ValueError, match="float32 or float64"):
+        core.rows(0, x.astype(np.int64), np.zeros((4, 3), np.int64), flags, 1.0)
+    with pytest.raises(ValueError, match="matching dtype and size"):
+        core.rows(0, x, np.zeros((4, 3), np.float32), flags, 1.0)
+    with pytest.raises(ValueError, match="matching dtype and size"):
+        core.rows(2, x, np.zeros(3), flags, 1.0)
+    with pytest.raises(ValueError, match="finite T > 0"):
+        core.rows(0, x, np.zeros((4, 3)), flags, 0.0)
+    with pytest.raises(ValueError, match="kind"):
+        core.rows(5, x, np.zeros((4, 3)), flags, 1.0)
+    with pytest.raises(ValueError, match="not C-contiguous"):
+        core.rows(0, x, np.zeros((4, 3))[:, ::-1], flags, 1.0)  # not contiguous
+
+
+def test_without_the_compiled_core_the_numpy_path_runs_and_says_so(monkeypatch):
+    x = np.random.default_rng(0).normal(size=(1000, 10))
+    fallback = _numpy_path(monkeypatch, sk.softmax, x, axis=-1)
+    _same(fallback, sk.softmax(x, axis=-1), np.float64, 8)
+    code = (
+        "import sys; sys.modules['softmaxkit._fast._core'] = None\n"
+        "from softmaxkit.cli import main\n"
+        "main(['--version'])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == f"softmaxkit {sk.__version__}"
+    assert done.stdout.splitlines()[1].startswith("NumPy path only (the compiled core is not built")
+
+
+def test_version_names_the_path_in_use():
+    done = subprocess.run(
+        [sys.executable, "-m", "softmaxkit", "--version"], capture_output=True, text=True,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0
+    expected = "compiled core" if core is not None else "NumPy path only"
+    assert expected in done.stdout
+
+
+@needs_core
+@given(
+    x=logits(),
+    eps=st.sampled_from([0.0, 0.1, 1.0]),
+    temperature=st.sampled_from([1.0, 0.5, 3.0]),
+    reduction=st.sampled_from(["mean", "sum", "none"]),
+    seed=st.integers(0, 2**16),
+)
+def test_compiled_cross_entropy_matches_the_numpy_path(x, eps, temperature, reduction, seed):
+    rng = np.random.default_rng(seed)
+    n, k = x.shape
+    labels = rng.integers(0, k, size=n)
+    labels[rng.random(n) < 0.2] = -100  # padded rows
+    class_weight = rng.uniform(0.0, 2.0, size=k).astype(x.dtype)
+    kw = {"label_smoothing": eps, "temperature": temperature, "reduction": reduction,
+              "class_weight": class_weight, "ignore_index": -100}  # fmt: skip
+    with np.errstate(all="ignore"):
+        got = sk.softmax_cross_entropy_with_grad(x, labels, **kw)
+        numpy_fast._compiled = None
+        try:
+            numpy_path = sk.softmax_cross_entropy_with_grad(x, labels, **kw)
+        finally:
+            numpy_fast._compiled = core
+    for a, b in zip(got, numpy_path, strict=True):
+        _same(a, b, x.dtype, 64)  # sums of up to 40 rows: a few ulp each
+
+
+@needs_core
+def test_compiled_cross_entropy_gradient_is_y_hat_minus_y():
+    # result 5 on the compiled path: (softmax - y') / n, against mpmath's softmax
+    rng = np.random.default_rng(11)
+    x = rng.normal(scale=4.0, size=(50, 10))
+    x = x - np.max(x, axis=1, keepdims=True)  # exact shifts (see the mpmath test above)
+    labels = rng.integers(0, 10, size=50)
+    _, grad = sk.softmax_cross_entropy_with_grad(x, labels, label_smoothing=0.1)
+    for row, label, g in zip(x, labels, grad, strict=True):
+        p = to_float(mp_softmax(list(row)))
+        y = np.full(10, 0.01)
+        y[label] += 0.9
+        np.testing.assert_allclose(g, (p - y) / 50, rtol=0, atol=4e-18)
+
+
+@needs_core
+def test_compiled_cross_entropy_refuses_labels_out_of_range():
+    x = np.zeros((3, 4))
+    out = np.zeros(3)
+    with pytest.raises(ValueError, match=r"labels in \[0, 4\), got 4"):
+        core.ce(x, np.array([0, 4, 1]), np.ones(3), 0.0, 1.0, out, None, np.zeros(3, np.uint8))
+    with pytest.raises(ValueError, match="K <= 32"):
+        core.ce(np.zeros((3, 40)), np.zeros(3, np.int64), np.ones(3), 0.0, 1.0, out, None,
+                np.zeros(3, np.uint8))  # fmt: skip
+
+
+@needs_core
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+def test_compiled_linear_cross_entropy_matches_the_numpy_path(dtype, eps):
+    # The fused layer's epilogue on the transposed (K, rows) logits: the compiled core
+    # reads them with strides. A row whose logits overflow to inf (the reference's
+    # edge case) sends its block the NumPy way.
+    rng = np.random.default_rng(5)
+    h = rng.normal(size=(5000, 20)).astype(dtype)
+    W = rng.normal(size=(10, 20)).astype(dtype)
+    b = rng.normal(size=10).astype(dtype)
+    y = rng.integers(0, 10, size=5000)
+    y[::7] = -100
+    h[4321] = np.finfo(dtype).max / 4  # logits past fmax: +-inf in this row
+    kw = {"bias": b, "label_smoothing": eps, "ignore_index": -100}
+    with np.errstate(over="ignore", invalid="ignore"):
+        got = sk.linear_cross_entropy_with_grad(h, W, y, **kw)
+        numpy_fast._compiled = None
+        try:
+            numpy_path = sk.linear_cross_entropy_with_grad(h, W, y, **kw)
+        finally:
+            numpy_fast._compiled = core
+    for a, c in zip(got, numpy_path, strict=True):
+        _same(a, c, dtype, 5000 if dtype == np.float32 else 64)  # sums over 5000 rows
