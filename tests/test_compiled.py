@@ -272,3 +272,19 @@ def test_compiled_linear_cross_entropy_matches_the_numpy_path(dtype, eps):
             numpy_fast._compiled = core
     for a, c in zip(got, numpy_path, strict=True):
         _same(a, c, dtype, 5000 if dtype == np.float32 else 64)  # sums over 5000 rows
+
+
+@needs_core
+def test_log_normaliser_within_two_ulp_of_mpmath():
+    # The core's vectorised log1p: logsumexp([0, d]) = log1p(e^d) for d from -745 to 0
+    # (q = e^d from subnormal to 1), rows of up to 32 with the rest summing near 31,
+    # and tied maxima (log c + log1p(rest / c)). Reference: mpmath at 400 digits.
+    d = np.concatenate([np.linspace(-745.0, 0.0, 3001), -np.geomspace(1e-15, 30.0, 500)])
+    rows = [np.array([0.0, v]) for v in d]
+    rng = np.random.default_rng(2)
+    rows += [np.concatenate([[0.0], -rng.exponential(0.05, size=31)]) for _ in range(200)]
+    rows += [np.concatenate([[0.0] * c, -rng.uniform(0, 3, size=32 - c)]) for c in (2, 5, 32)]
+    for row in rows:
+        got = sk.logsumexp(row[None, :], axis=-1)
+        ref = np.array([float(mp_logsumexp(list(row)))])
+        assert ulp_error(got, ref)[0] <= 2, (row, got, ref)

@@ -283,6 +283,9 @@ def test_short_rows_take_the_transposed_path_with_ties_and_tiny_tails(monkeypatc
     calls = []
     real = fast_numpy._short
     monkeypatch.setattr(fast_numpy, "_short", lambda *a: calls.append(1) or real(*a))
+    # the NumPy path (the one without a C compiler); the compiled core's own tests are
+    # in test_compiled.py
+    monkeypatch.setattr(fast_numpy, "_compiled", None)
     rng = np.random.default_rng(3)
     x = rng.normal(size=(5000, 10))
     x[::3, 4] = x[::3].max(axis=1)  # a tie at the maximum in every third row

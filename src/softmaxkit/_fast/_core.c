@@ -115,10 +115,44 @@ static inline float exp_nonpos_f32(float d) {
     return (p * pow2_f32(n1)) * pow2_f32(n - n1);
 }
 
-/* log(count + rest) as the reference splits it, log(c) + log1p(rest / c); one libm call
-   when the maximum is unique (c = 1, log 1 = 0 exactly). */
-static inline double log_norm(double count, double rest) {
-    return count == 1.0 ? log1p(rest) : log(count) + log1p(rest / count);
+/* log1p(q) for 0 <= q < 2^52, branch-free so that a loop over rows vectorises: u =
+   1 + q rounded, its exact rounding error q - (u - 1) divided by u as a correction,
+   and log(u) as fdlibm's e_log.c computes it (u = 2^k m, m in [sqrt(1/2), sqrt(2)),
+   s = f / (2 + f), a degree-14 polynomial in s; within 1 ulp). The exponent k comes
+   from logical shifts and a magic-number conversion (AVX2 has no 64-bit arithmetic
+   shift or int64-to-double conversion). */
+static inline double log1p_nonneg(double q) {
+    const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
+    const double Lg1 = 6.666666666666735130e-01, Lg2 = 3.999999999940941908e-01;
+    const double Lg3 = 2.857142874366239149e-01, Lg4 = 2.222219843214978396e-01;
+    const double Lg5 = 1.818357216161805012e-01, Lg6 = 1.531383769920937332e-01;
+    const double Lg7 = 1.479819860511658591e-01;
+    double u = 1.0 + q;
+    double c = (q - (u - 1.0)) / u;
+    uint64_t bits;
+    memcpy(&bits, &u, 8);
+    uint64_t k = (bits - 0x3fe6a09e667f3bcdULL) >> 52; /* u >= 1 > sqrt(1/2): no sign */
+    uint64_t mbits = bits - (k << 52);
+    double m, kd;
+    memcpy(&m, &mbits, 8);
+    uint64_t kbits = k | 0x4330000000000000ULL;
+    memcpy(&kd, &kbits, 8);
+    kd -= 0x1p52;
+    double f = m - 1.0;
+    double s = f / (2.0 + f), z = s * s, w = z * z;
+    double R = z * (Lg1 + w * (Lg3 + w * (Lg5 + w * Lg7))) + w * (Lg2 + w * (Lg4 + w * Lg6));
+    double hfsq = 0.5 * f * f;
+    double log_u = kd * ln2_hi - ((hfsq - (s * (hfsq + R) + kd * ln2_lo)) - f);
+    return log_u + c;
+}
+
+/* ln[r] = log(count + rest) as the reference splits it, log(c) + log1p(rest / c): the
+   log1p vectorised over the tile, log(c) only for rows with tied maxima (c > 1). */
+static inline void log_norms(const double *count, const double *rest, double *ln,
+                             Py_ssize_t n) {
+    for (Py_ssize_t r = 0; r < n; r++) ln[r] = log1p_nonneg(rest[r] / count[r]);
+    for (Py_ssize_t r = 0; r < n; r++)
+        if (count[r] != 1.0) ln[r] += log(count[r]);
 }
 
 /* ---------------------------------------------------------------- the kernels */
@@ -167,11 +201,11 @@ static inline double log_norm(double count, double rest) {
             flags[r] = (uint8_t)bad;                                                          \
             flagged += bad;                                                                   \
             m_[r] = m[r];                                                                     \
-            if (kind == SOFTMAX)                                                              \
-                rest[r] = count[r] + rest[r];                                                 \
-            else                                                                              \
-                rest[r] = log_norm(count[r], rest[r]);                                        \
         }                                                                                     \
+        if (kind == SOFTMAX)                                                                  \
+            for (Py_ssize_t r = 0; r < n; r++) rest[r] = count[r] + rest[r];                  \
+        else                                                                                  \
+            log_norms(count, rest, rest, n);                                                  \
         if (kind == LOGSUMEXP) {                                                              \
             for (Py_ssize_t r = 0; r < n; r++) out[r] = (FLOAT)(m_[r] + rest[r]);             \
             return flagged;                                                                   \
@@ -219,8 +253,9 @@ static inline double log_norm(double count, double rest) {
             flags[r] = (uint8_t)bad;                                                        \
             flagged += bad;                                                                 \
             total[r] = (FLOAT)(count[r] + rest[r]);                                         \
-            ln[r] = (FLOAT)log_norm(count[r], rest[r]);                                     \
         }                                                                                   \
+        log_norms(count, rest, rest, n);                                                    \
+        for (Py_ssize_t r = 0; r < n; r++) ln[r] = (FLOAT)rest[r];                          \
         const FLOAT uniform = (FLOAT)(eps / (double)K);                                     \
         const FLOAT target = (FLOAT)((1.0 - eps) + eps / (double)K);                        \
         if (loss != NULL) {                                                                 \
