@@ -15,8 +15,12 @@ if sys.platform == "win32":
 else:
     # -fno-trapping-math lets the compiler vectorise the branch-free exponential (a
     # comparison that could trap otherwise blocks if-conversion); no result
-    # depends on floating-point exception flags.
-    compile_args = ["-O3", "-fno-trapping-math"]
+    # depends on floating-point exception flags. -ffp-contract=off: no fused
+    # multiply-adds the source does not write, so that a row's result does not
+    # depend on whether it fell in a loop's vector body or its scalar remainder
+    # (with contraction they differed by up to 2 ulp, so results changed with the
+    # block partition).
+    compile_args = ["-O3", "-fno-trapping-math", "-ffp-contract=off"]
 
 setup(
     ext_modules=[

@@ -242,9 +242,10 @@ def test_compiled_cross_entropy_refuses_labels_out_of_range():
     x = np.zeros((3, 4))
     out = np.zeros(3)
     with pytest.raises(ValueError, match=r"labels in \[0, 4\), got 4"):
-        core.ce(x, np.array([0, 4, 1]), np.ones(3), 0.0, 1.0, out, None, np.zeros(3, np.uint8))
+        core.ce(x, np.array([0, 4, 1]), np.ones(3), None, 0.0, 1.0, out, None,
+                np.zeros(3, np.uint8))  # fmt: skip
     with pytest.raises(ValueError, match="K <= 32"):
-        core.ce(np.zeros((3, 40)), np.zeros(3, np.int64), np.ones(3), 0.0, 1.0, out, None,
+        core.ce(np.zeros((3, 40)), np.zeros(3, np.int64), np.ones(3), None, 0.0, 1.0, out, None,
                 np.zeros(3, np.uint8))  # fmt: skip
 
 

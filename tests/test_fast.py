@@ -161,8 +161,10 @@ def tiny_blocks(path="rows"):
         fast_numpy.SHORT_BLOCK_BYTES,
         fast_numpy.SMALL,
         fast_numpy.SHORT_K,
+        fast_numpy.COMPILED_BLOCK_BYTES,
     )
     fast_numpy.BLOCK_BYTES = fast_numpy.SHORT_BLOCK_BYTES = 64
+    fast_numpy.COMPILED_BLOCK_BYTES = 64
     fast_numpy.SMALL = 0
     fast_numpy.SHORT_K = 10**9 if path == "transposed" else 0
     try:
@@ -173,6 +175,7 @@ def tiny_blocks(path="rows"):
             fast_numpy.SHORT_BLOCK_BYTES,
             fast_numpy.SMALL,
             fast_numpy.SHORT_K,
+            fast_numpy.COMPILED_BLOCK_BYTES,
         ) = saved
 
 
@@ -270,7 +273,7 @@ def test_numpy_fast_path_is_used(monkeypatch):
 
     calls = []
     real = fast_numpy._blocks
-    monkeypatch.setattr(fast_numpy, "_blocks", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(fast_numpy, "_blocks", lambda *a, **k: calls.append(1) or real(*a, **k))
     x = np.random.default_rng(0).normal(size=(300, 200))
     sk.softmax(x)
     sk.softmax_cross_entropy_with_grad(x, np.zeros(300, dtype=np.int64))

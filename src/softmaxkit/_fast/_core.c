@@ -227,7 +227,8 @@ static inline void log_norms(const double *count, const double *rest, double *ln
        the gradient factor (p - y'), y' = (1 - eps) onehot + eps / K. */                    \
     SK_CLONES static int ce_tile_##SUFFIX(const FLOAT *x, Py_ssize_t rs, Py_ssize_t ks,    \
                                           const int64_t *labels, const FLOAT *factor,       \
-                                          double eps, double T, FLOAT *loss, FLOAT *grad,   \
+                                          const FLOAT *weights, double eps, double T,       \
+                                          FLOAT *loss, FLOAT *grad,                         \
                                           uint8_t *flags, Py_ssize_t n, Py_ssize_t K,       \
                                           FLOAT *d, FLOAT *e_, double *rest,                \
                                           double *count) {                                  \
@@ -269,14 +270,19 @@ static inline void log_norms(const double *count, const double *rest, double *ln
                                   (labels[r] == k ? target : uniform);                      \
             for (Py_ssize_t r = 0; r < n; r++)                                              \
                 loss[r] = eps > 0.0 ? -acc[r] : -(d[labels[r] * TILE + r] - ln[r]);         \
+            if (weights != NULL) /* w l, and 0 for rows without weight */                   \
+                for (Py_ssize_t r = 0; r < n; r++)                                          \
+                    loss[r] = weights[r] > 0 ? weights[r] * loss[r] : (FLOAT)0;             \
         }                                                                                   \
         if (grad != NULL) {                                                                 \
             for (Py_ssize_t r = 0; r < n; r++) acc[r] = e_[labels[r] * TILE + r] / total[r]; \
+            /* + 0 turns the -0 of a zero factor into the +0 the reference writes */      \
             for (Py_ssize_t k = 0; k < K; k++)                                              \
                 for (Py_ssize_t r = 0; r < n; r++)                                          \
-                    e_[k * TILE + r] = (e_[k * TILE + r] / total[r] - uniform) * factor[r]; \
+                    e_[k * TILE + r] =                                                      \
+                        (e_[k * TILE + r] / total[r] - uniform) * factor[r] + (FLOAT)0;     \
             for (Py_ssize_t r = 0; r < n; r++)                                              \
-                e_[labels[r] * TILE + r] = (acc[r] - target) * factor[r];                   \
+                e_[labels[r] * TILE + r] = (acc[r] - target) * factor[r] + (FLOAT)0;        \
             for (Py_ssize_t k = 0; k < K; k++)                                              \
                 for (Py_ssize_t r = 0; r < n; r++) grad[r * rs + k * ks] = e_[k * TILE + r];\
         }                                                                                   \
@@ -284,7 +290,8 @@ static inline void log_norms(const double *count, const double *rest, double *ln
     }                                                                                       \
                                                                                             \
     static int ce_##SUFFIX(const FLOAT *x, const int64_t *labels, const FLOAT *factor,      \
-                           double eps, double T, FLOAT *loss, FLOAT *grad, uint8_t *flags,  \
+                           const FLOAT *weights, double eps, double T, FLOAT *loss,         \
+                           FLOAT *grad, uint8_t *flags,                                     \
                            Py_ssize_t n, Py_ssize_t K, int transposed) {                    \
         const Py_ssize_t rs = transposed ? 1 : K, ks = transposed ? n : 1;                  \
         FLOAT *d = malloc(sizeof(FLOAT) * 2 * TILE * SHORT_K);                              \
@@ -293,7 +300,8 @@ static inline void log_norms(const double *count, const double *rest, double *ln
         int flagged = 0;                                                                    \
         for (Py_ssize_t a = 0; a < n; a += TILE) {                                          \
             Py_ssize_t b = a + TILE < n ? a + TILE : n;                                     \
-            flagged += ce_tile_##SUFFIX(x + a * rs, rs, ks, labels + a, factor + a, eps, T, \
+            flagged += ce_tile_##SUFFIX(x + a * rs, rs, ks, labels + a, factor + a,         \
+                                        weights ? weights + a : NULL, eps, T,               \
                                         loss ? loss + a : NULL, grad ? grad + a * rs : NULL,\
                                         flags + a, b - a, K, d, d + TILE * SHORT_K, work,   \
                                         work + TILE);                                       \
@@ -405,12 +413,14 @@ static PyObject *py_rows(PyObject *self, PyObject *args) {
 
 
 PyDoc_STRVAR(ce_doc,
-             "ce(x, labels, factor, eps, temperature, loss, grad, flags, transposed=0) -> int\n\n"
+             "ce(x, labels, factor, weights, eps, temperature, loss, grad, flags, transposed=0)\n"
+             "-> int\n\n"
              "Softmax cross-entropy of each row of the C-contiguous (n, K) buffer x, K <= 32\n"
              "(transposed: x and grad are (K, n), the logits of row i in column i),\n"
              "with int64 labels in [0, K) and label smoothing eps: the loss\n"
              "-sum_j y'_j log softmax(x / T)_j into loss (n,) and factor * (softmax - y')\n"
              "into grad (n, K), y' = (1 - eps) onehot + eps / K; either output may be None.\n"
+             "With weights (n,) (or None), the loss is w * loss, 0 where w <= 0.\n"
              "flags (n,) uint8 is set for the rows left to the reference. Returns how many\n"
              "rows were flagged.");
 
@@ -420,17 +430,17 @@ static int optional_output(PyObject *obj, Py_buffer *view) {
 }
 
 static PyObject *py_ce(PyObject *self, PyObject *args) {
-    PyObject *xo, *lo, *fo, *losso, *grado, *flo;
+    PyObject *xo, *lo, *fo, *wo, *losso, *grado, *flo;
     double eps, T;
     int transposed = 0;
-    if (!PyArg_ParseTuple(args, "OOOddOOO|p", &xo, &lo, &fo, &eps, &T, &losso, &grado, &flo,
-                          &transposed))
+    if (!PyArg_ParseTuple(args, "OOOOddOOO|p", &xo, &lo, &fo, &wo, &eps, &T, &losso, &grado,
+                          &flo, &transposed))
         return NULL;
     if (!(T > 0.0) || !isfinite(T) || !(eps >= 0.0 && eps <= 1.0)) {
         PyErr_SetString(PyExc_ValueError, "expected a finite T > 0 and eps in [0, 1]");
         return NULL;
     }
-    Py_buffer x, l, f, lossv, gradv, fl;
+    Py_buffer x, l, f, wv, lossv, gradv, fl;
     int got = 0; /* how many views to release */
     PyObject *result = NULL;
     if (get_matrix(xo, &x, 0, "input") < 0) return NULL;
@@ -439,21 +449,30 @@ static PyObject *py_ce(PyObject *self, PyObject *args) {
     got = 2;
     if (PyObject_GetBuffer(fo, &f, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) goto done;
     got = 3;
-    if (optional_output(losso, &lossv) < 0) goto done;
+    if (wo == Py_None) {
+        wv.obj = NULL;
+        wv.buf = NULL;
+    } else if (PyObject_GetBuffer(wo, &wv, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+        goto done;
+    }
     got = 4;
-    if (optional_output(grado, &gradv) < 0) goto done;
+    if (optional_output(losso, &lossv) < 0) goto done;
     got = 5;
-    if (PyObject_GetBuffer(flo, &fl, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0) goto done;
+    if (optional_output(grado, &gradv) < 0) goto done;
     got = 6;
+    if (PyObject_GetBuffer(flo, &fl, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0) goto done;
+    got = 7;
     {
         Py_ssize_t n = x.ndim == 2 ? x.shape[0] : 1, K = x.shape[x.ndim - 1];
         if (transposed) { n = x.ndim == 2 ? x.shape[1] : x.shape[0]; K = x.ndim == 2 ? x.shape[0] : 1; }
         int is64 = x.format && strcmp(x.format, "d") == 0;
         int is32 = x.format && strcmp(x.format, "f") == 0;
         int same = f.format && strcmp(f.format, x.format) == 0 &&
+                   (wv.obj == NULL || (wv.format && strcmp(wv.format, x.format) == 0)) &&
                    (lossv.obj == NULL || (lossv.format && strcmp(lossv.format, x.format) == 0)) &&
                    (gradv.obj == NULL || (gradv.format && strcmp(gradv.format, x.format) == 0));
         int sizes = l.len == n * 8 && l.itemsize == 8 && f.len / f.itemsize == n && fl.len == n &&
+                    (wv.obj == NULL || wv.len / wv.itemsize == n) &&
                     (lossv.obj == NULL || lossv.len / lossv.itemsize == n) &&
                     (gradv.obj == NULL || gradv.len / gradv.itemsize == n * K);
         if (!(is64 || is32) || !same || !sizes || K < 1 || K > SHORT_K) {
@@ -472,18 +491,19 @@ static PyObject *py_ce(PyObject *self, PyObject *args) {
         int flagged;
         Py_BEGIN_ALLOW_THREADS
         if (is64)
-            flagged = ce_f64(x.buf, labels, f.buf, eps, T, lossv.buf, gradv.buf, fl.buf, n, K,
-                             transposed);
+            flagged = ce_f64(x.buf, labels, f.buf, wv.buf, eps, T, lossv.buf, gradv.buf, fl.buf,
+                             n, K, transposed);
         else
-            flagged = ce_f32(x.buf, labels, f.buf, eps, T, lossv.buf, gradv.buf, fl.buf, n, K,
-                             transposed);
+            flagged = ce_f32(x.buf, labels, f.buf, wv.buf, eps, T, lossv.buf, gradv.buf, fl.buf,
+                             n, K, transposed);
         Py_END_ALLOW_THREADS
         result = flagged < 0 ? PyErr_NoMemory() : PyLong_FromLong(flagged);
     }
 done:
-    if (got >= 6) PyBuffer_Release(&fl);
-    if (got >= 5 && gradv.obj != NULL) PyBuffer_Release(&gradv);
-    if (got >= 4 && lossv.obj != NULL) PyBuffer_Release(&lossv);
+    if (got >= 7) PyBuffer_Release(&fl);
+    if (got >= 6 && gradv.obj != NULL) PyBuffer_Release(&gradv);
+    if (got >= 5 && lossv.obj != NULL) PyBuffer_Release(&lossv);
+    if (got >= 4 && wv.obj != NULL) PyBuffer_Release(&wv);
     if (got >= 3) PyBuffer_Release(&f);
     if (got >= 2) PyBuffer_Release(&l);
     PyBuffer_Release(&x);

@@ -3,3 +3,16 @@
 from typing import Any
 
 def rows(kind: int, x: Any, out: Any, flags: Any, temperature: float, /) -> int: ...
+def ce(
+    x: Any,
+    labels: Any,
+    factor: Any,
+    weights: Any,
+    eps: float,
+    temperature: float,
+    loss: Any,
+    grad: Any,
+    flags: Any,
+    transposed: bool = ...,
+    /,
+) -> int: ...

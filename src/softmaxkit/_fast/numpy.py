@@ -46,6 +46,7 @@ SHORT_BLOCK_BYTES = 1 << 19  # a transposed block and its temporaries stay in L2
 LINEAR_BLOCK_BYTES = 1 << 21  # rows of X per block of linear_cross_entropy (measured)
 SMALL = 1 << 15  # elements below which one block on this thread beats the pool's overhead
 COMPILED_K = 32  # rows up to this long go to the compiled core (see _core.c)
+COMPILED_BLOCK_BYTES = 1 << 22  # input per block handed to the compiled core
 _THREADS = max(1, min(8, os.cpu_count() or 1))
 _POOL: ThreadPoolExecutor | None = None
 
@@ -86,9 +87,13 @@ def _back(out_rows: np.ndarray, moved_shape: tuple[int, ...], order: tuple[int, 
     return np.ascontiguousarray(np.transpose(out, np.argsort(order)))
 
 
-def _blocks(n: int, k: int, itemsize: int, work: Callable[[int, int], None]) -> None:
-    """Run ``work(start, stop)`` over row blocks, on the pool when it pays."""
-    size = SHORT_BLOCK_BYTES if k <= SHORT_K else BLOCK_BYTES
+def _blocks(
+    n: int, k: int, itemsize: int, work: Callable[[int, int], None], compiled: bool = False
+) -> None:
+    """Run ``work(start, stop)`` over row blocks, on the pool when it pays. Blocks for
+    the compiled core are larger (it tiles them itself; fewer blocks, less Python)."""
+    size = BLOCK_BYTES if k > SHORT_K else SHORT_BLOCK_BYTES
+    size = COMPILED_BLOCK_BYTES if compiled else size
     rows = max(1, size // max(1, k * itemsize))
     starts = list(range(0, n, rows))
     if n * k < SMALL or len(starts) == 1 or _THREADS == 1 or _in_pool() or _inline():
@@ -335,7 +340,7 @@ def _rowwise(
                 return
         out[a:b] = reference(xp_numpy, block, (1,), option, None)
 
-    _blocks(rows.shape[0], rows.shape[1], rows.itemsize, work)
+    _blocks(rows.shape[0], rows.shape[1], rows.itemsize, work, compiled=core is not None)
     return out, moved_shape, order
 
 
@@ -477,20 +482,23 @@ def cross_entropy(
     core = _compiled if not soft and k <= COMPILED_K else None
     core_labels = None if core is None else np.ascontiguousarray(safe_labels, dtype=np.int64)
 
+    if core is not None:  # every row's weight and gradient factor, once
+        core_weights = np.ascontiguousarray(weights, dtype=z.dtype)
+        core_factors = np.ascontiguousarray(factors(0, n)[1], dtype=z.dtype)
+
     def compiled(a: int, b: int) -> bool:
-        """The block by the compiled core; False (nothing stored) when it flags a row,
-        which leaves the whole block to the code below (the reference's edge cases)."""
+        """The block by the compiled core, the weighted losses ``w l`` and the gradient
+        stored; False when it flags a row, which leaves the whole block to the code
+        below (the reference's edge cases), which stores it all again."""
         assert core is not None
         assert core_labels is not None
-        w, factor = factors(a, b)
         flags = np.zeros(b - a, dtype=np.uint8)
-        loss = np.empty(b - a, dtype=z.dtype) if want_loss else None
+        loss = rows_out[a:b] if want_loss else None
         g = grad[a:b] if want_grad else None
-        factor = np.ascontiguousarray(factor, dtype=z.dtype)
-        if core.ce(z[a:b], core_labels[a:b], factor, eps, temperature, loss, g, flags):
-            return False
-        finish(a, b, w, loss)
-        return True
+        return not core.ce(
+            z[a:b], core_labels[a:b], core_factors[a:b], core_weights[a:b], eps, temperature,
+            loss, g, flags,
+        )  # fmt: skip
 
     def work(a: int, b: int) -> None:
         block = z[a:b]
@@ -575,7 +583,7 @@ def cross_entropy(
             np.multiply(g, factor[:, None], out=g)
         finish(a, b, w, loss)
 
-    _blocks(n, k, z.itemsize, work)
+    _blocks(n, k, z.itemsize, work, compiled=core is not None)
     return (rows_out if want_loss else None), (grad if want_grad else None)
 
 
@@ -715,7 +723,7 @@ def linear_cross_entropy(
         flags = np.zeros(nb, dtype=np.uint8)
         loss = _scratch((1, nb), X.dtype, "core_loss").reshape(-1)
         gt = _scratch((k, nb), X.dtype, "core_gt") if want_grads else None
-        if core.ce(zt, labels64[s:e_], factors[s:e_], eps, T, loss, gt, flags, True):
+        if core.ce(zt, labels64[s:e_], factors[s:e_], None, eps, T, loss, gt, flags, True):
             return False, None
         w = weights[s:e_]
         loss = loss if all_active else np.where(w > 0, loss, 0.0)
