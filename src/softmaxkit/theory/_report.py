@@ -98,6 +98,22 @@ def render_text(checks: Sequence[ResultCheck], *, details: bool = False) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _summary_table(checks: Sequence[ResultCheck]) -> list[str]:
+    """A Markdown table, one row per result: status, steps proven, for which K, and the
+    numerical checks passed."""
+    out = ["| # | result | status | steps proven | proven for | numerical checks |"]
+    out.append("|---|---|---|---|---|---|")
+    for check in checks:
+        n_proven = sum(s.status == "proven" for s in check.steps)
+        n_ok = sum(c.passed for c in check.numeric)
+        out.append(
+            f"| {check.number} | {check.title} | **{check.status}** | "
+            f"{n_proven}/{len(check.steps)} | {', '.join(check.modes)} | "
+            f"{n_ok}/{len(check.numeric)} |"
+        )
+    return out
+
+
 def render_markdown(checks: Sequence[ResultCheck], *, numbers: bool = True) -> str:
     """Markdown with LaTeX math. ``numbers=False`` leaves out measured errors, so that
     the output is the same on every machine (used for ``docs/theory.md``)."""
@@ -113,16 +129,7 @@ def render_markdown(checks: Sequence[ResultCheck], *, numbers: bool = True) -> s
         "each result is compared numerically with the library's own functions."
     )
     out.append("")
-    out.append("| # | result | status | symbolic | numerical |")
-    out.append("|---|---|---|---|---|")
-    for check in checks:
-        n_proven = sum(s.status == "proven" for s in check.steps)
-        n_ok = sum(c.passed for c in check.numeric)
-        out.append(
-            f"| {check.number} | {check.title} | **{check.status}** | "
-            f"{n_proven}/{len(check.steps)} steps ({', '.join(check.modes)}) | "
-            f"{n_ok}/{len(check.numeric)} checks |"
-        )
+    out.extend(_summary_table(checks))
     out.append("")
     out.append("## Lemmas")
     out.append("")
@@ -271,16 +278,6 @@ def check_markdown(check: ResultCheck) -> str:
 
 def report_markdown(checks: Sequence[ResultCheck]) -> str:
     """All checks as Markdown for Jupyter: a summary table, then each result."""
-    out = ["| # | result | status | steps proven | proven for | numerical checks |"]
-    out.append("|---|---|---|---|---|---|")
-    for check in checks:
-        n_proven = sum(s.status == "proven" for s in check.steps)
-        n_ok = sum(c.passed for c in check.numeric)
-        out.append(
-            f"| {check.number} | {check.title} | **{check.status}** | "
-            f"{n_proven}/{len(check.steps)} | {', '.join(check.modes)} | "
-            f"{n_ok}/{len(check.numeric)} |"
-        )
-    out.append("")
+    out = [*_summary_table(checks), ""]
     out += [check_markdown(check) for check in checks]
     return "\n".join(out)
