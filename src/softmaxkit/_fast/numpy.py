@@ -687,11 +687,20 @@ def linear_cross_entropy(
     sums = np.zeros(len(starts), dtype=np.float64)
     gX = np.empty((n, d), dtype=X.dtype) if want_grads and want_h else None
 
+    def store(s: int, loss: np.ndarray) -> None:
+        """A block's per-row losses l_i, stored as w_i l_i (into ``losses``, or summed
+        scaled by ``f``), 0 for rows without weight."""
+        w = weights[s : s + loss.shape[0]]
+        loss = loss if all_active else np.where(w > 0, loss, 0.0)
+        if losses is not None:
+            np.multiply(w, loss, out=losses[s : s + loss.shape[0]])
+        else:
+            sums[s // rows] = np.dot(w, loss * f)
+
     def block_loss(s: int, t_: _Short) -> np.ndarray:
         """The block's w_i l_i (into ``losses``, or summed); its gradient G^T as (K, rows)."""
         e_ = s + t_.d.shape[1]
         at = t_.flat(labels[s:e_])
-        w = weights[s:e_]
         log_norm = t_.log_norm
         z_label = t_.d.reshape(-1)[at]
         if eps > 0.0:
@@ -700,11 +709,7 @@ def linear_cross_entropy(
             loss = -((target - eps / k) * (z_label - log_norm) + (eps / k) * sum_logp)
         else:
             loss = log_norm - z_label
-        loss = loss if all_active else np.where(w > 0, loss, 0.0)
-        if losses is not None:
-            np.multiply(w, loss, out=losses[s:e_])
-        else:
-            sums[s // rows] = np.dot(w, loss * f)
+        store(s, loss)
         if want_grads:
             t_.gradient(at, eps, target, factors[s:e_], t_.e)
         return t_.e
@@ -725,12 +730,7 @@ def linear_cross_entropy(
         gt = _scratch((k, nb), X.dtype, "core_gt") if want_grads else None
         if core.ce(zt, labels64[s:e_], factors[s:e_], None, eps, T, loss, gt, flags, True):
             return False, None
-        w = weights[s:e_]
-        loss = loss if all_active else np.where(w > 0, loss, 0.0)
-        if losses is not None:
-            np.multiply(w, loss, out=losses[s:e_])
-        else:
-            sums[s // rows] = np.dot(w, loss * f)
+        store(s, loss)
         return True, gt
 
     def run(my: list[int]) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -744,14 +744,12 @@ def linear_cross_entropy(
             with np.errstate(over="ignore", invalid="ignore"):  # +-inf logits: handled below
                 np.matmul(W, Xb.T, out=zt)
                 zt += b_col
-            GT: np.ndarray | None = None
+            GT: np.ndarray | None
             done, GT = compiled(s, zt) if core is not None else (False, None)
             t_ = None if done else _transposed(zt, T)
-            if done:
-                pass
-            elif t_ is not None:
+            if t_ is not None:
                 GT = block_loss(s, t_)
-            else:  # a non-finite logit: the reference's edge cases, row-major
+            elif not done:  # a non-finite logit: the reference's edge cases, row-major
                 rows_loss, G = cross_entropy(
                     np.ascontiguousarray(zt.T),
                     labels=labels[s:e_],
