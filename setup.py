@@ -27,6 +27,7 @@ setup(
         Extension(
             "softmaxkit._fast._core",
             ["src/softmaxkit/_fast/_core.c"],
+            depends=["src/softmaxkit/_fast/_core_tile.h"],  # the kernels, included per ISA
             extra_compile_args=compile_args,
             optional=True,
         )

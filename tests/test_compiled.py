@@ -4,10 +4,12 @@ and a fallback to the NumPy path that is taken and reported when it is not built
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 
 import array_api_compat.numpy as xp_numpy
+import mpmath
 import numpy as np
 import pytest
 from hypothesis import given
@@ -25,6 +27,22 @@ needs_core = pytest.mark.skipif(
 )
 
 KINDS = {"softmax": 0, "log_softmax": 1, "logsumexp": 2}
+ISA_ORDER = ["baseline", "avx2+fma", "avx512f"]
+# the instruction sets this CPU can run the kernels in (the loader picks the last)
+ISAS = ["none"] if core is None else ISA_ORDER[: ISA_ORDER.index(core.isa()) + 1]
+
+
+@contextlib.contextmanager
+def _isa(name):
+    """The kernels compiled for ``name`` within the block (each build has three)."""
+    if core is None:
+        yield
+        return
+    previous = core.isa(name)
+    try:
+        yield
+    finally:
+        core.isa(previous)
 
 
 def _numpy_path(monkeypatch, fn, *args, **kwargs):
@@ -80,14 +98,16 @@ def logits(draw):
 
 
 @needs_core
+@pytest.mark.parametrize("isa", ISAS)
 @given(x=logits(), name=st.sampled_from(sorted(KINDS)), temperature=st.sampled_from(
     [1.0, 0.5, 3.0, 1e-3, 1e30]))  # fmt: skip
-def test_compiled_core_matches_the_numpy_path_and_the_reference(x, name, temperature):
+def test_compiled_core_matches_the_numpy_path_and_the_reference(isa, x, name, temperature):
     with np.errstate(all="ignore"):
         reference = REFERENCES[name](
             xp_numpy, x, (1,), True if name == "logsumexp" else temperature, None
         )
-    got = _call(name, x, temperature)
+    with _isa(isa):
+        got = _call(name, x, temperature)
     reference = np.asarray(reference).reshape(np.shape(got))
     numpy_fast._compiled = None
     try:
@@ -99,15 +119,17 @@ def test_compiled_core_matches_the_numpy_path_and_the_reference(x, name, tempera
 
 
 @needs_core
+@pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_exponential_is_within_two_ulp_of_mpmath_down_to_the_subnormals(dtype):
+def test_exponential_is_within_two_ulp_of_mpmath_down_to_the_subnormals(dtype, isa):
     # softmax([0, d]) = [1 / (1 + e^d), e^d / (1 + e^d)]: the second entry carries the
     # kernel's exp(d) through one division; d spans [-770, 0] (float32: [-110, 0]),
     # through the subnormal range to 0. Reference: mpmath at 400 digits.
     low = -770.0 if dtype == np.float64 else -110.0
     d = np.concatenate([np.linspace(low, 0.0, 2001), -np.geomspace(1e-12, 1.0, 200)])
     x = np.stack([np.zeros_like(d), d], axis=1).astype(dtype)
-    got = sk.softmax(x, axis=-1)[:, 1].astype(np.float64)
+    with _isa(isa):
+        got = sk.softmax(x, axis=-1)[:, 1].astype(np.float64)
     ref = np.array([float(mp_softmax([0.0, float(v)])[1]) for v in x[:, 1]])
     ref = ref.astype(dtype).astype(np.float64)  # rounded to the dtype, as the result is
     tiny = np.finfo(dtype).tiny
@@ -196,6 +218,7 @@ def test_version_names_the_path_in_use():
 
 
 @needs_core
+@pytest.mark.parametrize("isa", ISAS)
 @given(
     x=logits(),
     eps=st.sampled_from([0.0, 0.1, 1.0]),
@@ -203,7 +226,7 @@ def test_version_names_the_path_in_use():
     reduction=st.sampled_from(["mean", "sum", "none"]),
     seed=st.integers(0, 2**16),
 )
-def test_compiled_cross_entropy_matches_the_numpy_path(x, eps, temperature, reduction, seed):
+def test_compiled_cross_entropy_matches_the_numpy_path(isa, x, eps, temperature, reduction, seed):
     rng = np.random.default_rng(seed)
     n, k = x.shape
     labels = rng.integers(0, k, size=n)
@@ -211,7 +234,7 @@ def test_compiled_cross_entropy_matches_the_numpy_path(x, eps, temperature, redu
     class_weight = rng.uniform(0.0, 2.0, size=k).astype(x.dtype)
     kw = {"label_smoothing": eps, "temperature": temperature, "reduction": reduction,
               "class_weight": class_weight, "ignore_index": -100}  # fmt: skip
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), _isa(isa):
         got = sk.softmax_cross_entropy_with_grad(x, labels, **kw)
         numpy_fast._compiled = None
         try:
@@ -289,3 +312,113 @@ def test_log_normaliser_within_two_ulp_of_mpmath():
         got = sk.logsumexp(row[None, :], axis=-1)
         ref = np.array([float(mp_logsumexp(list(row)))])
         assert ulp_error(got, ref)[0] <= 2, (row, got, ref)
+
+
+@needs_core
+@pytest.mark.parametrize("isa", ISAS)
+@given(
+    x=logits(),
+    eps=st.sampled_from([0.0, 0.1, 1.0]),
+    temperature=st.sampled_from([1.0, 0.5, 3.0]),
+    reduction=st.sampled_from(["mean", "sum", "none"]),
+    weighted=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_compiled_cross_entropy_with_probability_targets_matches_the_reference(
+    isa, x, eps, temperature, reduction, weighted, seed
+):
+    # Probability rows (soft labels): Dirichlet rows, some entries exactly 0 (0 log 0 = 0
+    # even against a -inf log p), one row one-hot. The oracle is the path without the
+    # compiled core: the reference for rows of up to 24 classes, the NumPy path beyond.
+    rng = np.random.default_rng(seed)
+    n, k = x.shape
+    y = rng.dirichlet(np.full(k, 0.5), size=n)
+    y[rng.random((n, k)) < 0.2] = 0.0
+    y[:, 0] += 1e-3  # no row all 0
+    y /= y.sum(axis=1, keepdims=True)
+    y[0] = np.eye(k)[rng.integers(k)]
+    y = y.astype(x.dtype)
+    kw = {"label_smoothing": eps, "temperature": temperature, "reduction": reduction}
+    if weighted:
+        kw["sample_weight"] = rng.uniform(0.0, 2.0, size=n).astype(x.dtype)
+    with np.errstate(all="ignore"), _isa(isa):
+        got = sk.softmax_cross_entropy_with_grad(x, y, **kw)
+        numpy_fast._compiled = None
+        try:
+            oracle = sk.softmax_cross_entropy_with_grad(x, y, **kw)
+        finally:
+            numpy_fast._compiled = core
+    for a, b in zip(got, oracle, strict=True):
+        _same(a, b, x.dtype, 64)
+
+
+@needs_core
+def test_compiled_probability_targets_against_mpmath():
+    # -sum_j y_j log p_j and p - y for soft targets, against mpmath's softmax at
+    # 400 digits (exactly shifted rows, as in the tests above).
+    rng = np.random.default_rng(12)
+    x = rng.normal(scale=4.0, size=(40, 10))
+    x = x - np.max(x, axis=1, keepdims=True)
+    y = rng.dirichlet(np.ones(10), size=40)
+    loss, grad = sk.softmax_cross_entropy_with_grad(x, y, reduction="none")
+    for row, yr, l_, g in zip(x, y, loss, grad, strict=True):
+        p = to_float(mp_softmax(list(row)))
+        with mpmath.workdps(400):
+            lse = mp_logsumexp(list(row))
+            ref = -mpmath.fsum(
+                mpmath.mpf(float(a)) * (mpmath.mpf(float(b)) - lse)
+                for a, b in zip(yr, row, strict=True)
+            )
+        assert ulp_error(np.array([l_]), np.array([float(ref)]))[0] <= 8
+        # "none": the rows' sum; p and p - y each rounded once: 2 ulp of 1
+        np.testing.assert_allclose(g, p - yr, rtol=0, atol=4.5e-16)
+
+
+@needs_core
+def test_unweighted_route_gives_the_weighted_result_with_weights_one():
+    # Without weights the loss takes a route with one gradient factor for every row
+    # and no per-row weight arrays; weights of 1 take the weighted route. Same numbers.
+    rng = np.random.default_rng(13)
+    for dtype in (np.float64, np.float32):
+        x = rng.normal(scale=3.0, size=(20_000, 10)).astype(dtype)
+        y = rng.integers(0, 10, size=20_000)
+        for kw in ({}, {"temperature": 3.0}, {"label_smoothing": 0.1, "reduction": "sum"}):
+            plain = sk.softmax_cross_entropy_with_grad(x, y, **kw)
+            ones = sk.softmax_cross_entropy_with_grad(
+                x, y, sample_weight=np.ones(20_000, dtype), **kw
+            )
+            for a, b in zip(plain, ones, strict=True):
+                assert np.array_equal(a, b)
+
+
+@needs_core
+def test_isa_chooses_among_the_cpu_s_instruction_sets():
+    best = core.isa()
+    assert best in ISA_ORDER
+    assert core.isa("baseline") == best  # returns the previous one
+    try:
+        assert core.isa() == "baseline"
+        with pytest.raises(ValueError, match="instruction sets"):
+            core.isa("sse9")
+    finally:
+        core.isa(best)
+    assert f"({best})" in numpy_fast.compiled_core()
+
+
+def test_numpy_path_soft_loss_does_not_overflow_where_the_reference_does_not(monkeypatch):
+    # Found by the probability-target test above: 25 classes, one logit 1.7e308 and the
+    # rest 0, smoothing 0.1. The true loss, sum_j y'_j (m - x_j) + ..., is about 1.6e307;
+    # the NumPy path summed log p alone first (24 x -1.7e308: -inf) and said inf. The
+    # oracle is the reference's term-by-term sum, written out here in float64.
+    x = np.zeros((1, 25))
+    x[0, 0] = 1.7e308
+    y = np.full((1, 25), 1.0 / 25)
+    yb = 0.9 * y + 0.1 / 25
+    logp = x - 1.7e308  # log p: 0 at the maximum, -1.7e308 elsewhere (exp underflows)
+    expected = -np.sum(yb * logp)
+    assert np.isfinite(expected)
+    fn, kw = sk.softmax_cross_entropy_with_grad, {"label_smoothing": 0.1, "reduction": "sum"}
+    got, _ = _numpy_path(monkeypatch, fn, x, y, **kw)
+    np.testing.assert_allclose(got, expected, rtol=1e-15)
+    if core is not None:
+        np.testing.assert_allclose(fn(x, y, **kw)[0], expected, rtol=1e-15)

@@ -35,6 +35,8 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from . import _checks
 from ._array import (
     Array,
@@ -292,7 +294,9 @@ def _core(
     batch = tuple(z.shape[:-1])
     n = math.prod(batch)  # not -1: with K = 0, (-1, 0) names no shape
     if want_grad or t.labels is not None:
-        ones = xp.ones(batch, dtype=z.dtype, device=device(z)) if t.w is None else t.w
+        # no weights: a broadcast 1 (no memory; a fast path may see its stride 0)
+        one = xp.ones((1,), dtype=z.dtype, device=device(z))
+        ones = xp.broadcast_to(xp.reshape(one, (1,) * len(batch)), batch) if t.w is None else t.w
         fast = fast_call(
             "softmax_cross_entropy",
             xp,
@@ -447,6 +451,11 @@ def _total(xp: Namespace, rows: Array, scale: Array | None) -> Array:
     finite where every row is; a true sum past fmax is ``+-inf``, its rounding,
     without the overflow warning of ``np.sum``.
     """
+    if isinstance(rows, np.ndarray):  # eager NumPy: the plain sum where it is finite,
+        with np.errstate(over="ignore", invalid="ignore"):  # without the temporary rows * f
+            plain = np.sum(rows)
+        if np.isfinite(plain):
+            return plain / scale if scale is not None else plain
     f = 2.0 ** -max(math.prod(rows.shape), 1).bit_length()
     s = xp.sum(rows * f)
     if scale is not None:

@@ -8,7 +8,10 @@
  *   m = max_k x_k,  d_k = (x_k - m) / T,  e_k = exp(d_k),
  *   c = #{k : d_k == 0},  rest = sum of the other e_k,
  *   softmax = e / (c + rest),  log_softmax = d - (log c + log1p(rest / c)),
- *   logsumexp = m + log c + log1p(rest / c)   (T = 1).
+ *   logsumexp = m + log c + log1p(rest / c)   (T = 1),
+ *
+ * and the cross-entropy -sum_j y'_j log p_j with its gradient factor (p - y'),
+ * y' = (1 - eps) y + eps / K, y one-hot or probability rows.
  *
  * Rows whose maximum is not finite (NaN, +inf, all -inf), rows with a NaN, and
  * (T > 1) rows where x - m overflows are not computed: their flag is set and
@@ -17,10 +20,14 @@
  * Taylor polynomial that the compiler vectorises (within 1 ulp of the
  * correctly rounded result in float64 outside the subnormal range, 2 ulp in
  * float32), scaled by 2^n in two steps so that subnormal results are rounded
- * once. Short rows are worked on transposed, a block of rows at a time, so
- * that the loops run across rows (independent) rather than along a row of 10.
- * Sums along long rows use eight lanes of partial sums, which the compiler
- * vectorises without reassociating anything it was not told to.
+ * once. Rows of up to 32 classes are worked on transposed, a tile of 256 rows
+ * at a time (4 x 4 blocks transposed in registers), so that the loops run
+ * across rows (independent) rather than along a row of 10.
+ *
+ * The kernels are in _core_tile.h, compiled here once per precision and per
+ * instruction set: the baseline, AVX2 with FMA, and AVX-512 (x86-64 with GCC or
+ * Clang); the CPU's features pick one when the module is loaded (isa() says
+ * which, and can choose a lower one, for tests).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -29,91 +36,45 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-/* One build runs on every x86-64 CPU: the loops are compiled for the baseline,
-   for AVX2 and for AVX-512, and the loader picks one by the CPU's features (an ifunc). */
-#define SK_CLONES __attribute__((target_clones("default", "avx2", "avx512f")))
-#else
-#define SK_CLONES
-#endif
-
-#define SHORT_K 32   /* rows up to this long are worked on transposed */
-#define TILE 256     /* rows per transposed tile */
-#define LANES 8
+#define SHORT_K 32 /* rows up to this long are worked on transposed */
+#define TILE 256   /* rows per transposed tile */
 
 enum { SOFTMAX = 0, LOG_SOFTMAX = 1, LOGSUMEXP = 2 };
 
-/* ---------------------------------------------------------------- exponentials */
+#define SK_CAT_(a, b) a##_##b
+#define SK_CAT(a, b) SK_CAT_(a, b)
 
-/* 2^n for an integer-valued n in [-550, 0], as bits: the magic constant puts n + bias
-   in the low bits of t's mantissa, and shifting them to the exponent field drops
-   the rest (only shifts and adds of 64-bit lanes: AVX2 has them, not 64-bit
-   arithmetic shifts or conversions). */
-static inline double pow2_f64(double n) {
-    double t = n + (0x1.8p52 + 1023.0);
-    uint64_t bits;
-    memcpy(&bits, &t, 8);
-    bits <<= 52;
-    double s;
-    memcpy(&s, &bits, 8);
-    return s;
-}
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#define SK_X86 1
+#endif
 
-/* exp(d) for d <= 0 (or -inf): 0 below the subnormal range. */
-static inline double exp_nonpos_f64(double d) {
-    const double magic = 0x1.8p52, log2e = 0x1.71547652b82fep0;
-    const double ln2_hi = 0x1.62e42fefa3800p-1, ln2_lo = 0x1.ef35793c76730p-45;
-    d = d < -746.0 ? -746.0 : d; /* exp(-746) rounds to 0; so does -inf */
-    double n = (d * log2e + magic) - magic; /* the nearest integer */
-    double r = (d - n * ln2_hi) - n * ln2_lo; /* |r| <= ln2 / 2 */
-    /* Taylor to degree 13: the remainder is < 4e-18 on |r| <= 0.347 */
-    double p = 1.0 / 6227020800.0;
-    p = p * r + 1.0 / 479001600.0;
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
-    /* p * 2^n in two normal steps, so that a subnormal result is rounded once */
-    double n1 = (n * 0.5 + magic) - magic;
-    return (p * pow2_f64(n1)) * pow2_f64(n - n1);
-}
+#if defined(__clang__)
+#define SK_SHUF4(a, b, i0, i1, i2, i3) __builtin_shufflevector(a, b, i0, i1, i2, i3)
+#elif defined(__GNUC__)
+#define SK_SHUF4(a, b, i0, i1, i2, i3) \
+    __builtin_shuffle(a, b, (__typeof__(SK_INDEX(a))){i0, i1, i2, i3})
+#endif
 
-static inline float pow2_f32(float n) {
-    float t = n + (0x1.8p23f + 127.0f);
-    uint32_t bits;
-    memcpy(&bits, &t, 4);
-    bits <<= 23;
-    float s;
-    memcpy(&s, &bits, 4);
-    return s;
-}
-
-static inline float exp_nonpos_f32(float d) {
-    const float magic = 0x1.8p23f, log2e = 0x1.715476p0f;
-    const float ln2_hi = 0x1.62e4p-1f, ln2_lo = 0x1.7f7d1cp-20f;
-    d = d < -104.0f ? -104.0f : d; /* exp(-104) rounds to 0 in float32 */
-    float n = (d * log2e + magic) - magic;
-    float r = (d - n * ln2_hi) - n * ln2_lo;
-    /* Taylor to degree 7: the remainder is < 6e-9 on |r| <= 0.347 */
-    float p = 1.0f / 5040.0f;
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    float n1 = (n * 0.5f + magic) - magic;
-    return (p * pow2_f32(n1)) * pow2_f32(n - n1);
-}
+#ifdef SK_SHUF4
+typedef double sk_v4d __attribute__((vector_size(32)));
+typedef float sk_v4f __attribute__((vector_size(16)));
+typedef int64_t sk_v4l __attribute__((vector_size(32)));
+typedef int32_t sk_v4i __attribute__((vector_size(16)));
+/* the index vector type of a 4-lane vector (GCC's __builtin_shuffle wants one) */
+#define SK_INDEX(a) _Generic((a), sk_v4d: (sk_v4l){0}, sk_v4f: (sk_v4i){0})
+/* c_j = (a0[j], a1[j], a2[j], a3[j]): the 4 x 4 transpose in six shuffles */
+#define SK_TRANSPOSE4(a0, a1, a2, a3, c0, c1, c2, c3)          \
+    do {                                                        \
+        __typeof__(a0) t0 = SK_SHUF4(a0, a1, 0, 4, 2, 6);       \
+        __typeof__(a0) t1 = SK_SHUF4(a0, a1, 1, 5, 3, 7);       \
+        __typeof__(a0) t2 = SK_SHUF4(a2, a3, 0, 4, 2, 6);       \
+        __typeof__(a0) t3 = SK_SHUF4(a2, a3, 1, 5, 3, 7);       \
+        c0 = SK_SHUF4(t0, t2, 0, 1, 4, 5);                      \
+        c1 = SK_SHUF4(t1, t3, 0, 1, 4, 5);                      \
+        c2 = SK_SHUF4(t0, t2, 2, 3, 6, 7);                      \
+        c3 = SK_SHUF4(t1, t3, 2, 3, 6, 7);                      \
+    } while (0)
+#endif
 
 /* log1p(q) for 0 <= q < 2^52, branch-free so that a loop over rows vectorises: u =
    1 + q rounded, its exact rounding error q - (u - 1) divided by u as a correction,
@@ -157,194 +118,146 @@ static inline void log_norms(const double *count, const double *rest, double *ln
 
 /* ---------------------------------------------------------------- the kernels */
 
-/* d = SHIFTED, e = exp(d) over a tile; count the maxima (d == 0) and sum the rest. */
-#define EXP_LOOP(FLOAT, EXP, SHIFTED)                                                         \
-    for (Py_ssize_t k = 0; k < K; k++)                                                        \
-        for (Py_ssize_t r = 0; r < n; r++) {                                                  \
-            FLOAT dk = SHIFTED;                                                               \
-            FLOAT e = EXP(dk);                                                                \
-            double top = dk == 0 ? 1.0 : 0.0;                                                 \
-            count[r] += top;                                                                  \
-            rest[r] += (double)e - top;                                                       \
-            d[k * TILE + r] = dk;                                                             \
-            e_[k * TILE + r] = e;                                                             \
-        }
+/* The next tile's memory: up to two inputs and one output, prefetched while a tile
+   computes. */
+typedef struct {
+    const char *in[2];
+    Py_ssize_t in_bytes[2];
+    char *out;
+    Py_ssize_t out_bytes;
+} sk_next;
 
-/* One template for both precisions: FLOAT is the storage type, the sums are
-   accumulated in double (float32 rows gain accuracy, lose nothing). */
-#define DEFINE_KERNELS(SUFFIX, FLOAT, EXP)                                                    \
-                                                                                              \
-    /* Short rows: a tile of rows copied transposed, every loop across the rows. */           \
-    SK_CLONES static int short_tile_##SUFFIX(const FLOAT *x, FLOAT *out, uint8_t *flags,      \
-                                             Py_ssize_t n, Py_ssize_t K, int kind, double T,  \
-                                             FLOAT *d, FLOAT *e_, double *m_, double *rest,   \
-                                             double *count) {                                 \
-        const FLOAT Tf = (FLOAT)T;                                                            \
-        FLOAT m[TILE];                                                                        \
-        for (Py_ssize_t k = 0; k < K; k++)                                                    \
-            for (Py_ssize_t r = 0; r < n; r++) d[k * TILE + r] = x[r * K + k];               \
-        for (Py_ssize_t r = 0; r < n; r++) m[r] = d[r];                                       \
-        for (Py_ssize_t k = 1; k < K; k++)                                                    \
-            for (Py_ssize_t r = 0; r < n; r++)                                                \
-                m[r] = d[k * TILE + r] > m[r] ? d[k * TILE + r] : m[r];                       \
-        for (Py_ssize_t r = 0; r < n; r++) { rest[r] = 0.0; count[r] = 0.0; }                 \
-        /* e goes to e_ (softmax's result), d stays (log_softmax's); two copies of the  \
-           loop so that T = 1 costs no division */                                            \
-        if (T == 1.0)                                                                         \
-            EXP_LOOP(FLOAT, EXP, (d[k * TILE + r] - m[r]))                                    \
-        else                                                                                  \
-            EXP_LOOP(FLOAT, EXP, (d[k * TILE + r] - m[r]) / Tf)                               \
-        int flagged = 0;                                                                      \
-        for (Py_ssize_t r = 0; r < n; r++) {                                                  \
-            int bad = !isfinite((double)m[r]) || isnan(rest[r]) ||                            \
-                      (T > 1.0 && rest_overflowed_##SUFFIX(x + r * K, K, 1, m[r]));           \
-            flags[r] = (uint8_t)bad;                                                          \
-            flagged += bad;                                                                   \
-            m_[r] = m[r];                                                                     \
-        }                                                                                     \
-        if (kind == SOFTMAX)                                                                  \
-            for (Py_ssize_t r = 0; r < n; r++) rest[r] = count[r] + rest[r];                  \
-        else                                                                                  \
-            log_norms(count, rest, rest, n);                                                  \
-        if (kind == LOGSUMEXP) {                                                              \
-            for (Py_ssize_t r = 0; r < n; r++) out[r] = (FLOAT)(m_[r] + rest[r]);             \
-            return flagged;                                                                   \
-        }                                                                                     \
-        FLOAT scale[TILE];                                                                    \
-        for (Py_ssize_t r = 0; r < n; r++) scale[r] = (FLOAT)rest[r];                         \
-        if (kind == SOFTMAX)                                                                  \
-            for (Py_ssize_t k = 0; k < K; k++)                                                \
-                for (Py_ssize_t r = 0; r < n; r++) d[k * TILE + r] = e_[k * TILE + r] / scale[r]; \
-        else                                                                                  \
-            for (Py_ssize_t k = 0; k < K; k++)                                                \
-                for (Py_ssize_t r = 0; r < n; r++) d[k * TILE + r] -= scale[r];               \
-        for (Py_ssize_t r = 0; r < n; r++)                                                    \
-            for (Py_ssize_t k = 0; k < K; k++) out[r * K + k] = d[k * TILE + r];              \
-        return flagged;                                                                       \
-    }                                                                                         \
-                                                                                              \
-    /* Cross-entropy of a tile with integer labels: the loss -sum_j y'_j log p_j and  \
-       the gradient factor (p - y'), y' = (1 - eps) onehot + eps / K. */                    \
-    SK_CLONES static int ce_tile_##SUFFIX(const FLOAT *x, Py_ssize_t rs, Py_ssize_t ks,    \
-                                          const int64_t *labels, const FLOAT *factor,       \
-                                          const FLOAT *weights, double eps, double T,       \
-                                          FLOAT *loss, FLOAT *grad,                         \
-                                          uint8_t *flags, Py_ssize_t n, Py_ssize_t K,       \
-                                          FLOAT *d, FLOAT *e_, double *rest,                \
-                                          double *count) {                                  \
-        /* entry (r, k) of x and grad is at r * rs + k * ks: rows (rs = K, ks = 1) or     \
-           the transposed (K, rows) logits of linear_cross_entropy (rs = 1, ks = n) */     \
-        const FLOAT Tf = (FLOAT)T;                                                          \
-        FLOAT m[TILE], ln[TILE], total[TILE], acc[TILE];                                    \
-        for (Py_ssize_t k = 0; k < K; k++)                                                  \
-            for (Py_ssize_t r = 0; r < n; r++) d[k * TILE + r] = x[r * rs + k * ks];       \
-        for (Py_ssize_t r = 0; r < n; r++) m[r] = d[r];                                     \
-        for (Py_ssize_t k = 1; k < K; k++)                                                  \
-            for (Py_ssize_t r = 0; r < n; r++)                                              \
-                m[r] = d[k * TILE + r] > m[r] ? d[k * TILE + r] : m[r];                     \
-        for (Py_ssize_t r = 0; r < n; r++) { rest[r] = 0.0; count[r] = 0.0; }               \
-        if (T == 1.0)                                                                       \
-            EXP_LOOP(FLOAT, EXP, (d[k * TILE + r] - m[r]))                                  \
-        else                                                                                \
-            EXP_LOOP(FLOAT, EXP, (d[k * TILE + r] - m[r]) / Tf)                             \
-        int flagged = 0;                                                                    \
-        for (Py_ssize_t r = 0; r < n; r++) {                                                \
-            int bad = !isfinite((double)m[r]) || isnan(rest[r]) ||                          \
-                      (T > 1.0 && rest_overflowed_##SUFFIX(x + r * rs, K, ks, m[r]));       \
-            flags[r] = (uint8_t)bad;                                                        \
-            flagged += bad;                                                                 \
-            total[r] = (FLOAT)(count[r] + rest[r]);                                         \
-        }                                                                                   \
-        log_norms(count, rest, rest, n);                                                    \
-        for (Py_ssize_t r = 0; r < n; r++) ln[r] = (FLOAT)rest[r];                          \
-        const FLOAT uniform = (FLOAT)(eps / (double)K);                                     \
-        const FLOAT target = (FLOAT)((1.0 - eps) + eps / (double)K);                        \
-        if (loss != NULL) {                                                                 \
-            for (Py_ssize_t r = 0; r < n; r++) acc[r] = 0;                                  \
-            /* term by term, the label's with weight target: a -inf log p at the label  \
-               must not meet its own uniform share (-inf + inf) */                          \
-            if (eps > 0.0)                                                                  \
-                for (Py_ssize_t k = 0; k < K; k++)                                          \
-                    for (Py_ssize_t r = 0; r < n; r++)                                      \
-                        acc[r] += (d[k * TILE + r] - ln[r]) *                               \
-                                  (labels[r] == k ? target : uniform);                      \
-            for (Py_ssize_t r = 0; r < n; r++)                                              \
-                loss[r] = eps > 0.0 ? -acc[r] : -(d[labels[r] * TILE + r] - ln[r]);         \
-            if (weights != NULL) /* w l, and 0 for rows without weight */                   \
-                for (Py_ssize_t r = 0; r < n; r++)                                          \
-                    loss[r] = weights[r] > 0 ? weights[r] * loss[r] : (FLOAT)0;             \
-        }                                                                                   \
-        if (grad != NULL) {                                                                 \
-            for (Py_ssize_t r = 0; r < n; r++) acc[r] = e_[labels[r] * TILE + r] / total[r]; \
-            /* + 0 turns the -0 of a zero factor into the +0 the reference writes */      \
-            for (Py_ssize_t k = 0; k < K; k++)                                              \
-                for (Py_ssize_t r = 0; r < n; r++)                                          \
-                    e_[k * TILE + r] =                                                      \
-                        (e_[k * TILE + r] / total[r] - uniform) * factor[r] + (FLOAT)0;     \
-            for (Py_ssize_t r = 0; r < n; r++)                                              \
-                e_[labels[r] * TILE + r] = (acc[r] - target) * factor[r] + (FLOAT)0;        \
-            for (Py_ssize_t k = 0; k < K; k++)                                              \
-                for (Py_ssize_t r = 0; r < n; r++) grad[r * rs + k * ks] = e_[k * TILE + r];\
-        }                                                                                   \
-        return flagged;                                                                     \
-    }                                                                                       \
-                                                                                            \
-    static int ce_##SUFFIX(const FLOAT *x, const int64_t *labels, const FLOAT *factor,      \
-                           const FLOAT *weights, double eps, double T, FLOAT *loss,         \
-                           FLOAT *grad, uint8_t *flags,                                     \
-                           Py_ssize_t n, Py_ssize_t K, int transposed) {                    \
-        const Py_ssize_t rs = transposed ? 1 : K, ks = transposed ? n : 1;                  \
-        FLOAT *d = malloc(sizeof(FLOAT) * 2 * TILE * SHORT_K);                              \
-        double *work = malloc(sizeof(double) * 2 * TILE);                                   \
-        if (d == NULL || work == NULL) { free(d); free(work); return -1; }                  \
-        int flagged = 0;                                                                    \
-        for (Py_ssize_t a = 0; a < n; a += TILE) {                                          \
-            Py_ssize_t b = a + TILE < n ? a + TILE : n;                                     \
-            flagged += ce_tile_##SUFFIX(x + a * rs, rs, ks, labels + a, factor + a,         \
-                                        weights ? weights + a : NULL, eps, T,               \
-                                        loss ? loss + a : NULL, grad ? grad + a * rs : NULL,\
-                                        flags + a, b - a, K, d, d + TILE * SHORT_K, work,   \
-                                        work + TILE);                                       \
-        }                                                                                   \
-        free(d);                                                                            \
-        free(work);                                                                         \
-        return flagged;                                                                     \
-    }                                                                                       \
-                                                                                            \
-    static int rows_##SUFFIX(const FLOAT *x, FLOAT *out, uint8_t *flags, Py_ssize_t n,        \
-                             Py_ssize_t K, int kind, double T) {                              \
-        FLOAT *d = malloc(sizeof(FLOAT) * 2 * TILE * SHORT_K);                                \
-        double *work = malloc(sizeof(double) * 3 * TILE);                                     \
-        if (d == NULL || work == NULL) { free(d); free(work); return -1; }                    \
-        int flagged = 0;                                                                      \
-        for (Py_ssize_t a = 0; a < n; a += TILE) {                                            \
-            Py_ssize_t b = a + TILE < n ? a + TILE : n;                                       \
-            FLOAT *o = out + (kind == LOGSUMEXP ? a : a * K);                                 \
-            flagged += short_tile_##SUFFIX(x + a * K, o, flags + a, b - a, K, kind, T, d,     \
-                                           d + TILE * SHORT_K, work, work + TILE,             \
-                                           work + 2 * TILE);                                  \
-        }                                                                                     \
-        free(d);                                                                              \
-        free(work);                                                                           \
-        return flagged;                                                                       \
-    }
+#define MA_PLAIN(a, b, c) ((a) * (b) + (c))
 
-/* T > 1: does some x - m overflow to -inf while (x - m) / T would not?  Then the
-   reference computes x / T - m / T; the row is left to it. */
-static int rest_overflowed_f64(const double *row, Py_ssize_t K, Py_ssize_t stride, double m) {
-    for (Py_ssize_t k = 0; k < K; k++)
-        if (isinf(row[k * stride] - m) && isfinite(row[k * stride])) return 1;
-    return 0;
-}
-static int rest_overflowed_f32(const float *row, Py_ssize_t K, Py_ssize_t stride, float m) {
-    for (Py_ssize_t k = 0; k < K; k++)
-        if (isinf(row[k * stride] - m) && isfinite(row[k * stride])) return 1;
-    return 0;
+/* the baseline: every x86-64 (SSE2), and every other CPU */
+#define SK_ATTR
+#define MA MA_PLAIN
+#ifdef SK_SHUF4
+#define VEC sk_v4d
+#endif
+#define FLOAT double
+#define IS_F64 1
+#define SFX f64_base
+#include "_core_tile.h"
+#undef FLOAT
+#undef IS_F64
+#undef SFX
+#undef VEC
+#ifdef SK_SHUF4
+#define VEC sk_v4f
+#endif
+#define FLOAT float
+#define IS_F64 0
+#define SFX f32_base
+#include "_core_tile.h"
+#undef FLOAT
+#undef IS_F64
+#undef SFX
+#undef VEC
+#undef MA
+#undef SK_ATTR
+
+#ifdef SK_X86
+/* AVX2 with FMA, and AVX-512: one fused multiply-add where the source writes MA */
+#define SK_ATTR __attribute__((target("avx2,fma")))
+#define MA __builtin_fma
+#define VEC sk_v4d
+#define FLOAT double
+#define IS_F64 1
+#define SFX f64_avx2
+#include "_core_tile.h"
+#undef FLOAT
+#undef IS_F64
+#undef SFX
+#undef VEC
+#undef MA
+#define MA __builtin_fmaf
+#define VEC sk_v4f
+#define FLOAT float
+#define IS_F64 0
+#define SFX f32_avx2
+#include "_core_tile.h"
+#undef FLOAT
+#undef IS_F64
+#undef SFX
+#undef VEC
+#undef MA
+#undef SK_ATTR
+#define SK_ATTR __attribute__((target("avx512f,avx2,fma")))
+#define MA __builtin_fma
+#define VEC sk_v4d
+#define FLOAT double
+#define IS_F64 1
+#define SFX f64_avx512
+#include "_core_tile.h"
+#undef FLOAT
+#undef IS_F64
+#undef SFX
+#undef VEC
+#undef MA
+#define MA __builtin_fmaf
+#define VEC sk_v4f
+#define FLOAT float
+#define IS_F64 0
+#define SFX f32_avx512
+#include "_core_tile.h"
+#undef FLOAT
+#undef IS_F64
+#undef SFX
+#undef VEC
+#undef SK_ATTR
+#undef MA
+#endif
+
+/* ---------------------------------------------------------------- dispatch */
+
+enum { ISA_BASE = 0, ISA_AVX2 = 1, ISA_AVX512 = 2 };
+static const char *const isa_names[] = {"baseline", "avx2+fma", "avx512f"};
+static int isa_best = ISA_BASE; /* what the CPU has (set when the module loads) */
+static int isa = ISA_BASE;      /* what the kernels use */
+
+static void detect_isa(void) {
+#ifdef SK_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+        isa_best = ISA_AVX512;
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        isa_best = ISA_AVX2;
+#endif
+    isa = isa_best;
 }
 
-DEFINE_KERNELS(f64, double, exp_nonpos_f64)
-DEFINE_KERNELS(f32, float, exp_nonpos_f32)
+#ifdef SK_X86
+#define SK_DISPATCH(NAME, TYPE, ...)                                                   \
+    (isa == ISA_AVX512 ? SK_CAT(NAME, SK_CAT(TYPE, avx512))(__VA_ARGS__)               \
+     : isa == ISA_AVX2 ? SK_CAT(NAME, SK_CAT(TYPE, avx2))(__VA_ARGS__)                 \
+                       : SK_CAT(NAME, SK_CAT(TYPE, base))(__VA_ARGS__))
+#else
+#define SK_DISPATCH(NAME, TYPE, ...) SK_CAT(NAME, SK_CAT(TYPE, base))(__VA_ARGS__)
+#endif
 
+static int rows_f64(const double *x, double *out, uint8_t *flags, Py_ssize_t n, Py_ssize_t K,
+                    int kind, double T) {
+    return SK_DISPATCH(rows, f64, x, out, flags, n, K, kind, T);
+}
+static int rows_f32(const float *x, float *out, uint8_t *flags, Py_ssize_t n, Py_ssize_t K,
+                    int kind, double T) {
+    return SK_DISPATCH(rows, f32, x, out, flags, n, K, kind, T);
+}
+static int ce_f64(const double *x, const int64_t *labels, const double *probs,
+                  const double *factor, double factor1, const double *weights, double eps,
+                  double T, double *loss, double *grad, uint8_t *flags, Py_ssize_t n,
+                  Py_ssize_t K, int transposed) {
+    return SK_DISPATCH(ce, f64, x, labels, probs, factor, factor1, weights, eps, T, loss, grad,
+                       flags, n, K, transposed);
+}
+static int ce_f32(const float *x, const int64_t *labels, const float *probs,
+                  const float *factor, double factor1, const float *weights, double eps,
+                  double T, float *loss, float *grad, uint8_t *flags, Py_ssize_t n,
+                  Py_ssize_t K, int transposed) {
+    return SK_DISPATCH(ce, f32, x, labels, probs, factor, (float)factor1, weights, eps, T, loss,
+                       grad, flags, n, K, transposed);
+}
 /* ---------------------------------------------------------------- Python */
 
 static int get_matrix(PyObject *obj, Py_buffer *view, int writable, const char *what) {
@@ -416,22 +329,40 @@ PyDoc_STRVAR(ce_doc,
              "ce(x, labels, factor, weights, eps, temperature, loss, grad, flags, transposed=0)\n"
              "-> int\n\n"
              "Softmax cross-entropy of each row of the C-contiguous (n, K) buffer x, K <= 32\n"
-             "(transposed: x and grad are (K, n), the logits of row i in column i),\n"
-             "with int64 labels in [0, K) and label smoothing eps: the loss\n"
-             "-sum_j y'_j log softmax(x / T)_j into loss (n,) and factor * (softmax - y')\n"
-             "into grad (n, K), y' = (1 - eps) onehot + eps / K; either output may be None.\n"
-             "With weights (n,) (or None), the loss is w * loss, 0 where w <= 0.\n"
-             "flags (n,) uint8 is set for the rows left to the reference. Returns how many\n"
-             "rows were flagged.");
+             "(transposed: x and grad are (K, n), the logits of row i in column i). labels:\n"
+             "int64 (n,) labels in [0, K), or a float (n, K) buffer of probability rows laid\n"
+             "out as x. With label smoothing eps, the loss -sum_j y'_j log softmax(x / T)_j\n"
+             "goes into loss (n,) and factor * (softmax - y') into grad (n, K),\n"
+             "y' = (1 - eps) y + eps / K; either output may be None. factor: (n,) or one\n"
+             "number for every row. With weights (n,) (or None), the loss is w * loss, 0\n"
+             "where w <= 0. flags (n,) uint8 is set for the rows left to the reference.\n"
+             "Returns how many rows were flagged.");
 
 static int optional_output(PyObject *obj, Py_buffer *view) {
-    if (obj == Py_None) { view->obj = NULL; view->buf = NULL; return 0; }
+    if (obj == Py_None) {
+        view->obj = NULL;
+        view->buf = NULL;
+        return 0;
+    }
     return PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE);
+}
+
+static int optional_input(PyObject *obj, Py_buffer *view) {
+    if (obj == Py_None) {
+        view->obj = NULL;
+        view->buf = NULL;
+        return 0;
+    }
+    return PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT);
+}
+
+static int same_format(const Py_buffer *v, const char *format) {
+    return v->obj == NULL || (v->format && strcmp(v->format, format) == 0);
 }
 
 static PyObject *py_ce(PyObject *self, PyObject *args) {
     PyObject *xo, *lo, *fo, *wo, *losso, *grado, *flo;
-    double eps, T;
+    double eps, T, factor1 = 1.0;
     int transposed = 0;
     if (!PyArg_ParseTuple(args, "OOOOddOOO|p", &xo, &lo, &fo, &wo, &eps, &T, &losso, &grado,
                           &flo, &transposed))
@@ -440,6 +371,11 @@ static PyObject *py_ce(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "expected a finite T > 0 and eps in [0, 1]");
         return NULL;
     }
+    int factor_is_number = PyFloat_Check(fo) || PyLong_Check(fo);
+    if (factor_is_number) {
+        factor1 = PyFloat_AsDouble(fo);
+        if (factor1 == -1.0 && PyErr_Occurred()) return NULL;
+    }
     Py_buffer x, l, f, wv, lossv, gradv, fl;
     int got = 0; /* how many views to release */
     PyObject *result = NULL;
@@ -447,14 +383,9 @@ static PyObject *py_ce(PyObject *self, PyObject *args) {
     got = 1;
     if (PyObject_GetBuffer(lo, &l, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) goto done;
     got = 2;
-    if (PyObject_GetBuffer(fo, &f, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) goto done;
+    if (optional_input(factor_is_number ? Py_None : fo, &f) < 0) goto done;
     got = 3;
-    if (wo == Py_None) {
-        wv.obj = NULL;
-        wv.buf = NULL;
-    } else if (PyObject_GetBuffer(wo, &wv, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
-        goto done;
-    }
+    if (optional_input(wo, &wv) < 0) goto done;
     got = 4;
     if (optional_output(losso, &lossv) < 0) goto done;
     got = 5;
@@ -464,38 +395,44 @@ static PyObject *py_ce(PyObject *self, PyObject *args) {
     got = 7;
     {
         Py_ssize_t n = x.ndim == 2 ? x.shape[0] : 1, K = x.shape[x.ndim - 1];
-        if (transposed) { n = x.ndim == 2 ? x.shape[1] : x.shape[0]; K = x.ndim == 2 ? x.shape[0] : 1; }
+        if (transposed) {
+            n = x.ndim == 2 ? x.shape[1] : x.shape[0];
+            K = x.ndim == 2 ? x.shape[0] : 1;
+        }
         int is64 = x.format && strcmp(x.format, "d") == 0;
         int is32 = x.format && strcmp(x.format, "f") == 0;
-        int same = f.format && strcmp(f.format, x.format) == 0 &&
-                   (wv.obj == NULL || (wv.format && strcmp(wv.format, x.format) == 0)) &&
-                   (lossv.obj == NULL || (lossv.format && strcmp(lossv.format, x.format) == 0)) &&
-                   (gradv.obj == NULL || (gradv.format && strcmp(gradv.format, x.format) == 0));
-        int sizes = l.len == n * 8 && l.itemsize == 8 && f.len / f.itemsize == n && fl.len == n &&
+        /* labels: int64 (n,); or probabilities, x's dtype and size */
+        int soft = l.format && x.format && strcmp(l.format, x.format) == 0;
+        int same = same_format(&f, x.format) && same_format(&wv, x.format) &&
+                   same_format(&lossv, x.format) && same_format(&gradv, x.format);
+        int sizes = (soft ? l.len == x.len : (l.len == n * 8 && l.itemsize == 8)) &&
+                    fl.len == n && (f.obj == NULL || f.len / f.itemsize == n) &&
                     (wv.obj == NULL || wv.len / wv.itemsize == n) &&
                     (lossv.obj == NULL || lossv.len / lossv.itemsize == n) &&
                     (gradv.obj == NULL || gradv.len / gradv.itemsize == n * K);
         if (!(is64 || is32) || !same || !sizes || K < 1 || K > SHORT_K) {
             PyErr_SetString(PyExc_ValueError,
                             "expected float32 or float64 x, factor and outputs of one dtype, "
-                            "int64 labels, matching sizes and 1 <= K <= 32");
+                            "int64 labels or probabilities of x's dtype and shape, matching "
+                            "sizes and 1 <= K <= 32");
             goto done;
         }
-        const int64_t *labels = l.buf;
-        for (Py_ssize_t r = 0; r < n; r++)
-            if (labels[r] < 0 || labels[r] >= K) {
-                PyErr_Format(PyExc_ValueError, "expected labels in [0, %zd), got %lld", K,
-                             (long long)labels[r]);
-                goto done;
-            }
+        const int64_t *labels = soft ? NULL : l.buf;
+        if (!soft)
+            for (Py_ssize_t r = 0; r < n; r++)
+                if (labels[r] < 0 || labels[r] >= K) {
+                    PyErr_Format(PyExc_ValueError, "expected labels in [0, %zd), got %lld", K,
+                                 (long long)labels[r]);
+                    goto done;
+                }
         int flagged;
         Py_BEGIN_ALLOW_THREADS
         if (is64)
-            flagged = ce_f64(x.buf, labels, f.buf, wv.buf, eps, T, lossv.buf, gradv.buf, fl.buf,
-                             n, K, transposed);
+            flagged = ce_f64(x.buf, labels, soft ? l.buf : NULL, f.buf, factor1, wv.buf, eps, T,
+                             lossv.buf, gradv.buf, fl.buf, n, K, transposed);
         else
-            flagged = ce_f32(x.buf, labels, f.buf, wv.buf, eps, T, lossv.buf, gradv.buf, fl.buf,
-                             n, K, transposed);
+            flagged = ce_f32(x.buf, labels, soft ? l.buf : NULL, f.buf, factor1, wv.buf, eps, T,
+                             lossv.buf, gradv.buf, fl.buf, n, K, transposed);
         Py_END_ALLOW_THREADS
         result = flagged < 0 ? PyErr_NoMemory() : PyLong_FromLong(flagged);
     }
@@ -504,15 +441,40 @@ done:
     if (got >= 6 && gradv.obj != NULL) PyBuffer_Release(&gradv);
     if (got >= 5 && lossv.obj != NULL) PyBuffer_Release(&lossv);
     if (got >= 4 && wv.obj != NULL) PyBuffer_Release(&wv);
-    if (got >= 3) PyBuffer_Release(&f);
+    if (got >= 3 && f.obj != NULL) PyBuffer_Release(&f);
     if (got >= 2) PyBuffer_Release(&l);
     PyBuffer_Release(&x);
     return result;
 }
 
+PyDoc_STRVAR(isa_doc,
+             "isa(name=None) -> str\n\n"
+             "The instruction set the kernels use: 'avx512f', 'avx2+fma' or 'baseline'\n"
+             "(chosen by the CPU's features when the module loads). With a name, use that\n"
+             "one instead (one the CPU has; for tests) and return the previous one.");
+
+static PyObject *py_isa(PyObject *self, PyObject *args) {
+    const char *name = NULL;
+    if (!PyArg_ParseTuple(args, "|z", &name)) return NULL;
+    const char *previous = isa_names[isa];
+    if (name != NULL) {
+        int level = -1;
+        for (int i = 0; i <= ISA_AVX512; i++)
+            if (strcmp(name, isa_names[i]) == 0) level = i;
+        if (level < 0 || level > isa_best) {
+            PyErr_Format(PyExc_ValueError, "expected one of this CPU's instruction sets (up to %s), got %s",
+                         isa_names[isa_best], name);
+            return NULL;
+        }
+        isa = level;
+    }
+    return PyUnicode_FromString(previous);
+}
+
 static PyMethodDef methods[] = {
     {"rows", py_rows, METH_VARARGS, rows_doc},
     {"ce", py_ce, METH_VARARGS, ce_doc},
+    {"isa", py_isa, METH_VARARGS, isa_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -521,4 +483,7 @@ static struct PyModuleDef module = {
     "The compiled row-wise core of softmaxkit's NumPy fast path (see _core.c).", -1, methods,
 };
 
-PyMODINIT_FUNC PyInit__core(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__core(void) {
+    detect_isa();
+    return PyModule_Create(&module);
+}

@@ -5,7 +5,7 @@ from typing import Any
 def rows(kind: int, x: Any, out: Any, flags: Any, temperature: float, /) -> int: ...
 def ce(
     x: Any,
-    labels: Any,
+    target: Any,
     factor: Any,
     weights: Any,
     eps: float,
@@ -16,3 +16,4 @@ def ce(
     transposed: bool = ...,
     /,
 ) -> int: ...
+def isa(name: str | None = ..., /) -> str: ...

@@ -55,7 +55,7 @@ def compiled_core() -> str:
     """Which path short rows take: the compiled core, or NumPy and why (shown by
     ``softmaxkit --version``)."""
     if _compiled is not None:
-        return f"compiled core for rows of up to {COMPILED_K} classes"
+        return f"compiled core ({_compiled.isa()}) for rows of up to {COMPILED_K} classes"
     return f"NumPy path only (the compiled core is not built: {_COMPILED_MISSING})"
 
 
@@ -416,8 +416,9 @@ def cross_entropy(
 
     ``z`` is (n, K) with the class axis last; ``labels`` are in [0, K) where
     ``weights > 0``; ``probabilities`` (n, K) of ``z``'s dtype (rows of more than
-    ``SHORT_K`` classes; shorter ones decline). Returns ``(rows, grad)`` (either
-    may be None).
+    ``SHORT_K`` classes, or up to ``COMPILED_K`` with the compiled core; other
+    short ones decline). ``weights`` of stride 0 and value 1 (a broadcast 1) means
+    no weights. Returns ``(rows, grad)`` (either may be None).
     """
     soft = probabilities is not None
     if (
@@ -428,14 +429,24 @@ def cross_entropy(
     ):
         return NotImplemented
     n, k = z.shape
-    if n == 0 or k == 0 or (soft and (k <= SHORT_K or probabilities.dtype != z.dtype)):
+    if n == 0 or k == 0 or (soft and probabilities.dtype != z.dtype):
+        return NotImplemented
+    core = _compiled if k <= COMPILED_K else None
+    if soft and k <= SHORT_K and core is None:  # the transposed NumPy path takes labels only
         return NotImplemented
     z = np.ascontiguousarray(z)
     rows_out = np.empty(n if want_loss else 0, dtype=z.dtype)
     grad = np.empty_like(z) if want_grad else np.empty((0, k), dtype=z.dtype)
     eps = float(label_smoothing)
     divisor = 1.0 if grad_scale is None else float(grad_scale)
-    safe_labels = None if soft else np.where(weights > 0, labels, 0).astype(np.intp, copy=False)
+    # no weights: the caller passes a broadcast 1 (stride 0), and nothing per row is needed
+    unweighted = weights.ndim == 1 and weights.strides[0] == 0 and float(weights[0]) == 1.0
+    if soft:
+        safe_labels = None
+    elif unweighted:
+        safe_labels = np.asarray(labels).astype(np.intp, copy=False)
+    else:
+        safe_labels = np.where(weights > 0, labels, 0).astype(np.intp, copy=False)
     from ..activations import log_softmax_and_softmax
 
     target = (1.0 - eps) + eps / k  # the label's entry of y, as the reference forms it
@@ -479,32 +490,42 @@ def cross_entropy(
             t.gradient(at, eps, target, factor, grad[a:b].T)
         finish(a, b, w, loss)
 
-    core = _compiled if not soft and k <= COMPILED_K else None
-    core_labels = None if core is None else np.ascontiguousarray(safe_labels, dtype=np.int64)
-
+    core_target = None  # int64 labels or the probability rows, for the compiled core
+    core_weights: np.ndarray | None = None
+    core_factors: np.ndarray | float = 1.0
     if core is not None:  # every row's weight and gradient factor, once
-        core_weights = np.ascontiguousarray(weights, dtype=z.dtype)
-        core_factors = np.ascontiguousarray(factors(0, n)[1], dtype=z.dtype)
+        if soft:
+            core_target = np.ascontiguousarray(probabilities)
+        else:
+            core_target = np.ascontiguousarray(safe_labels, dtype=np.int64)
+        if unweighted:  # one factor 1 / (T S) for every row, rounded as the rows' would be
+            one = z.dtype.type(1.0)
+            f1 = one / z.dtype.type(temperature) if temperature != 1.0 else one
+            core_factors = float(f1 / z.dtype.type(divisor) if divisor != 1.0 else f1)
+        else:
+            core_weights = np.ascontiguousarray(weights, dtype=z.dtype)
+            core_factors = np.ascontiguousarray(factors(0, n)[1], dtype=z.dtype)
 
     def compiled(a: int, b: int) -> bool:
         """The block by the compiled core, the weighted losses ``w l`` and the gradient
         stored; False when it flags a row, which leaves the whole block to the code
         below (the reference's edge cases), which stores it all again."""
         assert core is not None
-        assert core_labels is not None
+        assert core_target is not None
         flags = np.zeros(b - a, dtype=np.uint8)
         loss = rows_out[a:b] if want_loss else None
         g = grad[a:b] if want_grad else None
+        f = core_factors if isinstance(core_factors, float) else core_factors[a:b]
+        w = None if core_weights is None else core_weights[a:b]
         return not core.ce(
-            z[a:b], core_labels[a:b], core_factors[a:b], core_weights[a:b], eps, temperature,
-            loss, g, flags,
+            z[a:b], core_target[a:b], f, w, eps, temperature, loss, g, flags,
         )  # fmt: skip
 
     def work(a: int, b: int) -> None:
         block = z[a:b]
         if core is not None and compiled(a, b):
             return
-        if k <= SHORT_K:
+        if k <= SHORT_K and not soft:
             t = _short(block, temperature)
             if t is not None:
                 short(a, b, t)
@@ -562,10 +583,13 @@ def cross_entropy(
             with np.errstate(invalid="ignore"):  # 0 * -inf: those rows are redone below
                 np.multiply(y, logp, out=terms)
             loss = -np.sum(terms, axis=1)
-            sum_logp = np.sum(logp, axis=1)  # the uniform part, and where a NaN came in
+            with np.errstate(over="ignore"):  # an overflowing row is redone below
+                sum_logp = np.sum(logp, axis=1)  # the uniform part, and where a NaN came in
             if eps > 0.0:
                 loss = (1.0 - eps) * loss - (eps / k) * sum_logp
-            redo = np.isnan(loss) & ~np.isnan(sum_logp)
+            # rows where 0 * log 0 made a NaN, and rows where the sum of log p overflowed
+            # while the reference's sum of the products y' log p need not
+            redo = (np.isnan(loss) & ~np.isnan(sum_logp)) | np.isinf(sum_logp)
             if np.any(redo):
                 yr, lr = y[redo], logp[redo]
                 yr = (1.0 - eps) * yr + eps / k if eps > 0.0 else yr
@@ -677,7 +701,9 @@ def linear_cross_entropy(
     n_threads = 1 if _THREADS == 1 or _in_pool() else min(_THREADS, len(starts))
     W = np.ascontiguousarray(W)
     b_col = (np.zeros(k, X.dtype) if b is None else np.asarray(b, dtype=X.dtype)).reshape(k, 1)
-    factors = weights * X.dtype.type(1.0 / (scale * T))  # 0 where the weight is 0
+    factor1 = X.dtype.type(1.0 / (scale * T))
+    factors = weights * factor1  # 0 where the weight is 0
+    factor1 = float(factor1)
     all_active = t.w is None or bool(np.min(weights) > 0)
     # per-row losses for "none"; else each block's sum (added in block order at the end),
     # of the losses times 2**-m > 1/n so that no sum overflows on the way (the reference's
@@ -728,7 +754,8 @@ def linear_cross_entropy(
         flags = np.zeros(nb, dtype=np.uint8)
         loss = _scratch((1, nb), X.dtype, "core_loss").reshape(-1)
         gt = _scratch((k, nb), X.dtype, "core_gt") if want_grads else None
-        if core.ce(zt, labels64[s:e_], factors[s:e_], None, eps, T, loss, gt, flags, True):
+        f_ = factor1 if t.w is None else factors[s:e_]  # no weights: one factor for all
+        if core.ce(zt, labels64[s:e_], f_, None, eps, T, loss, gt, flags, True):
             return False, None
         store(s, loss)
         return True, gt

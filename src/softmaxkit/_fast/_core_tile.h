@@ -1,0 +1,402 @@
+/*
+ * One instantiation of the kernels of _core.c (see there for the arithmetic and
+ * the edge policy). _core.c includes this file once per precision and
+ * instruction set, with:
+ *
+ *   FLOAT    double or float (the storage type; sums are accumulated in double)
+ *   IS_F64   1 for double
+ *   SFX      a suffix for the names defined here (f64_avx2, f32_base, ...)
+ *   SK_ATTR  the function attribute selecting the instruction set (or nothing)
+ *   MA       MA(a, b, c) = a * b + c: a fused multiply-add where the instruction
+ *            set has one (written out, so that a vector loop and its scalar
+ *            remainder round alike), two roundings where it does not
+ *   VEC      a 4-lane vector of FLOAT (GCC/Clang vector extension), for the
+ *            in-register transposes; undefined where the compiler has none
+ */
+
+#define NM(name) SK_CAT(name, SFX)
+#define SK_INLINE static inline __attribute__((always_inline)) SK_ATTR
+
+/* ---------------------------------------------------------------- exponential */
+
+/* 2^n for an integer-valued n in [-550, 0], as bits: the magic constant puts n + bias
+   in the low bits of t's mantissa, and shifting them to the exponent field drops
+   the rest (only shifts and adds of integer lanes: AVX2 has them, not 64-bit
+   arithmetic shifts or conversions). */
+SK_INLINE FLOAT NM(pow2)(FLOAT n) {
+#if IS_F64
+    double t = n + (0x1.8p52 + 1023.0);
+    uint64_t bits;
+    memcpy(&bits, &t, 8);
+    bits <<= 52;
+#else
+    float t = n + (0x1.8p23f + 127.0f);
+    uint32_t bits;
+    memcpy(&bits, &t, 4);
+    bits <<= 23;
+#endif
+    FLOAT s;
+    memcpy(&s, &bits, sizeof s);
+    return s;
+}
+
+/* exp(d) for d <= 0 (or -inf), 0 below the subnormal range: Cody-Waite reduction
+   d = n ln2 + r, |r| <= ln2 / 2, a Taylor polynomial for e^r, and 2^n applied in
+   two normal steps so that a subnormal result is rounded once. The polynomial's
+   terms from r^3 on are evaluated by Estrin's scheme (a short dependency chain:
+   the loop around this is limited by latency, not by arithmetic), the first
+   three by Horner's (where the rounding matters). */
+SK_INLINE FLOAT NM(exp_nonpos)(FLOAT d) {
+#if IS_F64
+    const double magic = 0x1.8p52, log2e = 0x1.71547652b82fep0;
+    const double ln2_hi = 0x1.62e42fefa3800p-1, ln2_lo = 0x1.ef35793c76730p-45;
+    d = d < -746.0 ? -746.0 : d; /* exp(-746) rounds to 0; so does -inf */
+    double n = MA(d, log2e, magic) - magic; /* the nearest integer */
+    double r = MA(-n, ln2_lo, MA(-n, ln2_hi, d)); /* n ln2_hi is exact */
+    /* Taylor to degree 13: the remainder is < 4e-18 on |r| <= 0.347 */
+    double r2 = r * r, r4 = r2 * r2;
+    double q0 = MA(r, 1.0 / 24.0, 1.0 / 6.0), q1 = MA(r, 1.0 / 720.0, 1.0 / 120.0);
+    double q2 = MA(r, 1.0 / 40320.0, 1.0 / 5040.0);
+    double q3 = MA(r, 1.0 / 3628800.0, 1.0 / 362880.0);
+    double q4 = MA(r, 1.0 / 479001600.0, 1.0 / 39916800.0);
+    double s0 = MA(r2, q1, q0), s1 = MA(r2, q3, q2), s2 = MA(r2, 1.0 / 6227020800.0, q4);
+    double q = MA(r4, MA(r4, s2, s1), s0);
+    double p = MA(r, MA(r, MA(r, q, 0.5), 1.0), 1.0);
+    double n1 = (n * 0.5 + magic) - magic;
+#else
+    const float magic = 0x1.8p23f, log2e = 0x1.715476p0f;
+    const float ln2_hi = 0x1.62e4p-1f, ln2_lo = 0x1.7f7d1cp-20f;
+    d = d < -104.0f ? -104.0f : d; /* exp(-104) rounds to 0 in float32 */
+    float n = MA(d, log2e, magic) - magic;
+    float r = MA(-n, ln2_lo, MA(-n, ln2_hi, d));
+    /* Taylor to degree 7: the remainder is < 6e-9 on |r| <= 0.347 */
+    float r2 = r * r;
+    float q = MA(r2, MA(r, MA(r, 1.0f / 5040.0f, 1.0f / 720.0f), 1.0f / 120.0f),
+                 MA(r, 1.0f / 24.0f, 1.0f / 6.0f));
+    float p = MA(r, MA(r, MA(r, q, 0.5f), 1.0f), 1.0f);
+    float n1 = (n * 0.5f + magic) - magic;
+#endif
+    return (p * NM(pow2)(n1)) * NM(pow2)(n - n1);
+}
+
+/* ---------------------------------------------------------------- transposes */
+
+/* d[k * TILE + r] = x[r * rs + k * ks] for a tile of n rows: rows stored along (ks = 1)
+   by 4 x 4 blocks transposed in registers (the last block of a row overlaps the
+   one before it when 4 does not divide K), transposed logits (rs = 1) one
+   contiguous copy per class, anything else element by element. */
+SK_INLINE void NM(tr_in)(const FLOAT *x, Py_ssize_t rs, Py_ssize_t ks, FLOAT *d, Py_ssize_t n,
+                         Py_ssize_t K) {
+    Py_ssize_t r = 0;
+    if (rs == 1) {
+        for (Py_ssize_t k = 0; k < K; k++) memcpy(d + k * TILE, x + k * ks, sizeof(FLOAT) * n);
+        return;
+    }
+#ifdef VEC
+    if (ks == 1 && K >= 4)
+        for (; r + 4 <= n; r += 4)
+            for (Py_ssize_t k0 = 0; k0 < K; k0 += 4) {
+                Py_ssize_t k = k0 + 4 <= K ? k0 : K - 4;
+                VEC a0, a1, a2, a3, c0, c1, c2, c3;
+                memcpy(&a0, x + r * rs + k, sizeof(VEC));
+                memcpy(&a1, x + (r + 1) * rs + k, sizeof(VEC));
+                memcpy(&a2, x + (r + 2) * rs + k, sizeof(VEC));
+                memcpy(&a3, x + (r + 3) * rs + k, sizeof(VEC));
+                SK_TRANSPOSE4(a0, a1, a2, a3, c0, c1, c2, c3);
+                memcpy(d + k * TILE + r, &c0, sizeof(VEC));
+                memcpy(d + (k + 1) * TILE + r, &c1, sizeof(VEC));
+                memcpy(d + (k + 2) * TILE + r, &c2, sizeof(VEC));
+                memcpy(d + (k + 3) * TILE + r, &c3, sizeof(VEC));
+            }
+#endif
+    for (; r < n; r++)
+        for (Py_ssize_t k = 0; k < K; k++) d[k * TILE + r] = x[r * rs + k * ks];
+}
+
+/* The way back: out[r * rs + k * ks] = d[k * TILE + r]. */
+SK_INLINE void NM(tr_out)(const FLOAT *d, FLOAT *out, Py_ssize_t rs, Py_ssize_t ks,
+                          Py_ssize_t n, Py_ssize_t K) {
+    Py_ssize_t r = 0;
+    if (rs == 1) {
+        for (Py_ssize_t k = 0; k < K; k++) memcpy(out + k * ks, d + k * TILE, sizeof(FLOAT) * n);
+        return;
+    }
+#ifdef VEC
+    if (ks == 1 && K >= 4)
+        for (; r + 4 <= n; r += 4)
+            for (Py_ssize_t k0 = 0; k0 < K; k0 += 4) {
+                Py_ssize_t k = k0 + 4 <= K ? k0 : K - 4;
+                VEC a0, a1, a2, a3, c0, c1, c2, c3;
+                memcpy(&a0, d + k * TILE + r, sizeof(VEC));
+                memcpy(&a1, d + (k + 1) * TILE + r, sizeof(VEC));
+                memcpy(&a2, d + (k + 2) * TILE + r, sizeof(VEC));
+                memcpy(&a3, d + (k + 3) * TILE + r, sizeof(VEC));
+                SK_TRANSPOSE4(a0, a1, a2, a3, c0, c1, c2, c3);
+                memcpy(out + r * rs + k, &c0, sizeof(VEC));
+                memcpy(out + (r + 1) * rs + k, &c1, sizeof(VEC));
+                memcpy(out + (r + 2) * rs + k, &c2, sizeof(VEC));
+                memcpy(out + (r + 3) * rs + k, &c3, sizeof(VEC));
+            }
+#endif
+    for (; r < n; r++)
+        for (Py_ssize_t k = 0; k < K; k++) out[r * rs + k * ks] = d[k * TILE + r];
+}
+
+/* ---------------------------------------------------------------- the tiles */
+
+/* T > 1: does some x - m overflow to -inf while (x - m) / T would not?  Then the
+   reference computes x / T - m / T; the row is left to it. */
+static SK_ATTR int NM(rest_overflowed)(const FLOAT *row, Py_ssize_t K, Py_ssize_t stride,
+                                       FLOAT m) {
+    for (Py_ssize_t k = 0; k < K; k++)
+        if (isinf(row[k * stride] - m) && isfinite(row[k * stride])) return 1;
+    return 0;
+}
+
+/* Part k of K of the next tile's inputs and output, into the cache while this tile
+   computes (the output for writing: its lines are read for ownership now, not
+   when the stores come). Without it every tile waits for memory at its first
+   pass and leaves memory idle through its arithmetic. */
+SK_INLINE void NM(prefetch_part)(const sk_next *next, Py_ssize_t k, Py_ssize_t K) {
+    for (int i = 0; i < 2; i++) {
+        const char *in = next->in[i];
+        Py_ssize_t bytes = next->in_bytes[i];
+        for (Py_ssize_t b = bytes * k / K; b < bytes * (k + 1) / K; b += 64)
+            __builtin_prefetch(in + b, 0, 3);
+    }
+    for (Py_ssize_t b = next->out_bytes * k / K; b < next->out_bytes * (k + 1) / K; b += 64)
+        __builtin_prefetch(next->out + b, 1, 3);
+}
+
+/* The row maxima of a transposed tile. */
+SK_INLINE void NM(tile_max)(const FLOAT *d, FLOAT *m, Py_ssize_t n, Py_ssize_t K) {
+    for (Py_ssize_t r = 0; r < n; r++) m[r] = d[r];
+    for (Py_ssize_t k = 1; k < K; k++)
+        for (Py_ssize_t r = 0; r < n; r++) m[r] = d[k * TILE + r] > m[r] ? d[k * TILE + r] : m[r];
+}
+
+/* d = SHIFTED, e = exp(d) over a transposed tile; count the maxima (d == 0) and sum
+   the rest in double; STORE keeps what the caller needs (e, d, or nothing). */
+#define SK_EXP_LOOP(SHIFTED, STORE)                                                        \
+    for (Py_ssize_t k = 0; k < K; k++) {                                                   \
+        NM(prefetch_part)(next, k, K);                                                     \
+        for (Py_ssize_t r = 0; r < n; r++) {                                               \
+            FLOAT dk = SHIFTED;                                                            \
+            FLOAT e = NM(exp_nonpos)(dk);                                                  \
+            double top = dk == 0 ? 1.0 : 0.0;                                              \
+            count[r] += top;                                                               \
+            rest[r] += (double)e - top;                                                    \
+            STORE;                                                                         \
+        }                                                                                  \
+    }
+
+/* One tile of short rows (x and out of rows_ below), transposed into d. */
+static SK_ATTR int NM(short_tile)(const FLOAT *x, FLOAT *out, uint8_t *flags, Py_ssize_t n,
+                                  Py_ssize_t K, int kind, double T, FLOAT *d, double *rest,
+                                  double *count, const sk_next *next) {
+    const FLOAT Tf = (FLOAT)T;
+    FLOAT m[TILE], scale[TILE];
+    NM(tr_in)(x, K, 1, d, n, K);
+    NM(tile_max)(d, m, n, K);
+    for (Py_ssize_t r = 0; r < n; r++) {
+        rest[r] = 0.0;
+        count[r] = 0.0;
+    }
+    /* softmax keeps e in d, log_softmax the shifted d, logsumexp nothing; T = 1
+       costs no division */
+#define SK_AT d[k * TILE + r]
+    if (kind == SOFTMAX && T == 1.0)
+        SK_EXP_LOOP(SK_AT - m[r], SK_AT = e)
+    else if (kind == SOFTMAX)
+        SK_EXP_LOOP((SK_AT - m[r]) / Tf, SK_AT = e)
+    else if (kind == LOG_SOFTMAX && T == 1.0)
+        SK_EXP_LOOP(SK_AT - m[r], SK_AT = dk)
+    else if (kind == LOG_SOFTMAX)
+        SK_EXP_LOOP((SK_AT - m[r]) / Tf, SK_AT = dk)
+    else
+        SK_EXP_LOOP(SK_AT - m[r], (void)0)
+    int flagged = 0;
+    for (Py_ssize_t r = 0; r < n; r++) {
+        int bad = !isfinite((double)m[r]) || isnan(rest[r]) ||
+                  (T > 1.0 && NM(rest_overflowed)(x + r * K, K, 1, m[r]));
+        flags[r] = (uint8_t)bad;
+        flagged += bad;
+    }
+    if (kind == SOFTMAX) {
+        for (Py_ssize_t r = 0; r < n; r++) scale[r] = (FLOAT)(count[r] + rest[r]);
+        for (Py_ssize_t k = 0; k < K; k++)
+            for (Py_ssize_t r = 0; r < n; r++) SK_AT = SK_AT / scale[r];
+    } else {
+        log_norms(count, rest, rest, n);
+        if (kind == LOGSUMEXP) {
+            for (Py_ssize_t r = 0; r < n; r++) out[r] = (FLOAT)((double)m[r] + rest[r]);
+            return flagged;
+        }
+        for (Py_ssize_t r = 0; r < n; r++) scale[r] = (FLOAT)rest[r];
+        for (Py_ssize_t k = 0; k < K; k++)
+            for (Py_ssize_t r = 0; r < n; r++) SK_AT -= scale[r];
+    }
+#undef SK_AT
+    NM(tr_out)(d, out, K, 1, n, K);
+    return flagged;
+}
+
+/* Cross-entropy of a tile: the loss -sum_j y'_j log p_j and the gradient
+   factor (p - y'), y' = (1 - eps) y + eps / K, for integer labels (y one-hot) or
+   probability rows (probs, laid out as x). Entry (r, k) of x, probs and grad is
+   at r * rs + k * ks: rows (rs = K, ks = 1) or the transposed (K, rows) logits of
+   linear_cross_entropy (rs = 1, ks = the row count). */
+static SK_ATTR int NM(ce_tile)(const FLOAT *x, Py_ssize_t rs, Py_ssize_t ks,
+                               const int64_t *labels, const FLOAT *probs, const FLOAT *factor,
+                               FLOAT factor1, const FLOAT *weights, double eps, double T,
+                               FLOAT *loss, FLOAT *grad, uint8_t *flags, Py_ssize_t n,
+                               Py_ssize_t K, FLOAT *d, FLOAT *e_, FLOAT *y, double *rest,
+                               double *count, const sk_next *next) {
+    const FLOAT Tf = (FLOAT)T;
+    FLOAT m[TILE], ln[TILE], total[TILE], acc[TILE], f[TILE];
+    NM(tr_in)(x, rs, ks, d, n, K);
+    NM(tile_max)(d, m, n, K);
+    for (Py_ssize_t r = 0; r < n; r++) {
+        rest[r] = 0.0;
+        count[r] = 0.0;
+    }
+#define SK_AT d[k * TILE + r]
+    if (T == 1.0)
+        SK_EXP_LOOP(SK_AT - m[r], (SK_AT = dk, e_[k * TILE + r] = e))
+    else
+        SK_EXP_LOOP((SK_AT - m[r]) / Tf, (SK_AT = dk, e_[k * TILE + r] = e))
+#undef SK_AT
+    int flagged = 0;
+    for (Py_ssize_t r = 0; r < n; r++) {
+        int bad = !isfinite((double)m[r]) || isnan(rest[r]) ||
+                  (T > 1.0 && NM(rest_overflowed)(x + r * rs, K, ks, m[r]));
+        flags[r] = (uint8_t)bad;
+        flagged += bad;
+        total[r] = (FLOAT)(count[r] + rest[r]);
+    }
+    log_norms(count, rest, rest, n);
+    for (Py_ssize_t r = 0; r < n; r++) ln[r] = (FLOAT)rest[r];
+    for (Py_ssize_t r = 0; r < n; r++) f[r] = factor != NULL ? factor[r] : factor1;
+    const FLOAT uniform = (FLOAT)(eps / (double)K);
+    const FLOAT target = (FLOAT)((1.0 - eps) + eps / (double)K);
+    if (probs != NULL) {
+        /* y' = (1 - eps) y + eps / K as the reference forms it, then in the tile's
+           layout; 0 log 0 = 0: a zero entry of y' costs nothing even against -inf */
+        const FLOAT keep = (FLOAT)(1.0 - eps);
+        NM(tr_in)(probs, rs, ks, y, n, K);
+        if (eps > 0.0)
+            for (Py_ssize_t k = 0; k < K; k++)
+                for (Py_ssize_t r = 0; r < n; r++)
+                    y[k * TILE + r] = keep * y[k * TILE + r] + uniform;
+        if (loss != NULL) {
+            for (Py_ssize_t r = 0; r < n; r++) acc[r] = 0;
+            for (Py_ssize_t k = 0; k < K; k++)
+                for (Py_ssize_t r = 0; r < n; r++) {
+                    FLOAT yk = y[k * TILE + r];
+                    acc[r] += yk * (yk == 0 ? (FLOAT)0 : d[k * TILE + r] - ln[r]);
+                }
+            for (Py_ssize_t r = 0; r < n; r++) loss[r] = -acc[r];
+        }
+        if (grad != NULL) {
+            for (Py_ssize_t k = 0; k < K; k++)
+                for (Py_ssize_t r = 0; r < n; r++)
+                    e_[k * TILE + r] =
+                        (e_[k * TILE + r] / total[r] - y[k * TILE + r]) * f[r] + (FLOAT)0;
+            NM(tr_out)(e_, grad, rs, ks, n, K);
+        }
+    } else {
+        if (loss != NULL) {
+            /* term by term, the label's with weight target: a -inf log p at the
+               label must not meet its own uniform share (-inf + inf) */
+            if (eps > 0.0) {
+                for (Py_ssize_t r = 0; r < n; r++) acc[r] = 0;
+                for (Py_ssize_t k = 0; k < K; k++)
+                    for (Py_ssize_t r = 0; r < n; r++)
+                        acc[r] += (d[k * TILE + r] - ln[r]) * (labels[r] == k ? target : uniform);
+                for (Py_ssize_t r = 0; r < n; r++) loss[r] = -acc[r];
+            } else {
+                for (Py_ssize_t r = 0; r < n; r++) loss[r] = -(d[labels[r] * TILE + r] - ln[r]);
+            }
+        }
+        if (grad != NULL) {
+            for (Py_ssize_t r = 0; r < n; r++) acc[r] = e_[labels[r] * TILE + r] / total[r];
+            /* + 0 turns the -0 of a zero factor into the +0 the reference writes */
+            for (Py_ssize_t k = 0; k < K; k++)
+                for (Py_ssize_t r = 0; r < n; r++)
+                    e_[k * TILE + r] = (e_[k * TILE + r] / total[r] - uniform) * f[r] + (FLOAT)0;
+            for (Py_ssize_t r = 0; r < n; r++)
+                e_[labels[r] * TILE + r] = (acc[r] - target) * f[r] + (FLOAT)0;
+            NM(tr_out)(e_, grad, rs, ks, n, K);
+        }
+    }
+    if (loss != NULL && weights != NULL) /* w l, and 0 for rows without weight */
+        for (Py_ssize_t r = 0; r < n; r++)
+            loss[r] = weights[r] > 0 ? weights[r] * loss[r] : (FLOAT)0;
+    return flagged;
+}
+#undef SK_EXP_LOOP
+
+/* ---------------------------------------------------------------- whole calls */
+
+static SK_ATTR int NM(ce)(const FLOAT *x, const int64_t *labels, const FLOAT *probs,
+                          const FLOAT *factor, FLOAT factor1, const FLOAT *weights, double eps,
+                          double T, FLOAT *loss, FLOAT *grad, uint8_t *flags, Py_ssize_t n,
+                          Py_ssize_t K, int transposed) {
+    const Py_ssize_t rs = transposed ? 1 : K, ks = transposed ? n : 1;
+    FLOAT *d = malloc(sizeof(FLOAT) * 3 * TILE * SHORT_K);
+    double *work = malloc(sizeof(double) * 2 * TILE);
+    if (d == NULL || work == NULL) {
+        free(d);
+        free(work);
+        return -1;
+    }
+    int flagged = 0;
+    for (Py_ssize_t a = 0; a < n; a += TILE) {
+        Py_ssize_t b = a + TILE < n ? a + TILE : n, c = b + TILE < n ? b + TILE : n;
+        /* the next tile [b, c), rows laid out along (the transposed logits come from a
+           product just computed, in cache) */
+        Py_ssize_t bytes = transposed ? 0 : (c - b) * K * (Py_ssize_t)sizeof(FLOAT);
+        sk_next next = {{(const char *)(x + b * rs), probs ? (const char *)(probs + b * rs) : NULL},
+                        {bytes, probs ? bytes : 0},
+                        grad ? (char *)(grad + b * rs) : NULL,
+                        grad ? bytes : 0};
+        flagged += NM(ce_tile)(x + a * rs, rs, ks, labels ? labels + a : NULL,
+                               probs ? probs + a * rs : NULL, factor ? factor + a : NULL,
+                               factor1, weights ? weights + a : NULL, eps, T,
+                               loss ? loss + a : NULL, grad ? grad + a * rs : NULL, flags + a,
+                               b - a, K, d, d + TILE * SHORT_K, d + 2 * TILE * SHORT_K, work,
+                               work + TILE, &next);
+    }
+    free(d);
+    free(work);
+    return flagged;
+}
+
+static SK_ATTR int NM(rows)(const FLOAT *x, FLOAT *out, uint8_t *flags, Py_ssize_t n,
+                            Py_ssize_t K, int kind, double T) {
+    FLOAT *d = malloc(sizeof(FLOAT) * TILE * SHORT_K);
+    double *work = malloc(sizeof(double) * 2 * TILE);
+    if (d == NULL || work == NULL) {
+        free(d);
+        free(work);
+        return -1;
+    }
+    int flagged = 0;
+    for (Py_ssize_t a = 0; a < n; a += TILE) {
+        Py_ssize_t b = a + TILE < n ? a + TILE : n;
+        Py_ssize_t c = b + TILE < n ? b + TILE : n, out_k = kind == LOGSUMEXP ? 1 : K;
+        FLOAT *o = out + a * out_k;
+        sk_next next = {{(const char *)(x + b * K), NULL},
+                        {(c - b) * K * (Py_ssize_t)sizeof(FLOAT), 0},
+                        (char *)(out + b * out_k),
+                        (c - b) * out_k * (Py_ssize_t)sizeof(FLOAT)};
+        flagged += NM(short_tile)(x + a * K, o, flags + a, b - a, K, kind, T, d, work,
+                                  work + TILE, &next);
+    }
+    free(d);
+    free(work);
+    return flagged;
+}
+
+#undef SK_INLINE
+#undef NM
