@@ -88,7 +88,8 @@ SPECIAL = {
 def logits(draw):
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     n = draw(st.integers(1, 40))
-    k = draw(st.integers(1, numpy_fast.COMPILED_K))
+    # short rows (transposed tiles) and long ones (chunks of 256 lanes, with a tail)
+    k = draw(st.one_of(st.integers(1, numpy_fast.COMPILED_K), st.integers(33, 600)))
     finite = st.floats(-50, 50, allow_nan=False, width=32 if dtype == np.float32 else 64)
     special = st.sampled_from(SPECIAL[dtype])
     x = draw(hnp.arrays(dtype, (n, k), elements=st.one_of(finite, finite, finite, special)))
@@ -142,19 +143,25 @@ def test_exponential_is_within_two_ulp_of_mpmath_down_to_the_subnormals(dtype, i
 
 
 @needs_core
-def test_float64_rows_within_a_few_ulp_of_mpmath():
+@pytest.mark.parametrize("k", [10, 700])  # a short row (tiles) and a long one (lanes)
+def test_float64_rows_within_a_few_ulp_of_mpmath(k):
     rng = np.random.default_rng(7)
-    x = rng.normal(scale=8.0, size=(60, 10))
-    x[0] = [3.0] * 10  # all tied
+    x = rng.normal(scale=8.0, size=(60 if k < 100 else 8, k))
+    x[0] = 3.0  # all tied
     x[1, :3] = 500.0  # three tied maxima far above the rest
     # Rows with maximum 0, so that the kernel's x - max is exact: otherwise its rounding
     # (|x - max| eps, the problem's conditioning, as in the reference) is measured too.
     x = x - np.max(x, axis=1, keepdims=True)
     soft = sk.softmax(x, axis=-1)
+    logp = sk.log_softmax(x, axis=-1)
     lse = sk.logsumexp(x, axis=-1)
-    for row, s, v in zip(x, soft, lse, strict=True):
+    for row, s, lp, v in zip(x, soft, logp, lse, strict=True):
         assert np.max(ulp_error(s, to_float(mp_softmax(list(row))))) <= 4
-        assert ulp_error(np.array([v]), np.array([float(mp_logsumexp(list(row)))]))[0] <= 2
+        ref = mp_logsumexp(list(row))
+        assert ulp_error(np.array([v]), np.array([float(ref)]))[0] <= 2
+        # log p = x - lse: the subtraction's rounding is the only error besides lse's
+        exact = to_float([mpmath.mpf(float(a)) - ref for a in row])
+        assert np.max(np.abs(lp - exact) / np.spacing(np.abs(exact))) <= 4
 
 
 @needs_core

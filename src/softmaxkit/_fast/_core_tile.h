@@ -336,6 +336,87 @@ static SK_ATTR int NM(ce_tile)(const FLOAT *x, Py_ssize_t rs, Py_ssize_t ks,
 }
 #undef SK_EXP_LOOP
 
+/* ---------------------------------------------------------------- long rows */
+
+#define SK_LANES 256 /* a long row is worked on as chunks of this many lanes */
+
+/* One row of more than SHORT_K entries, contiguous, in three passes that find it in
+   the core's cache after the first: the maximum; d = (x - m) / T with e = exp(d),
+   the count of maxima and the rest summed per lane (in doubles) and, for softmax,
+   e stored; then the output (e / (c + rest), or d - log-normaliser, recomputing d).
+   The row goes by in chunks of SK_LANES entries, lane r taking entries r,
+   r + SK_LANES, ...: every loop runs across independent lanes and vectorises,
+   and the lanes are added in a fixed order (the same input gives the same bits).
+   Returns 1 for a row left to the reference (the cases of short_tile). */
+static SK_ATTR int NM(long_row)(const FLOAT *x, FLOAT *out, Py_ssize_t K, int kind, double T) {
+    const FLOAT Tf = (FLOAT)T;
+    FLOAT lane_max[SK_LANES];
+    double count[SK_LANES], rest[SK_LANES];
+    for (Py_ssize_t r = 0; r < SK_LANES; r++) {
+        lane_max[r] = -INFINITY;
+        count[r] = 0.0;
+        rest[r] = 0.0;
+    }
+    for (Py_ssize_t a = 0; a < K; a += SK_LANES) {
+        const FLOAT *xa = x + a;
+        Py_ssize_t len = K - a < SK_LANES ? K - a : SK_LANES;
+        for (Py_ssize_t r = 0; r < len; r++) lane_max[r] = xa[r] > lane_max[r] ? xa[r] : lane_max[r];
+    }
+    FLOAT m = lane_max[0];
+    for (Py_ssize_t r = 1; r < SK_LANES; r++) m = lane_max[r] > m ? lane_max[r] : m;
+    if (!isfinite((double)m) || (T > 1.0 && NM(rest_overflowed)(x, K, 1, m))) return 1;
+#define SK_LONG_LOOP(SHIFTED, STORE)                                                       \
+    for (Py_ssize_t a = 0; a < K; a += SK_LANES) {                                         \
+        const FLOAT *xa = x + a;                                                           \
+        FLOAT *oa = out + a;                                                               \
+        Py_ssize_t len = K - a < SK_LANES ? K - a : SK_LANES;                              \
+        for (Py_ssize_t r = 0; r < len; r++) {                                             \
+            FLOAT dk = SHIFTED;                                                            \
+            FLOAT e = NM(exp_nonpos)(dk);                                                  \
+            double top = dk == 0 ? 1.0 : 0.0;                                              \
+            count[r] += top;                                                               \
+            rest[r] += (double)e - top;                                                    \
+            STORE;                                                                         \
+        }                                                                                  \
+    }
+    if (kind == SOFTMAX && T == 1.0)
+        SK_LONG_LOOP(xa[r] - m, oa[r] = e)
+    else if (kind == SOFTMAX)
+        SK_LONG_LOOP((xa[r] - m) / Tf, oa[r] = e)
+    else if (T == 1.0)
+        SK_LONG_LOOP(xa[r] - m, (void)oa)
+    else
+        SK_LONG_LOOP((xa[r] - m) / Tf, (void)oa)
+#undef SK_LONG_LOOP
+    /* the lanes added pairwise (a tree: the error grows with log2 SK_LANES, not with
+       SK_LANES, as NumPy's pairwise sum in the reference) */
+    for (Py_ssize_t w = SK_LANES / 2; w >= 1; w /= 2)
+        for (Py_ssize_t r = 0; r < w; r++) {
+            count[r] += count[r + w];
+            rest[r] += rest[r + w];
+        }
+    double c = count[0], rs = rest[0];
+    if (isnan(rs)) return 1;
+    if (kind == SOFTMAX) {
+        const FLOAT total = (FLOAT)(c + rs);
+        for (Py_ssize_t i = 0; i < K; i++) out[i] = out[i] / total;
+        return 0;
+    }
+    double ln;
+    log_norms(&c, &rs, &ln, 1);
+    if (kind == LOGSUMEXP) {
+        out[0] = (FLOAT)((double)m + ln);
+        return 0;
+    }
+    const FLOAT lnf = (FLOAT)ln;
+    if (T == 1.0)
+        for (Py_ssize_t i = 0; i < K; i++) out[i] = (x[i] - m) - lnf;
+    else
+        for (Py_ssize_t i = 0; i < K; i++) out[i] = (x[i] - m) / Tf - lnf;
+    return 0;
+}
+#undef SK_LANES
+
 /* ---------------------------------------------------------------- whole calls */
 
 static SK_ATTR int NM(ce)(const FLOAT *x, const int64_t *labels, const FLOAT *probs,
@@ -374,6 +455,15 @@ static SK_ATTR int NM(ce)(const FLOAT *x, const int64_t *labels, const FLOAT *pr
 
 static SK_ATTR int NM(rows)(const FLOAT *x, FLOAT *out, uint8_t *flags, Py_ssize_t n,
                             Py_ssize_t K, int kind, double T) {
+    if (K > SHORT_K) {
+        int flagged = 0;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            flags[i] = (uint8_t)NM(long_row)(x + i * K, out + (kind == LOGSUMEXP ? i : i * K),
+                                              K, kind, T);
+            flagged += flags[i];
+        }
+        return flagged;
+    }
     FLOAT *d = malloc(sizeof(FLOAT) * TILE * SHORT_K);
     double *work = malloc(sizeof(double) * 2 * TILE);
     if (d == NULL || work == NULL) {

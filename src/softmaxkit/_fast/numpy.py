@@ -45,7 +45,7 @@ SHORT_K = 24  # rows up to this long are worked on transposed (see _Short)
 SHORT_BLOCK_BYTES = 1 << 19  # a transposed block and its temporaries stay in L2
 LINEAR_BLOCK_BYTES = 1 << 21  # rows of X per block of linear_cross_entropy (measured)
 SMALL = 1 << 15  # elements below which one block on this thread beats the pool's overhead
-COMPILED_K = 32  # rows up to this long go to the compiled core (see _core.c)
+COMPILED_K = 32  # the compiled core's cross-entropy takes rows up to this long (_core.c)
 COMPILED_BLOCK_BYTES = 1 << 22  # input per block handed to the compiled core
 _THREADS = max(1, min(8, os.cpu_count() or 1))
 _POOL: ThreadPoolExecutor | None = None
@@ -55,7 +55,10 @@ def compiled_core() -> str:
     """Which path short rows take: the compiled core, or NumPy and why (shown by
     ``softmaxkit --version``)."""
     if _compiled is not None:
-        return f"compiled core ({_compiled.isa()}) for rows of up to {COMPILED_K} classes"
+        return (
+            f"compiled core ({_compiled.isa()}): softmax, log_softmax and logsumexp rows, "
+            f"cross-entropy of up to {COMPILED_K} classes"
+        )
     return f"NumPy path only (the compiled core is not built: {_COMPILED_MISSING})"
 
 
@@ -304,9 +307,10 @@ def _rowwise(
 
     The output has ``width`` columns (None: as many as the input). A block with a
     non-finite row maximum gets ``REFERENCES[name](xp, block, (1,), option, None)``
-    instead. Rows of at most ``COMPILED_K`` entries go to the compiled core's
-    ``rows(compiled, ...)`` when it is built and ``compiled`` names its kind; the
-    rows it flags (the reference's edge cases) go to the reference. Returns
+    instead. Rows go to the compiled core's ``rows(compiled, ...)`` when it is
+    built and ``compiled`` names its kind (up to 32 entries transposed in tiles,
+    longer ones one at a time); the rows it flags (the reference's edge cases) go
+    to the reference. Returns
     ``(out, moved_shape, order)``, or None to decline.
     """
     from ..activations import REFERENCES
@@ -318,7 +322,7 @@ def _rowwise(
     out = np.empty((rows.shape[0], width or rows.shape[1]), dtype=rows.dtype)
     reference = REFERENCES[name]
     is_short = rows.shape[1] <= SHORT_K
-    core = _compiled if compiled is not None and rows.shape[1] <= COMPILED_K else None
+    core = _compiled if compiled is not None else None
 
     def work(a: int, b: int) -> None:
         block = rows[a:b]
