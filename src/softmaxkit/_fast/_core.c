@@ -161,7 +161,9 @@ typedef struct {
 /* AVX2 with FMA, and AVX-512: one fused multiply-add where the source writes MA */
 #define SK_ATTR __attribute__((target("avx2,fma")))
 #define MA __builtin_fma
+#ifdef SK_SHUF4
 #define VEC sk_v4d
+#endif
 #define FLOAT double
 #define IS_F64 1
 #define SFX f64_avx2
@@ -172,7 +174,9 @@ typedef struct {
 #undef VEC
 #undef MA
 #define MA __builtin_fmaf
+#ifdef SK_SHUF4
 #define VEC sk_v4f
+#endif
 #define FLOAT float
 #define IS_F64 0
 #define SFX f32_avx2
@@ -185,7 +189,9 @@ typedef struct {
 #undef SK_ATTR
 #define SK_ATTR __attribute__((target("avx512f,avx2,fma")))
 #define MA __builtin_fma
+#ifdef SK_SHUF4
 #define VEC sk_v4d
+#endif
 #define FLOAT double
 #define IS_F64 1
 #define SFX f64_avx512
@@ -196,7 +202,9 @@ typedef struct {
 #undef VEC
 #undef MA
 #define MA __builtin_fmaf
+#ifdef SK_SHUF4
 #define VEC sk_v4f
+#endif
 #define FLOAT float
 #define IS_F64 0
 #define SFX f32_avx512
