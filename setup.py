@@ -27,7 +27,10 @@ setup(
         Extension(
             "softmaxkit._fast._core",
             ["src/softmaxkit/_fast/_core.c"],
-            depends=["src/softmaxkit/_fast/_core_tile.h"],  # the kernels, included per ISA
+            depends=[  # the kernels, included per instruction set and precision
+                "src/softmaxkit/_fast/_core_isa.h",
+                "src/softmaxkit/_fast/_core_tile.h",
+            ],
             extra_compile_args=compile_args,
             optional=True,
         )

@@ -24,10 +24,10 @@
  * at a time (4 x 4 blocks transposed in registers), so that the loops run
  * across rows (independent) rather than along a row of 10.
  *
- * The kernels are in _core_tile.h, compiled here once per precision and per
- * instruction set: the baseline, AVX2 with FMA, and AVX-512 (x86-64 with GCC or
- * Clang); the CPU's features pick one when the module is loaded (isa() says
- * which, and can choose a lower one, for tests).
+ * The kernels are in _core_tile.h, compiled here (through _core_isa.h) once per
+ * precision and per instruction set: the baseline, AVX2 with FMA, and AVX-512
+ * (x86-64 with GCC or Clang); the CPU's features pick one when the module is
+ * loaded (isa() says which, and can choose a lower one, for tests).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -130,91 +130,25 @@ typedef struct {
 #define MA_PLAIN(a, b, c) ((a) * (b) + (c))
 
 /* the baseline: every x86-64 (SSE2), and every other CPU */
+#define ISA base
 #define SK_ATTR
-#define MA MA_PLAIN
-#ifdef SK_SHUF4
-#define VEC sk_v4d
-#endif
-#define FLOAT double
-#define IS_F64 1
-#define SFX f64_base
-#include "_core_tile.h"
-#undef FLOAT
-#undef IS_F64
-#undef SFX
-#undef VEC
-#ifdef SK_SHUF4
-#define VEC sk_v4f
-#endif
-#define FLOAT float
-#define IS_F64 0
-#define SFX f32_base
-#include "_core_tile.h"
-#undef FLOAT
-#undef IS_F64
-#undef SFX
-#undef VEC
-#undef MA
-#undef SK_ATTR
+#define MA64 MA_PLAIN
+#define MA32 MA_PLAIN
+#include "_core_isa.h"
 
 #ifdef SK_X86
 /* AVX2 with FMA, and AVX-512: one fused multiply-add where the source writes MA */
+#define ISA avx2
 #define SK_ATTR __attribute__((target("avx2,fma")))
-#define MA __builtin_fma
-#ifdef SK_SHUF4
-#define VEC sk_v4d
-#endif
-#define FLOAT double
-#define IS_F64 1
-#define SFX f64_avx2
-#include "_core_tile.h"
-#undef FLOAT
-#undef IS_F64
-#undef SFX
-#undef VEC
-#undef MA
-#define MA __builtin_fmaf
-#ifdef SK_SHUF4
-#define VEC sk_v4f
-#endif
-#define FLOAT float
-#define IS_F64 0
-#define SFX f32_avx2
-#include "_core_tile.h"
-#undef FLOAT
-#undef IS_F64
-#undef SFX
-#undef VEC
-#undef MA
-#undef SK_ATTR
+#define MA64 __builtin_fma
+#define MA32 __builtin_fmaf
+#include "_core_isa.h"
+
+#define ISA avx512
 #define SK_ATTR __attribute__((target("avx512f,avx2,fma")))
-#define MA __builtin_fma
-#ifdef SK_SHUF4
-#define VEC sk_v4d
-#endif
-#define FLOAT double
-#define IS_F64 1
-#define SFX f64_avx512
-#include "_core_tile.h"
-#undef FLOAT
-#undef IS_F64
-#undef SFX
-#undef VEC
-#undef MA
-#define MA __builtin_fmaf
-#ifdef SK_SHUF4
-#define VEC sk_v4f
-#endif
-#define FLOAT float
-#define IS_F64 0
-#define SFX f32_avx512
-#include "_core_tile.h"
-#undef FLOAT
-#undef IS_F64
-#undef SFX
-#undef VEC
-#undef SK_ATTR
-#undef MA
+#define MA64 __builtin_fma
+#define MA32 __builtin_fmaf
+#include "_core_isa.h"
 #endif
 
 /* ---------------------------------------------------------------- dispatch */

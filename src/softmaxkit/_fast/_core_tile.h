@@ -1,6 +1,6 @@
 /*
  * One instantiation of the kernels of _core.c (see there for the arithmetic and
- * the edge policy). _core.c includes this file once per precision and
+ * the edge policy). _core_isa.h includes this file once per precision and
  * instruction set, with:
  *
  *   FLOAT    double or float (the storage type; sums are accumulated in double)
@@ -81,65 +81,56 @@ SK_INLINE FLOAT NM(exp_nonpos)(FLOAT d) {
 
 /* ---------------------------------------------------------------- transposes */
 
-/* d[k * TILE + r] = x[r * rs + k * ks] for a tile of n rows: rows stored along (ks = 1)
-   by 4 x 4 blocks transposed in registers (the last block of a row overlaps the
-   one before it when 4 does not divide K), transposed logits (rs = 1) one
-   contiguous copy per class, anything else element by element. */
-SK_INLINE void NM(tr_in)(const FLOAT *x, Py_ssize_t rs, Py_ssize_t ks, FLOAT *d, Py_ssize_t n,
-                         Py_ssize_t K) {
+/* dst[r * dr + k * dk] = src[r * sr + k * sk] for r < n, k < K: a tile of rows copied
+   into the (K, TILE) layout (dr = 1, dk = TILE) or back (sr = 1, sk = TILE). When
+   one side runs along the rows (its k stride 1) and the other along the classes
+   (its r stride 1), by 4 x 4 blocks transposed in registers (the last block of a
+   row overlaps the one before it when 4 does not divide K); when both run along
+   the classes (the transposed logits of linear_cross_entropy), one contiguous
+   copy per class; anything else element by element. */
+SK_INLINE void NM(transpose)(const FLOAT *src, Py_ssize_t sr, Py_ssize_t sk, FLOAT *dst,
+                             Py_ssize_t dr, Py_ssize_t dk, Py_ssize_t n, Py_ssize_t K) {
     Py_ssize_t r = 0;
-    if (rs == 1) {
-        for (Py_ssize_t k = 0; k < K; k++) memcpy(d + k * TILE, x + k * ks, sizeof(FLOAT) * n);
+    if (sr == 1 && dr == 1) {
+        for (Py_ssize_t k = 0; k < K; k++) memcpy(dst + k * dk, src + k * sk, sizeof(FLOAT) * n);
         return;
     }
 #ifdef VEC
-    if (ks == 1 && K >= 4)
+    int rows_in = sk == 1 && dr == 1, rows_out = sr == 1 && dk == 1;
+    if ((rows_in || rows_out) && K >= 4) {
+        /* vector i of a block is read along src's contiguous axis, vector j written
+           along dst's */
+        const Py_ssize_t s_step = rows_in ? sr : sk, d_step = rows_in ? dk : dr;
         for (; r + 4 <= n; r += 4)
             for (Py_ssize_t k0 = 0; k0 < K; k0 += 4) {
                 Py_ssize_t k = k0 + 4 <= K ? k0 : K - 4;
+                const FLOAT *s = src + r * sr + k * sk;
+                FLOAT *t = dst + r * dr + k * dk;
                 VEC a0, a1, a2, a3, c0, c1, c2, c3;
-                memcpy(&a0, x + r * rs + k, sizeof(VEC));
-                memcpy(&a1, x + (r + 1) * rs + k, sizeof(VEC));
-                memcpy(&a2, x + (r + 2) * rs + k, sizeof(VEC));
-                memcpy(&a3, x + (r + 3) * rs + k, sizeof(VEC));
+                memcpy(&a0, s, sizeof(VEC));
+                memcpy(&a1, s + s_step, sizeof(VEC));
+                memcpy(&a2, s + 2 * s_step, sizeof(VEC));
+                memcpy(&a3, s + 3 * s_step, sizeof(VEC));
                 SK_TRANSPOSE4(a0, a1, a2, a3, c0, c1, c2, c3);
-                memcpy(d + k * TILE + r, &c0, sizeof(VEC));
-                memcpy(d + (k + 1) * TILE + r, &c1, sizeof(VEC));
-                memcpy(d + (k + 2) * TILE + r, &c2, sizeof(VEC));
-                memcpy(d + (k + 3) * TILE + r, &c3, sizeof(VEC));
+                memcpy(t, &c0, sizeof(VEC));
+                memcpy(t + d_step, &c1, sizeof(VEC));
+                memcpy(t + 2 * d_step, &c2, sizeof(VEC));
+                memcpy(t + 3 * d_step, &c3, sizeof(VEC));
             }
+    }
 #endif
     for (; r < n; r++)
-        for (Py_ssize_t k = 0; k < K; k++) d[k * TILE + r] = x[r * rs + k * ks];
+        for (Py_ssize_t k = 0; k < K; k++) dst[r * dr + k * dk] = src[r * sr + k * sk];
 }
 
-/* The way back: out[r * rs + k * ks] = d[k * TILE + r]. */
+/* d[k * TILE + r] = x[r * rs + k * ks], and the way back */
+SK_INLINE void NM(tr_in)(const FLOAT *x, Py_ssize_t rs, Py_ssize_t ks, FLOAT *d, Py_ssize_t n,
+                         Py_ssize_t K) {
+    NM(transpose)(x, rs, ks, d, 1, TILE, n, K);
+}
 SK_INLINE void NM(tr_out)(const FLOAT *d, FLOAT *out, Py_ssize_t rs, Py_ssize_t ks,
                           Py_ssize_t n, Py_ssize_t K) {
-    Py_ssize_t r = 0;
-    if (rs == 1) {
-        for (Py_ssize_t k = 0; k < K; k++) memcpy(out + k * ks, d + k * TILE, sizeof(FLOAT) * n);
-        return;
-    }
-#ifdef VEC
-    if (ks == 1 && K >= 4)
-        for (; r + 4 <= n; r += 4)
-            for (Py_ssize_t k0 = 0; k0 < K; k0 += 4) {
-                Py_ssize_t k = k0 + 4 <= K ? k0 : K - 4;
-                VEC a0, a1, a2, a3, c0, c1, c2, c3;
-                memcpy(&a0, d + k * TILE + r, sizeof(VEC));
-                memcpy(&a1, d + (k + 1) * TILE + r, sizeof(VEC));
-                memcpy(&a2, d + (k + 2) * TILE + r, sizeof(VEC));
-                memcpy(&a3, d + (k + 3) * TILE + r, sizeof(VEC));
-                SK_TRANSPOSE4(a0, a1, a2, a3, c0, c1, c2, c3);
-                memcpy(out + r * rs + k, &c0, sizeof(VEC));
-                memcpy(out + (r + 1) * rs + k, &c1, sizeof(VEC));
-                memcpy(out + (r + 2) * rs + k, &c2, sizeof(VEC));
-                memcpy(out + (r + 3) * rs + k, &c3, sizeof(VEC));
-            }
-#endif
-    for (; r < n; r++)
-        for (Py_ssize_t k = 0; k < K; k++) out[r * rs + k * ks] = d[k * TILE + r];
+    NM(transpose)(d, 1, TILE, out, rs, ks, n, K);
 }
 
 /* ---------------------------------------------------------------- the tiles */
