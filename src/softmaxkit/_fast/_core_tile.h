@@ -166,18 +166,23 @@ SK_INLINE void NM(tile_max)(const FLOAT *d, FLOAT *m, Py_ssize_t n, Py_ssize_t K
         for (Py_ssize_t r = 0; r < n; r++) m[r] = d[k * TILE + r] > m[r] ? d[k * TILE + r] : m[r];
 }
 
-/* d = SHIFTED, e = exp(d) over a transposed tile; count the maxima (d == 0) and sum
-   the rest in double; STORE keeps what the caller needs (e, d, or nothing). */
+/* One lane r's step: d = SHIFTED and e = exp(d), the maxima counted (d == 0) and the
+   rest summed in double; STORE keeps what the caller needs. */
+#define SK_EXP_TERM(SHIFTED, STORE)                                                        \
+    {                                                                                      \
+        FLOAT dk = SHIFTED;                                                                \
+        FLOAT e = NM(exp_nonpos)(dk);                                                      \
+        double top = dk == 0 ? 1.0 : 0.0;                                                  \
+        count[r] += top;                                                                   \
+        rest[r] += (double)e - top;                                                        \
+        STORE;                                                                             \
+    }
+/* The step over a transposed tile, prefetching the next tile's memory meanwhile. */
 #define SK_EXP_LOOP(SHIFTED, STORE)                                                        \
     for (Py_ssize_t k = 0; k < K; k++) {                                                   \
         NM(prefetch_part)(next, k, K);                                                     \
         for (Py_ssize_t r = 0; r < n; r++) {                                               \
-            FLOAT dk = SHIFTED;                                                            \
-            FLOAT e = NM(exp_nonpos)(dk);                                                  \
-            double top = dk == 0 ? 1.0 : 0.0;                                              \
-            count[r] += top;                                                               \
-            rest[r] += (double)e - top;                                                    \
-            STORE;                                                                         \
+            SK_EXP_TERM(SHIFTED, STORE)                                                    \
         }                                                                                  \
     }
 
@@ -362,12 +367,7 @@ static SK_ATTR int NM(long_row)(const FLOAT *x, FLOAT *out, Py_ssize_t K, int ki
         FLOAT *oa = out + a;                                                               \
         Py_ssize_t len = K - a < SK_LANES ? K - a : SK_LANES;                              \
         for (Py_ssize_t r = 0; r < len; r++) {                                             \
-            FLOAT dk = SHIFTED;                                                            \
-            FLOAT e = NM(exp_nonpos)(dk);                                                  \
-            double top = dk == 0 ? 1.0 : 0.0;                                              \
-            count[r] += top;                                                               \
-            rest[r] += (double)e - top;                                                    \
-            STORE;                                                                         \
+            SK_EXP_TERM(SHIFTED, STORE)                                                    \
         }                                                                                  \
     }
     if (kind == SOFTMAX && T == 1.0)
@@ -379,6 +379,7 @@ static SK_ATTR int NM(long_row)(const FLOAT *x, FLOAT *out, Py_ssize_t K, int ki
     else
         SK_LONG_LOOP((xa[r] - m) / Tf, (void)oa)
 #undef SK_LONG_LOOP
+#undef SK_EXP_TERM
     /* the lanes added pairwise (a tree: the error grows with log2 SK_LANES, not with
        SK_LANES, as NumPy's pairwise sum in the reference) */
     for (Py_ssize_t w = SK_LANES / 2; w >= 1; w /= 2)
