@@ -53,6 +53,18 @@ def _numpy_path(monkeypatch, fn, *args, **kwargs):
         return fn(*args, **kwargs)
 
 
+def _with_and_without_core(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` with the compiled core (in the instruction set chosen by
+    the caller), then on the path without it (a module switch: hypothesis tests
+    cannot take the function-scoped ``monkeypatch``)."""
+    got = fn(*args, **kwargs)
+    numpy_fast._compiled = None
+    try:
+        return got, fn(*args, **kwargs)
+    finally:
+        numpy_fast._compiled = core
+
+
 def _call(name, x, temperature):
     fn = getattr(sk, name)
     if name == "logsumexp":
@@ -108,13 +120,8 @@ def test_compiled_core_matches_the_numpy_path_and_the_reference(isa, x, name, te
             xp_numpy, x, (1,), True if name == "logsumexp" else temperature, None
         )
     with _isa(isa):
-        got = _call(name, x, temperature)
+        got, numpy_path = _with_and_without_core(_call, name, x, temperature)
     reference = np.asarray(reference).reshape(np.shape(got))
-    numpy_fast._compiled = None
-    try:
-        numpy_path = _call(name, x, temperature)
-    finally:
-        numpy_fast._compiled = core
     _same(got, reference, x.dtype, 8)
     _same(got, numpy_path, x.dtype, 8)
 
@@ -242,12 +249,9 @@ def test_compiled_cross_entropy_matches_the_numpy_path(isa, x, eps, temperature,
     kw = {"label_smoothing": eps, "temperature": temperature, "reduction": reduction,
               "class_weight": class_weight, "ignore_index": -100}  # fmt: skip
     with np.errstate(all="ignore"), _isa(isa):
-        got = sk.softmax_cross_entropy_with_grad(x, labels, **kw)
-        numpy_fast._compiled = None
-        try:
-            numpy_path = sk.softmax_cross_entropy_with_grad(x, labels, **kw)
-        finally:
-            numpy_fast._compiled = core
+        got, numpy_path = _with_and_without_core(
+            sk.softmax_cross_entropy_with_grad, x, labels, **kw
+        )
     for a, b in zip(got, numpy_path, strict=True):
         _same(a, b, x.dtype, 64)  # sums of up to 40 rows: a few ulp each
 
@@ -297,12 +301,7 @@ def test_compiled_linear_cross_entropy_matches_the_numpy_path(dtype, eps, padded
     h[4321] = np.finfo(dtype).max / 4  # logits past fmax: +-inf in this row
     kw = {"bias": b, "label_smoothing": eps, "ignore_index": -100}
     with np.errstate(over="ignore", invalid="ignore"):
-        got = sk.linear_cross_entropy_with_grad(h, W, y, **kw)
-        numpy_fast._compiled = None
-        try:
-            numpy_path = sk.linear_cross_entropy_with_grad(h, W, y, **kw)
-        finally:
-            numpy_fast._compiled = core
+        got, numpy_path = _with_and_without_core(sk.linear_cross_entropy_with_grad, h, W, y, **kw)
     for a, c in zip(got, numpy_path, strict=True):
         _same(a, c, dtype, 5000 if dtype == np.float32 else 64)  # sums over 5000 rows
 
@@ -351,12 +350,7 @@ def test_compiled_cross_entropy_with_probability_targets_matches_the_reference(
     if weighted:
         kw["sample_weight"] = rng.uniform(0.0, 2.0, size=n).astype(x.dtype)
     with np.errstate(all="ignore"), _isa(isa):
-        got = sk.softmax_cross_entropy_with_grad(x, y, **kw)
-        numpy_fast._compiled = None
-        try:
-            oracle = sk.softmax_cross_entropy_with_grad(x, y, **kw)
-        finally:
-            numpy_fast._compiled = core
+        got, oracle = _with_and_without_core(sk.softmax_cross_entropy_with_grad, x, y, **kw)
     for a, b in zip(got, oracle, strict=True):
         _same(a, b, x.dtype, 64)
 

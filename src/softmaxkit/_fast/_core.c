@@ -118,6 +118,19 @@ static inline void log_norms(const double *count, const double *rest, double *ln
 
 /* ---------------------------------------------------------------- the kernels */
 
+/* A call's scratch: the transposed tiles (bytes) and 2 x TILE doubles of per-row
+   sums; -1 (nothing allocated) when memory is short. */
+static int tile_buffers(void **tiles, size_t bytes, double **work) {
+    *tiles = malloc(bytes);
+    *work = malloc(sizeof(double) * 2 * TILE);
+    if (*tiles == NULL || *work == NULL) {
+        free(*tiles);
+        free(*work);
+        return -1;
+    }
+    return 0;
+}
+
 /* The next tile's memory: up to two inputs and one output, prefetched while a tile
    computes. */
 typedef struct {

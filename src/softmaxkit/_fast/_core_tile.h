@@ -416,13 +416,9 @@ static SK_ATTR int NM(ce)(const FLOAT *x, const int64_t *labels, const FLOAT *pr
                           double T, FLOAT *loss, FLOAT *grad, uint8_t *flags, Py_ssize_t n,
                           Py_ssize_t K, int transposed) {
     const Py_ssize_t rs = transposed ? 1 : K, ks = transposed ? n : 1;
-    FLOAT *d = malloc(sizeof(FLOAT) * 3 * TILE * SHORT_K);
-    double *work = malloc(sizeof(double) * 2 * TILE);
-    if (d == NULL || work == NULL) {
-        free(d);
-        free(work);
-        return -1;
-    }
+    FLOAT *d;
+    double *work;
+    if (tile_buffers((void **)&d, sizeof(FLOAT) * 3 * TILE * SHORT_K, &work) < 0) return -1;
     int flagged = 0;
     for (Py_ssize_t a = 0; a < n; a += TILE) {
         Py_ssize_t b = a + TILE < n ? a + TILE : n, c = b + TILE < n ? b + TILE : n;
@@ -456,13 +452,9 @@ static SK_ATTR int NM(rows)(const FLOAT *x, FLOAT *out, uint8_t *flags, Py_ssize
         }
         return flagged;
     }
-    FLOAT *d = malloc(sizeof(FLOAT) * TILE * SHORT_K);
-    double *work = malloc(sizeof(double) * 2 * TILE);
-    if (d == NULL || work == NULL) {
-        free(d);
-        free(work);
-        return -1;
-    }
+    FLOAT *d;
+    double *work;
+    if (tile_buffers((void **)&d, sizeof(FLOAT) * TILE * SHORT_K, &work) < 0) return -1;
     int flagged = 0;
     for (Py_ssize_t a = 0; a < n; a += TILE) {
         Py_ssize_t b = a + TILE < n ? a + TILE : n;
