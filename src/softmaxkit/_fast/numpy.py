@@ -52,8 +52,8 @@ _POOL: ThreadPoolExecutor | None = None
 
 
 def compiled_core() -> str:
-    """Which path short rows take: the compiled core, or NumPy and why (shown by
-    ``softmaxkit --version``)."""
+    """Which path the NumPy arrays take: the compiled core (and the instruction set it
+    runs in), or NumPy alone and why (shown by ``softmaxkit --version``)."""
     if _compiled is not None:
         return (
             f"compiled core ({_compiled.isa()}): softmax, log_softmax and logsumexp rows, "
@@ -322,7 +322,7 @@ def _rowwise(
     out = np.empty((rows.shape[0], width or rows.shape[1]), dtype=rows.dtype)
     reference = REFERENCES[name]
     is_short = rows.shape[1] <= SHORT_K
-    core = _compiled if compiled is not None else None
+    core = _compiled if compiled is not None else None  # `compiled`: the core's kind
 
     def work(a: int, b: int) -> None:
         block = rows[a:b]
