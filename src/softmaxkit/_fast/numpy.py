@@ -705,9 +705,9 @@ def linear_cross_entropy(
     n_threads = 1 if _THREADS == 1 or _in_pool() else min(_THREADS, len(starts))
     W = np.ascontiguousarray(W)
     b_col = (np.zeros(k, X.dtype) if b is None else np.asarray(b, dtype=X.dtype)).reshape(k, 1)
-    factor1 = X.dtype.type(1.0 / (scale * T))
-    factors = weights * factor1  # 0 where the weight is 0
-    factor1 = float(factor1)
+    step = X.dtype.type(1.0 / (scale * T))  # each row's gradient factor w / (T S) per unit w
+    factors = weights * step  # 0 where the weight is 0
+    factor1 = float(step)  # the factor of every row when there are no weights
     all_active = t.w is None or bool(np.min(weights) > 0)
     # per-row losses for "none"; else each block's sum (added in block order at the end),
     # of the losses times 2**-m > 1/n so that no sum overflows on the way (the reference's
