@@ -425,3 +425,66 @@ def test_numpy_path_soft_loss_does_not_overflow_where_the_reference_does_not(mon
     np.testing.assert_allclose(got, expected, rtol=1e-15)
     if core is not None:
         np.testing.assert_allclose(fn(x, y, **kw)[0], expected, rtol=1e-15)
+
+
+@contextlib.contextmanager
+def _tame(on):
+    """Tame tiles' quicker steps (one-step 2^n, the division by multiply-adds) on or off
+    within the block."""
+    previous = core.tame(on)
+    try:
+        yield
+    finally:
+        core.tame(previous)
+
+
+def _tame_and_general(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` with tame tiles' quicker steps, then with the general ones."""
+    with _tame(True):
+        quick = fn(*args, **kwargs)
+    with _tame(False):
+        general = fn(*args, **kwargs)
+    return quick, general
+
+
+@needs_core
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_tame_tiles_give_the_bits_of_the_general_steps(isa, dtype):
+    # The quicker steps claim the same bits, not a few ulp: one-step 2^n equals the
+    # two-step product for normal results, and the multiply-add quotient is the
+    # correctly rounded division (Markstein). Compared bit for bit over millions of
+    # quotients e / (c + rest): spreads from 0.1 to the tame bound, ties, 1 to 32
+    # classes, temperatures; tiles with a row past the bound take the general steps.
+    rng = np.random.default_rng(17)
+    bound = 600.0 if dtype == np.float64 else 60.0
+    with _isa(isa):
+        for k in (1, 2, 3, 5, 10, 17, 32):
+            n = 2_000_000 // k // (1 if isa == ISAS[-1] else 8)
+            spread = rng.choice([0.1, 3.0, 30.0, bound * 0.999], size=(n, 1))
+            x = rng.uniform(-1.0, 0.0, size=(n, k)) * spread + rng.normal(size=(n, 1)) * 100
+            x = x.astype(dtype)
+            x[::7, -1] = x[::7, 0]  # ties at the maximum
+            x[5::1000, 0] = x[5::1000, -1] - 2 * bound  # an untame row in some tiles
+            for temperature in (1.0, 0.7, 2.5):
+                for name in ("softmax", "log_softmax"):
+                    quick, general = _tame_and_general(_call, name, x, temperature)
+                    assert np.array_equal(quick, general), (name, k, temperature)
+            labels = rng.integers(0, k, size=n)
+            probs = sk.softmax(rng.normal(size=(n, k)).astype(dtype), axis=-1)
+            for target, eps in ((labels, 0.0), (labels, 0.1), (probs, 0.1)):
+                quick, general = _tame_and_general(
+                    sk.softmax_cross_entropy_with_grad, x, target, label_smoothing=eps,
+                    reduction="none",
+                )  # fmt: skip
+                assert np.array_equal(quick[0], general[0]), (k, eps)  # the losses
+                assert np.array_equal(quick[1], general[1]), (k, eps)  # the gradients
+
+
+@needs_core
+def test_tame_switch_reports_and_restores():
+    assert core.tame() is True
+    assert core.tame(False) is True
+    assert core.tame() is False
+    assert core.tame(True) is False
+    assert core.tame() is True

@@ -142,11 +142,16 @@ typedef struct {
 
 #define MA_PLAIN(a, b, c) ((a) * (b) + (c))
 
+/* Whether tame tiles take their quicker steps (exp_tame, quotient in _core_tile.h),
+   which give the same bits as the general ones: tame() turns them off for tests. */
+static int sk_tame = 1;
+
 /* the baseline: every x86-64 (SSE2), and every other CPU */
 #define ISA base
 #define SK_ATTR
 #define MA64 MA_PLAIN
 #define MA32 MA_PLAIN
+#define SK_FMA 0
 #include "_core_isa.h"
 
 #ifdef SK_X86
@@ -155,12 +160,14 @@ typedef struct {
 #define SK_ATTR __attribute__((target("avx2,fma")))
 #define MA64 __builtin_fma
 #define MA32 __builtin_fmaf
+#define SK_FMA 1
 #include "_core_isa.h"
 
 #define ISA avx512
 #define SK_ATTR __attribute__((target("avx512f,avx2,fma")))
 #define MA64 __builtin_fma
 #define MA32 __builtin_fmaf
+#define SK_FMA 1
 #include "_core_isa.h"
 #endif
 
@@ -426,10 +433,27 @@ static PyObject *py_isa(PyObject *self, PyObject *args) {
     return PyUnicode_FromString(previous);
 }
 
+PyDoc_STRVAR(tame_doc,
+             "tame(on=None) -> bool\n\n"
+             "Whether tiles of short rows whose shifted entries are all at least -600\n"
+             "(float64; -60 for float32) take the quicker steps that give the same bits:\n"
+             "2^n in one step and the division by multiply-adds (with fused multiply-adds).\n"
+             "With a value, set it (for tests, which compare the two) and return the\n"
+             "previous one.");
+
+static PyObject *py_tame(PyObject *self, PyObject *args) {
+    int on = -1;
+    if (!PyArg_ParseTuple(args, "|p", &on)) return NULL;
+    int previous = sk_tame;
+    if (on >= 0) sk_tame = on;
+    return PyBool_FromLong(previous);
+}
+
 static PyMethodDef methods[] = {
     {"rows", py_rows, METH_VARARGS, rows_doc},
     {"ce", py_ce, METH_VARARGS, ce_doc},
     {"isa", py_isa, METH_VARARGS, isa_doc},
+    {"tame", py_tame, METH_VARARGS, tame_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -5,6 +5,7 @@
  *   ISA      a suffix naming it (base, avx2, avx512)
  *   SK_ATTR  the function attribute selecting it (or nothing)
  *   MA64     MA32: a * b + c in double and in float (fused, or two roundings)
+ *   SK_FMA   1 where they are fused
  */
 
 #define MA MA64
@@ -39,3 +40,4 @@
 #undef SK_ATTR
 #undef MA64
 #undef MA32
+#undef SK_FMA

@@ -10,11 +10,20 @@
  *   MA       MA(a, b, c) = a * b + c: a fused multiply-add where the instruction
  *            set has one (written out, so that a vector loop and its scalar
  *            remainder round alike), two roundings where it does not
+ *   SK_FMA   1 where MA is fused
  *   VEC      a 4-lane vector of FLOAT (GCC/Clang vector extension), for the
  *            in-register transposes; undefined where the compiler has none
  */
 
 #define NM(name) SK_CAT(name, SFX)
+/* A tile is tame when every shifted entry is at least SK_TAME: then every e = exp(d)
+   is far from the subnormals, 2^n takes one step, and e / (c + rest) takes the
+   quotient's correction steps exactly (see quotient). */
+#if IS_F64
+#define SK_TAME -600.0
+#else
+#define SK_TAME -60.0
+#endif
 #define SK_INLINE static inline __attribute__((always_inline)) SK_ATTR
 
 /* ---------------------------------------------------------------- exponential */
@@ -40,17 +49,14 @@ SK_INLINE FLOAT NM(pow2)(FLOAT n) {
     return s;
 }
 
-/* exp(d) for d <= 0 (or -inf), 0 below the subnormal range: Cody-Waite reduction
-   d = n ln2 + r, |r| <= ln2 / 2, a Taylor polynomial for e^r, and 2^n applied in
-   two normal steps so that a subnormal result is rounded once. The polynomial's
-   terms from r^3 on are evaluated by Estrin's scheme (a short dependency chain:
-   the loop around this is limited by latency, not by arithmetic), the first
-   three by Horner's (where the rounding matters). */
-SK_INLINE FLOAT NM(exp_nonpos)(FLOAT d) {
+/* e^r and n for d = n ln2 + r, |r| <= ln2 / 2 (Cody-Waite), d in [-746, 0]: a Taylor
+   polynomial whose terms from r^3 on are evaluated by Estrin's scheme (a short
+   dependency chain: the loops around this are limited by latency, not by
+   arithmetic), the first three by Horner's (where the rounding matters). */
+SK_INLINE FLOAT NM(exp_reduced)(FLOAT d, FLOAT *n_out) {
 #if IS_F64
     const double magic = 0x1.8p52, log2e = 0x1.71547652b82fep0;
     const double ln2_hi = 0x1.62e42fefa3800p-1, ln2_lo = 0x1.ef35793c76730p-45;
-    d = d < -746.0 ? -746.0 : d; /* exp(-746) rounds to 0; so does -inf */
     double n = MA(d, log2e, magic) - magic; /* the nearest integer */
     double r = MA(-n, ln2_lo, MA(-n, ln2_hi, d)); /* n ln2_hi is exact */
     /* Taylor to degree 13: the remainder is < 4e-18 on |r| <= 0.347 */
@@ -61,22 +67,63 @@ SK_INLINE FLOAT NM(exp_nonpos)(FLOAT d) {
     double q4 = MA(r, 1.0 / 479001600.0, 1.0 / 39916800.0);
     double s0 = MA(r2, q1, q0), s1 = MA(r2, q3, q2), s2 = MA(r2, 1.0 / 6227020800.0, q4);
     double q = MA(r4, MA(r4, s2, s1), s0);
-    double p = MA(r, MA(r, MA(r, q, 0.5), 1.0), 1.0);
-    double n1 = (n * 0.5 + magic) - magic;
+    *n_out = n;
+    return MA(r, MA(r, MA(r, q, 0.5), 1.0), 1.0);
 #else
     const float magic = 0x1.8p23f, log2e = 0x1.715476p0f;
     const float ln2_hi = 0x1.62e4p-1f, ln2_lo = 0x1.7f7d1cp-20f;
-    d = d < -104.0f ? -104.0f : d; /* exp(-104) rounds to 0 in float32 */
     float n = MA(d, log2e, magic) - magic;
     float r = MA(-n, ln2_lo, MA(-n, ln2_hi, d));
     /* Taylor to degree 7: the remainder is < 6e-9 on |r| <= 0.347 */
     float r2 = r * r;
     float q = MA(r2, MA(r, MA(r, 1.0f / 5040.0f, 1.0f / 720.0f), 1.0f / 120.0f),
                  MA(r, 1.0f / 24.0f, 1.0f / 6.0f));
-    float p = MA(r, MA(r, MA(r, q, 0.5f), 1.0f), 1.0f);
-    float n1 = (n * 0.5f + magic) - magic;
+    *n_out = n;
+    return MA(r, MA(r, MA(r, q, 0.5f), 1.0f), 1.0f);
 #endif
+}
+
+/* exp(d) for d <= 0 (or -inf), 0 below the subnormal range: 2^n applied in two
+   normal steps so that a subnormal result is rounded once. */
+SK_INLINE FLOAT NM(exp_nonpos)(FLOAT d) {
+#if IS_F64
+    d = d < -746.0 ? -746.0 : d; /* exp(-746) rounds to 0; so does -inf */
+    const double magic = 0x1.8p52;
+#else
+    d = d < -104.0f ? -104.0f : d; /* exp(-104) rounds to 0 in float32 */
+    const float magic = 0x1.8p23f;
+#endif
+    FLOAT n, p = NM(exp_reduced)(d, &n);
+    FLOAT n1 = (n * (FLOAT)0.5 + magic) - magic;
     return (p * NM(pow2)(n1)) * NM(pow2)(n - n1);
+}
+
+/* exp(d) for SK_TAME <= d <= 0: the result is normal, so 2^n in one step gives the
+   same bits as exp_nonpos's two, one multiplication sooner. */
+SK_INLINE FLOAT NM(exp_tame)(FLOAT d) {
+    FLOAT n, p = NM(exp_reduced)(d, &n);
+    return p * NM(pow2)(n);
+}
+
+/* a / b correctly rounded, for a in [exp(SK_TAME), 1], b in [1, 32] and y = 1 / b
+   rounded: q = a y is within 1.5 ulp of a / b; one correction q + (a - b q) y makes
+   it faithful, and a second (Markstein's theorem: q faithful and y within half an
+   ulp of 1 / b make a - b q exact and q + (a - b q) y the correctly rounded
+   quotient; Muller et al., Handbook of Floating-Point Arithmetic, 2018, sec. 4.9)
+   gives the bits of the division. The residual's exactness needs it clear of the
+   subnormals: a >= exp(SK_TAME) keeps it 2^-200 (float64) or 2^-30 (float32) above
+   them. Fused multiply-adds only; a plain division where MA is not fused. Five
+   multiply-adds are cheaper than a vector division (about a tenth of the short
+   softmax's time). */
+SK_INLINE FLOAT NM(quotient)(FLOAT a, FLOAT b, FLOAT y) {
+#if SK_FMA
+    FLOAT q = a * y;
+    q = MA(MA(-q, b, a), y, q);
+    return MA(MA(-q, b, a), y, q);
+#else
+    (void)y;
+    return a / b;
+#endif
 }
 
 /* ---------------------------------------------------------------- transposes */
@@ -159,31 +206,59 @@ SK_INLINE void NM(prefetch_part)(const sk_next *next, Py_ssize_t k, Py_ssize_t K
         __builtin_prefetch(next->out + b, 1, 3);
 }
 
-/* The row maxima of a transposed tile. */
-SK_INLINE void NM(tile_max)(const FLOAT *d, FLOAT *m, Py_ssize_t n, Py_ssize_t K) {
-    for (Py_ssize_t r = 0; r < n; r++) m[r] = d[r];
+/* The row maxima of a transposed tile; returns whether the tile is tame (every
+   (x - m) / T at least SK_TAME; false where a row has a NaN or an infinity). */
+SK_INLINE int NM(tile_max)(const FLOAT *d, FLOAT *m, Py_ssize_t n, Py_ssize_t K, double T) {
+    FLOAT lo[TILE];
+    for (Py_ssize_t r = 0; r < n; r++) m[r] = lo[r] = d[r];
     for (Py_ssize_t k = 1; k < K; k++)
-        for (Py_ssize_t r = 0; r < n; r++) m[r] = d[k * TILE + r] > m[r] ? d[k * TILE + r] : m[r];
+        for (Py_ssize_t r = 0; r < n; r++) {
+            FLOAT v = d[k * TILE + r];
+            m[r] = v > m[r] ? v : m[r];
+            lo[r] = v < lo[r] ? v : lo[r];
+        }
+    const FLOAT bound = (FLOAT)(SK_TAME * T);
+    int tame = 1;
+    for (Py_ssize_t r = 0; r < n; r++) tame &= lo[r] - m[r] >= bound;
+    return tame;
+}
+
+/* e / total in place over a transposed tile (by quotient where it is tame). */
+SK_INLINE void NM(normalise)(FLOAT *e, const FLOAT *total, Py_ssize_t n, Py_ssize_t K,
+                             int tame) {
+    FLOAT inv[TILE];
+    if (tame) {
+        for (Py_ssize_t r = 0; r < n; r++) inv[r] = 1 / total[r];
+        for (Py_ssize_t k = 0; k < K; k++)
+            for (Py_ssize_t r = 0; r < n; r++)
+                e[k * TILE + r] = NM(quotient)(e[k * TILE + r], total[r], inv[r]);
+    } else {
+        for (Py_ssize_t k = 0; k < K; k++)
+            for (Py_ssize_t r = 0; r < n; r++) e[k * TILE + r] = e[k * TILE + r] / total[r];
+    }
 }
 
 /* One lane r's step: d = SHIFTED and e = exp(d), the maxima counted (d == 0) and the
    rest summed in double; STORE keeps what the caller needs. */
-#define SK_EXP_TERM(SHIFTED, STORE)                                                        \
+#define SK_EXP_TERM(SHIFTED, STORE) SK_EXP_TERM_BY(exp_nonpos, SHIFTED, STORE)
+#define SK_EXP_TERM_BY(EXP, SHIFTED, STORE)                                                \
     {                                                                                      \
         FLOAT dk = SHIFTED;                                                                \
-        FLOAT e = NM(exp_nonpos)(dk);                                                      \
+        FLOAT e = NM(EXP)(dk);                                                             \
         double top = dk == 0 ? 1.0 : 0.0;                                                  \
         count[r] += top;                                                                   \
         rest[r] += (double)e - top;                                                        \
         STORE;                                                                             \
     }
-/* The step over a transposed tile, prefetching the next tile's memory meanwhile. */
+/* The step over a transposed tile (exp_tame for a tame one), prefetching the next
+   tile's memory meanwhile. */
 #define SK_EXP_LOOP(SHIFTED, STORE)                                                        \
     for (Py_ssize_t k = 0; k < K; k++) {                                                   \
         NM(prefetch_part)(next, k, K);                                                     \
-        for (Py_ssize_t r = 0; r < n; r++) {                                               \
-            SK_EXP_TERM(SHIFTED, STORE)                                                    \
-        }                                                                                  \
+        if (tame)                                                                          \
+            for (Py_ssize_t r = 0; r < n; r++) SK_EXP_TERM_BY(exp_tame, SHIFTED, STORE)    \
+        else                                                                               \
+            for (Py_ssize_t r = 0; r < n; r++) SK_EXP_TERM(SHIFTED, STORE)                 \
     }
 
 /* One tile of short rows (x and out of rows_ below), transposed into d. */
@@ -193,7 +268,7 @@ static SK_ATTR int NM(short_tile)(const FLOAT *x, FLOAT *out, uint8_t *flags, Py
     const FLOAT Tf = (FLOAT)T;
     FLOAT m[TILE], scale[TILE];
     NM(tr_in)(x, K, 1, d, n, K);
-    NM(tile_max)(d, m, n, K);
+    const int tame = NM(tile_max)(d, m, n, K, T) && sk_tame;
     for (Py_ssize_t r = 0; r < n; r++) {
         rest[r] = 0.0;
         count[r] = 0.0;
@@ -220,8 +295,7 @@ static SK_ATTR int NM(short_tile)(const FLOAT *x, FLOAT *out, uint8_t *flags, Py
     }
     if (kind == SOFTMAX) {
         for (Py_ssize_t r = 0; r < n; r++) scale[r] = (FLOAT)(count[r] + rest[r]);
-        for (Py_ssize_t k = 0; k < K; k++)
-            for (Py_ssize_t r = 0; r < n; r++) SK_AT = SK_AT / scale[r];
+        NM(normalise)(d, scale, n, K, tame);
     } else {
         log_norms(count, rest, rest, n);
         if (kind == LOGSUMEXP) {
@@ -251,7 +325,7 @@ static SK_ATTR int NM(ce_tile)(const FLOAT *x, Py_ssize_t rs, Py_ssize_t ks,
     const FLOAT Tf = (FLOAT)T;
     FLOAT m[TILE], ln[TILE], total[TILE], acc[TILE], f[TILE];
     NM(tr_in)(x, rs, ks, d, n, K);
-    NM(tile_max)(d, m, n, K);
+    const int tame = NM(tile_max)(d, m, n, K, T) && sk_tame;
     for (Py_ssize_t r = 0; r < n; r++) {
         rest[r] = 0.0;
         count[r] = 0.0;
@@ -273,6 +347,7 @@ static SK_ATTR int NM(ce_tile)(const FLOAT *x, Py_ssize_t rs, Py_ssize_t ks,
     log_norms(count, rest, rest, n);
     for (Py_ssize_t r = 0; r < n; r++) ln[r] = (FLOAT)rest[r];
     for (Py_ssize_t r = 0; r < n; r++) f[r] = factor != NULL ? factor[r] : factor1;
+    if (grad != NULL) NM(normalise)(e_, total, n, K, tame); /* p, in e_ */
     const FLOAT uniform = (FLOAT)(eps / (double)K);
     const FLOAT target = (FLOAT)((1.0 - eps) + eps / (double)K);
     if (probs != NULL) {
@@ -297,7 +372,7 @@ static SK_ATTR int NM(ce_tile)(const FLOAT *x, Py_ssize_t rs, Py_ssize_t ks,
             for (Py_ssize_t k = 0; k < K; k++)
                 for (Py_ssize_t r = 0; r < n; r++)
                     e_[k * TILE + r] =
-                        (e_[k * TILE + r] / total[r] - y[k * TILE + r]) * f[r] + (FLOAT)0;
+                        (e_[k * TILE + r] - y[k * TILE + r]) * f[r] + (FLOAT)0;
             NM(tr_out)(e_, grad, rs, ks, n, K);
         }
     } else {
@@ -315,11 +390,11 @@ static SK_ATTR int NM(ce_tile)(const FLOAT *x, Py_ssize_t rs, Py_ssize_t ks,
             }
         }
         if (grad != NULL) {
-            for (Py_ssize_t r = 0; r < n; r++) acc[r] = e_[labels[r] * TILE + r] / total[r];
+            for (Py_ssize_t r = 0; r < n; r++) acc[r] = e_[labels[r] * TILE + r];
             /* + 0 turns the -0 of a zero factor into the +0 the reference writes */
             for (Py_ssize_t k = 0; k < K; k++)
                 for (Py_ssize_t r = 0; r < n; r++)
-                    e_[k * TILE + r] = (e_[k * TILE + r] / total[r] - uniform) * f[r] + (FLOAT)0;
+                    e_[k * TILE + r] = (e_[k * TILE + r] - uniform) * f[r] + (FLOAT)0;
             for (Py_ssize_t r = 0; r < n; r++)
                 e_[labels[r] * TILE + r] = (acc[r] - target) * f[r] + (FLOAT)0;
             NM(tr_out)(e_, grad, rs, ks, n, K);
@@ -473,4 +548,5 @@ static SK_ATTR int NM(rows)(const FLOAT *x, FLOAT *out, uint8_t *flags, Py_ssize
 }
 
 #undef SK_INLINE
+#undef SK_TAME
 #undef NM
