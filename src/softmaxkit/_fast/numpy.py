@@ -104,11 +104,19 @@ def _blocks(
             work(s, min(n, s + rows))
         return
 
-    def run(my: list[int]) -> None:
-        for s in my:
+    # each thread takes the next block when it is free (on a shared machine one core
+    # can be slowed; fixed shares would leave the other waiting)
+    queue, lock = iter(starts), threading.Lock()
+
+    def run(_: int) -> None:
+        while True:
+            with lock:
+                s = next(queue, None)
+            if s is None:
+                return
             work(s, min(n, s + rows))
 
-    list(_pool().map(run, [starts[t::_THREADS] for t in range(_THREADS)]))
+    list(_pool().map(run, range(_THREADS)))
 
 
 def _inline() -> bool:
