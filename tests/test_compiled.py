@@ -488,3 +488,22 @@ def test_tame_switch_reports_and_restores():
     assert core.tame() is False
     assert core.tame(True) is False
     assert core.tame() is True
+
+
+@needs_core
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_nan_off_the_first_class_makes_its_tile_untame(dtype):
+    # regression: the tile's minimum skipped a NaN as its maximum does, so a tile
+    # with a NaN after the first class passed as tame and its row went unflagged
+    x = np.random.default_rng(2).normal(size=(300, 7)).astype(dtype)
+    x[3, 2] = np.nan
+    flags = np.zeros(300, dtype=np.uint8)
+    assert core.rows(0, x, np.empty_like(x), flags, 1.0) == 1
+    assert np.flatnonzero(flags).tolist() == [3]
+    # the reference gives a row without weight a zero gradient, NaN or not
+    labels = np.zeros(300, dtype=int)
+    labels[3] = -100
+    loss, grad = sk.softmax_cross_entropy_with_grad(x, labels, reduction="none", ignore_index=-100)
+    assert loss[3] == 0.0
+    assert np.all(grad[3] == 0.0)
+    assert np.all(np.isfinite(grad))

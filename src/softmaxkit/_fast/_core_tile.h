@@ -191,6 +191,26 @@ static SK_ATTR int NM(rest_overflowed)(const FLOAT *row, Py_ssize_t K, Py_ssize_
     return 0;
 }
 
+/* Flag the tile's rows left to the reference (a maximum that is not finite, a NaN,
+   or for T > 1 an x - m that overflows); returns their count. A tame tile has none
+   (its entries are finite and within SK_TAME T of their maxima). */
+static SK_ATTR int NM(flag_rows)(const FLOAT *x, Py_ssize_t rs, Py_ssize_t ks, const FLOAT *m,
+                                 const double *rest, uint8_t *flags, Py_ssize_t n,
+                                 Py_ssize_t K, double T, int tame) {
+    if (tame) {
+        memset(flags, 0, (size_t)n);
+        return 0;
+    }
+    int flagged = 0;
+    for (Py_ssize_t r = 0; r < n; r++) {
+        int bad = !isfinite((double)m[r]) || isnan(rest[r]) ||
+                  (T > 1.0 && NM(rest_overflowed)(x + r * rs, K, ks, m[r]));
+        flags[r] = (uint8_t)bad;
+        flagged += bad;
+    }
+    return flagged;
+}
+
 /* Part k of K of the next tile's inputs and output, into the cache while this tile
    computes (the output for writing: its lines are read for ownership now, not
    when the stores come). Without it every tile waits for memory at its first
@@ -207,7 +227,8 @@ SK_INLINE void NM(prefetch_part)(const sk_next *next, Py_ssize_t k, Py_ssize_t K
 }
 
 /* The row maxima of a transposed tile; returns whether the tile is tame (every
-   (x - m) / T at least SK_TAME; false where a row has a NaN or an infinity). */
+   (x - m) / T at least SK_TAME; false where a row has a NaN or an infinity: the
+   minimum keeps a NaN, and lo - m is then NaN or -inf). */
 SK_INLINE int NM(tile_max)(const FLOAT *d, FLOAT *m, Py_ssize_t n, Py_ssize_t K, double T) {
     FLOAT lo[TILE];
     for (Py_ssize_t r = 0; r < n; r++) m[r] = lo[r] = d[r];
@@ -215,7 +236,7 @@ SK_INLINE int NM(tile_max)(const FLOAT *d, FLOAT *m, Py_ssize_t n, Py_ssize_t K,
         for (Py_ssize_t r = 0; r < n; r++) {
             FLOAT v = d[k * TILE + r];
             m[r] = v > m[r] ? v : m[r];
-            lo[r] = v < lo[r] ? v : lo[r];
+            lo[r] = v < lo[r] || v != v ? v : lo[r]; /* a NaN stays (the max skips it) */
         }
     const FLOAT bound = (FLOAT)(SK_TAME * T);
     int tame = 1;
@@ -236,6 +257,42 @@ SK_INLINE void NM(normalise)(FLOAT *e, const FLOAT *total, Py_ssize_t n, Py_ssiz
         for (Py_ssize_t k = 0; k < K; k++)
             for (Py_ssize_t r = 0; r < n; r++) e[k * TILE + r] = e[k * TILE + r] / total[r];
     }
+}
+
+/* The gradient factor in place over a transposed tile: e = (p - y') f + 0, where p = e /
+   total (by quotient where the tile is tame) and y' is the rows y (probability
+   targets) or, for integer labels, u off the label and `target` at it. The + 0
+   turns the -0 of a zero factor into the +0 the reference writes. */
+SK_INLINE void NM(gradient)(FLOAT *e, const FLOAT *total, const FLOAT *y, FLOAT u,
+                            const int64_t *labels, FLOAT target, const FLOAT *f,
+                            Py_ssize_t n, Py_ssize_t K, int tame) {
+    FLOAT inv[TILE], at[TILE];
+    for (Py_ssize_t r = 0; r < n; r++) inv[r] = 1 / total[r];
+#define SK_QUOT(v) NM(quotient)(v, total[r], inv[r])
+#define SK_DIV(v) (v) / total[r]
+#define SK_GRAD_LOOP(P)                                                                    \
+    {                                                                                      \
+        if (labels != NULL)                                                                \
+            for (Py_ssize_t r = 0; r < n; r++) at[r] = P(e[labels[r] * TILE + r]);         \
+        if (y != NULL)                                                                     \
+            for (Py_ssize_t k = 0; k < K; k++)                                             \
+                for (Py_ssize_t r = 0; r < n; r++)                                         \
+                    e[k * TILE + r] = (P(e[k * TILE + r]) - y[k * TILE + r]) * f[r] + (FLOAT)0; \
+        else                                                                               \
+            for (Py_ssize_t k = 0; k < K; k++)                                             \
+                for (Py_ssize_t r = 0; r < n; r++)                                         \
+                    e[k * TILE + r] = (P(e[k * TILE + r]) - u) * f[r] + (FLOAT)0;          \
+    }
+    if (tame)
+        SK_GRAD_LOOP(SK_QUOT)
+    else
+        SK_GRAD_LOOP(SK_DIV)
+#undef SK_GRAD_LOOP
+#undef SK_DIV
+#undef SK_QUOT
+    if (labels != NULL)
+        for (Py_ssize_t r = 0; r < n; r++)
+            e[labels[r] * TILE + r] = (at[r] - target) * f[r] + (FLOAT)0;
 }
 
 /* One lane r's step: d = SHIFTED and e = exp(d), the maxima counted (d == 0) and the
@@ -286,13 +343,7 @@ static SK_ATTR int NM(short_tile)(const FLOAT *x, FLOAT *out, uint8_t *flags, Py
         SK_EXP_LOOP((SK_AT - m[r]) / Tf, SK_AT = dk)
     else
         SK_EXP_LOOP(SK_AT - m[r], (void)0)
-    int flagged = 0;
-    for (Py_ssize_t r = 0; r < n; r++) {
-        int bad = !isfinite((double)m[r]) || isnan(rest[r]) ||
-                  (T > 1.0 && NM(rest_overflowed)(x + r * K, K, 1, m[r]));
-        flags[r] = (uint8_t)bad;
-        flagged += bad;
-    }
+    const int flagged = NM(flag_rows)(x, K, 1, m, rest, flags, n, K, T, tame);
     if (kind == SOFTMAX) {
         for (Py_ssize_t r = 0; r < n; r++) scale[r] = (FLOAT)(count[r] + rest[r]);
         NM(normalise)(d, scale, n, K, tame);
@@ -336,18 +387,11 @@ static SK_ATTR int NM(ce_tile)(const FLOAT *x, Py_ssize_t rs, Py_ssize_t ks,
     else
         SK_EXP_LOOP((SK_AT - m[r]) / Tf, (SK_AT = dk, e_[k * TILE + r] = e))
 #undef SK_AT
-    int flagged = 0;
-    for (Py_ssize_t r = 0; r < n; r++) {
-        int bad = !isfinite((double)m[r]) || isnan(rest[r]) ||
-                  (T > 1.0 && NM(rest_overflowed)(x + r * rs, K, ks, m[r]));
-        flags[r] = (uint8_t)bad;
-        flagged += bad;
-        total[r] = (FLOAT)(count[r] + rest[r]);
-    }
+    const int flagged = NM(flag_rows)(x, rs, ks, m, rest, flags, n, K, T, tame);
+    for (Py_ssize_t r = 0; r < n; r++) total[r] = (FLOAT)(count[r] + rest[r]);
     log_norms(count, rest, rest, n);
     for (Py_ssize_t r = 0; r < n; r++) ln[r] = (FLOAT)rest[r];
     for (Py_ssize_t r = 0; r < n; r++) f[r] = factor != NULL ? factor[r] : factor1;
-    if (grad != NULL) NM(normalise)(e_, total, n, K, tame); /* p, in e_ */
     const FLOAT uniform = (FLOAT)(eps / (double)K);
     const FLOAT target = (FLOAT)((1.0 - eps) + eps / (double)K);
     if (probs != NULL) {
@@ -369,10 +413,7 @@ static SK_ATTR int NM(ce_tile)(const FLOAT *x, Py_ssize_t rs, Py_ssize_t ks,
             for (Py_ssize_t r = 0; r < n; r++) loss[r] = -acc[r];
         }
         if (grad != NULL) {
-            for (Py_ssize_t k = 0; k < K; k++)
-                for (Py_ssize_t r = 0; r < n; r++)
-                    e_[k * TILE + r] =
-                        (e_[k * TILE + r] - y[k * TILE + r]) * f[r] + (FLOAT)0;
+            NM(gradient)(e_, total, y, 0, NULL, 0, f, n, K, tame);
             NM(tr_out)(e_, grad, rs, ks, n, K);
         }
     } else {
@@ -390,13 +431,7 @@ static SK_ATTR int NM(ce_tile)(const FLOAT *x, Py_ssize_t rs, Py_ssize_t ks,
             }
         }
         if (grad != NULL) {
-            for (Py_ssize_t r = 0; r < n; r++) acc[r] = e_[labels[r] * TILE + r];
-            /* + 0 turns the -0 of a zero factor into the +0 the reference writes */
-            for (Py_ssize_t k = 0; k < K; k++)
-                for (Py_ssize_t r = 0; r < n; r++)
-                    e_[k * TILE + r] = (e_[k * TILE + r] - uniform) * f[r] + (FLOAT)0;
-            for (Py_ssize_t r = 0; r < n; r++)
-                e_[labels[r] * TILE + r] = (acc[r] - target) * f[r] + (FLOAT)0;
+            NM(gradient)(e_, total, NULL, uniform, labels, target, f, n, K, tame);
             NM(tr_out)(e_, grad, rs, ks, n, K);
         }
     }
