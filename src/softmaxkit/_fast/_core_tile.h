@@ -239,7 +239,7 @@ SK_INLINE int NM(tile_max)(const FLOAT *d, FLOAT *m, Py_ssize_t n, Py_ssize_t K,
             lo[r] = v < lo[r] || v != v ? v : lo[r]; /* a NaN stays (the max skips it) */
         }
     const FLOAT bound = (FLOAT)(SK_TAME * T);
-    int tame = 1;
+    int tame = isfinite((double)bound); /* a huge T: no bound (an x - m of -inf would pass) */
     for (Py_ssize_t r = 0; r < n; r++) tame &= lo[r] - m[r] >= bound;
     return tame;
 }
