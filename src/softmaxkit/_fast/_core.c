@@ -22,7 +22,11 @@
  * float32), scaled by 2^n in two steps so that subnormal results are rounded
  * once. Rows of up to 32 classes are worked on transposed, a tile of 128 rows
  * at a time (4 x 4 blocks transposed in registers), so that the loops run
- * across rows (independent) rather than along a row of 10.
+ * across rows (independent) rather than along a row of 10. A tile whose shifted
+ * entries are all at least -600 (float32: -60) is tame: 2^n takes one step and
+ * the division by the normaliser two correction steps of fused multiply-adds,
+ * the same bits as the general steps, sooner (tame() switches this off, for
+ * tests).
  *
  * The kernels are in _core_tile.h, compiled here (through _core_isa.h) once per
  * precision and per instruction set: the baseline, AVX2 with FMA, and AVX-512
