@@ -115,6 +115,12 @@ static inline double log1p_nonneg(double q) {
    log1p vectorised over the tile, log(c) only for rows with tied maxima (c > 1). */
 static inline void log_norms(const double *count, const double *rest, double *ln,
                              Py_ssize_t n) {
+    int ties = 0;
+    for (Py_ssize_t r = 0; r < n; r++) ties |= count[r] != 1.0;
+    if (!ties) { /* the usual tile: c = 1 throughout, rest / c = rest */
+        for (Py_ssize_t r = 0; r < n; r++) ln[r] = log1p_nonneg(rest[r]);
+        return;
+    }
     for (Py_ssize_t r = 0; r < n; r++) ln[r] = log1p_nonneg(rest[r] / count[r]);
     for (Py_ssize_t r = 0; r < n; r++)
         if (count[r] != 1.0) ln[r] += log(count[r]);

@@ -198,7 +198,7 @@ static SK_ATTR int NM(flag_rows)(const FLOAT *x, Py_ssize_t rs, Py_ssize_t ks, c
                                  const double *rest, uint8_t *flags, Py_ssize_t n,
                                  Py_ssize_t K, double T, int tame) {
     if (tame) {
-        memset(flags, 0, (size_t)n);
+        if (n > 0) memset(flags, 0, (size_t)n);
         return 0;
     }
     int flagged = 0;
