@@ -6,8 +6,12 @@ time, its ratio to the copy floor (``numpy.ndarray.copy`` of the same array:
 the input must be read and the output written at least once) and its ratio to
 the fastest peer. JAX runs with 64-bit enabled and ``jit`` so float64 is float64.
 
-Run: ``python benchmarks/run.py [--repeats 5] [--quick] [--json out.json]``
-(``--quick`` uses shapes 16x smaller, for a smoke test).
+Run: ``python benchmarks/run.py [--repeats 5] [--quick] [--json out.json]
+[--settle SECONDS] [--only OPERATION]`` (``--quick`` uses shapes 16x smaller, for a
+smoke test). ``--settle`` sleeps before each timed call: PyTorch's OpenMP threads
+and XLA's pool keep spinning for a while after their calls, which on a machine with
+few cores is charged to whichever call comes next (default 0: calls back to back;
+0.02 made no difference we could tell from the noise on a shared 2-core machine).
 """
 
 from __future__ import annotations
@@ -146,6 +150,9 @@ def _peers(op: str) -> dict[str, Callable[[Any, Any], Callable[[], Any]]]:
     return peers
 
 
+SETTLE = 0.0  # seconds of sleep before each timed call (set from --settle)
+
+
 def _time(calls: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
     for call in calls.values():  # warm up: compile, allocate, fault in pages
         call()
@@ -153,6 +160,8 @@ def _time(calls: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]
     for _ in range(repeats):
         for name, call in calls.items():  # interleaved: one of each in turn
             gc.collect()
+            if SETTLE:
+                time.sleep(SETTLE)
             start = time.perf_counter()
             call()
             samples[name].append(time.perf_counter() - start)
@@ -213,7 +222,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--only-jacobian", action="store_true", help="just the Jacobian section")
+    parser.add_argument(
+        "--settle", type=float, default=0.0, help="seconds of sleep before each timed call"
+    )
+    parser.add_argument("--only", help="just this operation (softmax, ce_loss_grad, ...)")
     args = parser.parse_args()
+    global SETTLE
+    SETTLE = args.settle
     if args.only_jacobian:
         jacobian_section(args.repeats, args.quick)
         return
@@ -230,6 +245,8 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     for op, shape, dtype in SHAPES:
+        if args.only and op != args.only:
+            continue
         if args.quick:
             shape = (max(1, shape[0] // 16), shape[1])
         x = rng.normal(scale=3.0, size=shape).astype(dtype)
