@@ -381,11 +381,19 @@ static SK_ATTR int NM(ce_tile)(const FLOAT *x, Py_ssize_t rs, Py_ssize_t ks,
         rest[r] = 0.0;
         count[r] = 0.0;
     }
+    /* the loss needs every log p (probability rows, smoothing) or only the label's,
+       which it takes from x (the same rounding): then e goes into d in place */
+    const int keep_d = loss != NULL && (probs != NULL || eps > 0.0);
+    if (!keep_d) e_ = d;
 #define SK_AT d[k * TILE + r]
-    if (T == 1.0)
+    if (keep_d && T == 1.0)
         SK_EXP_LOOP(SK_AT - m[r], (SK_AT = dk, e_[k * TILE + r] = e))
-    else
+    else if (keep_d)
         SK_EXP_LOOP((SK_AT - m[r]) / Tf, (SK_AT = dk, e_[k * TILE + r] = e))
+    else if (T == 1.0)
+        SK_EXP_LOOP(SK_AT - m[r], SK_AT = e)
+    else
+        SK_EXP_LOOP((SK_AT - m[r]) / Tf, SK_AT = e)
 #undef SK_AT
     const int flagged = NM(flag_rows)(x, rs, ks, m, rest, flags, n, K, T, tame);
     for (Py_ssize_t r = 0; r < n; r++) total[r] = (FLOAT)(count[r] + rest[r]);
@@ -426,8 +434,12 @@ static SK_ATTR int NM(ce_tile)(const FLOAT *x, Py_ssize_t rs, Py_ssize_t ks,
                     for (Py_ssize_t r = 0; r < n; r++)
                         acc[r] += (d[k * TILE + r] - ln[r]) * (labels[r] == k ? target : uniform);
                 for (Py_ssize_t r = 0; r < n; r++) loss[r] = -acc[r];
+            } else if (T == 1.0) {
+                for (Py_ssize_t r = 0; r < n; r++)
+                    loss[r] = -((x[r * rs + labels[r] * ks] - m[r]) - ln[r]);
             } else {
-                for (Py_ssize_t r = 0; r < n; r++) loss[r] = -(d[labels[r] * TILE + r] - ln[r]);
+                for (Py_ssize_t r = 0; r < n; r++)
+                    loss[r] = -((x[r * rs + labels[r] * ks] - m[r]) / Tf - ln[r]);
             }
         }
         if (grad != NULL) {
