@@ -110,9 +110,10 @@ SK_INLINE FLOAT NM(exp_tame)(FLOAT d) {
    it faithful, and a second (Markstein's theorem: q faithful and y within half an
    ulp of 1 / b make a - b q exact and q + (a - b q) y the correctly rounded
    quotient; Muller et al., Handbook of Floating-Point Arithmetic, 2018, sec. 4.9)
-   gives the bits of the division. The residual's exactness needs it clear of the
-   subnormals: a >= exp(SK_TAME) keeps it 2^-200 (float64) or 2^-30 (float32) above
-   them. Fused multiply-adds only; a plain division where MA is not fused. Five
+   gives the bits of the division. The residual a - b q is exact only if its last
+   bit, ulp(b) ulp(q), is one the format has: with b >= 1 and q >= a / 32,
+   a >= exp(SK_TAME) keeps it at or above 2^-975 in float64 and 2^-138 in float32,
+   whose smallest subnormals are 2^-1074 and 2^-149. Fused multiply-adds only; a plain division where MA is not fused. Five
    multiply-adds are cheaper than a vector division (about a tenth of the short
    softmax's time). */
 SK_INLINE FLOAT NM(quotient)(FLOAT a, FLOAT b, FLOAT y) {
