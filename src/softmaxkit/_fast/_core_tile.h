@@ -270,7 +270,6 @@ SK_INLINE void NM(gradient)(FLOAT *e, const FLOAT *total, const FLOAT *y, FLOAT 
                             const int64_t *labels, FLOAT target, const FLOAT *f,
                             Py_ssize_t n, Py_ssize_t K, int tame) {
     FLOAT inv[TILE], at[TILE];
-    for (Py_ssize_t r = 0; r < n; r++) inv[r] = 1 / total[r];
 #define SK_QUOT(v) NM(quotient)(v, total[r], inv[r])
 #define SK_DIV(v) (v) / total[r]
 #define SK_GRAD_LOOP(P)                                                                    \
@@ -286,9 +285,10 @@ SK_INLINE void NM(gradient)(FLOAT *e, const FLOAT *total, const FLOAT *y, FLOAT 
                 for (Py_ssize_t r = 0; r < n; r++)                                         \
                     e[k * TILE + r] = (P(e[k * TILE + r]) - u) * f[r] + (FLOAT)0;          \
     }
-    if (tame)
+    if (tame) {
+        for (Py_ssize_t r = 0; r < n; r++) inv[r] = 1 / total[r];
         SK_GRAD_LOOP(SK_QUOT)
-    else
+    } else
         SK_GRAD_LOOP(SK_DIV)
 #undef SK_GRAD_LOOP
 #undef SK_DIV
