@@ -247,19 +247,27 @@ SK_INLINE int NM(tile_max)(const FLOAT *d, FLOAT *m, Py_ssize_t n, Py_ssize_t K,
     return tame;
 }
 
+/* Row r's p = v / total[r]: LOOP(SK_QUOT) with the reciprocals inv[r] formed where
+   the tile is tame, LOOP(SK_DIV) where it is not (one loop each, so the compiler
+   vectorises each without a blend of both). */
+#define SK_QUOT(v) NM(quotient)(v, total[r], inv[r])
+#define SK_DIV(v) ((v) / total[r])
+#define SK_BY_QUOTIENT(LOOP)                                                               \
+    if (tame) {                                                                            \
+        for (Py_ssize_t r = 0; r < n; r++) inv[r] = 1 / total[r];                          \
+        LOOP(SK_QUOT)                                                                      \
+    } else                                                                                 \
+        LOOP(SK_DIV)
+
 /* e / total in place over a transposed tile (by quotient where it is tame). */
 SK_INLINE void NM(normalise)(FLOAT *e, const FLOAT *total, Py_ssize_t n, Py_ssize_t K,
                              int tame) {
     FLOAT inv[TILE];
-    if (tame) {
-        for (Py_ssize_t r = 0; r < n; r++) inv[r] = 1 / total[r];
-        for (Py_ssize_t k = 0; k < K; k++)
-            for (Py_ssize_t r = 0; r < n; r++)
-                e[k * TILE + r] = NM(quotient)(e[k * TILE + r], total[r], inv[r]);
-    } else {
-        for (Py_ssize_t k = 0; k < K; k++)
-            for (Py_ssize_t r = 0; r < n; r++) e[k * TILE + r] = e[k * TILE + r] / total[r];
-    }
+#define SK_NORM_LOOP(P)                                                                    \
+    for (Py_ssize_t k = 0; k < K; k++)                                                     \
+        for (Py_ssize_t r = 0; r < n; r++) e[k * TILE + r] = P(e[k * TILE + r]);
+    SK_BY_QUOTIENT(SK_NORM_LOOP)
+#undef SK_NORM_LOOP
 }
 
 /* The gradient factor in place over a transposed tile: e = (p - y') f + 0, where p = e /
@@ -270,8 +278,6 @@ SK_INLINE void NM(gradient)(FLOAT *e, const FLOAT *total, const FLOAT *y, FLOAT 
                             const int64_t *labels, FLOAT target, const FLOAT *f,
                             Py_ssize_t n, Py_ssize_t K, int tame) {
     FLOAT inv[TILE], at[TILE];
-#define SK_QUOT(v) NM(quotient)(v, total[r], inv[r])
-#define SK_DIV(v) (v) / total[r]
 #define SK_GRAD_LOOP(P)                                                                    \
     {                                                                                      \
         if (labels != NULL)                                                                \
@@ -285,14 +291,8 @@ SK_INLINE void NM(gradient)(FLOAT *e, const FLOAT *total, const FLOAT *y, FLOAT 
                 for (Py_ssize_t r = 0; r < n; r++)                                         \
                     e[k * TILE + r] = (P(e[k * TILE + r]) - u) * f[r] + (FLOAT)0;          \
     }
-    if (tame) {
-        for (Py_ssize_t r = 0; r < n; r++) inv[r] = 1 / total[r];
-        SK_GRAD_LOOP(SK_QUOT)
-    } else
-        SK_GRAD_LOOP(SK_DIV)
+    SK_BY_QUOTIENT(SK_GRAD_LOOP)
 #undef SK_GRAD_LOOP
-#undef SK_DIV
-#undef SK_QUOT
     if (labels != NULL)
         for (Py_ssize_t r = 0; r < n; r++)
             e[labels[r] * TILE + r] = (at[r] - target) * f[r] + (FLOAT)0;
@@ -598,5 +598,8 @@ static SK_ATTR int NM(rows)(const FLOAT *x, FLOAT *out, uint8_t *flags, Py_ssize
 }
 
 #undef SK_INLINE
+#undef SK_QUOT
+#undef SK_DIV
+#undef SK_BY_QUOTIENT
 #undef SK_TAME
 #undef NM
