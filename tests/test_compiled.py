@@ -33,16 +33,22 @@ ISAS = ["none"] if core is None else ISA_ORDER[: ISA_ORDER.index(core.isa()) + 1
 
 
 @contextlib.contextmanager
-def _isa(name):
-    """The kernels compiled for ``name`` within the block (each build has three)."""
+def _core_setting(setter, value):
+    """``setter(value)`` (one of the core's switches, which return the previous
+    setting) within the block, the previous setting restored after it."""
     if core is None:
         yield
         return
-    previous = core.isa(name)
+    previous = setter(value)
     try:
         yield
     finally:
-        core.isa(previous)
+        setter(previous)
+
+
+def _isa(name):
+    """The kernels compiled for ``name`` within the block (each build has three)."""
+    return _core_setting(core.isa if core is not None else None, name)
 
 
 def _numpy_path(monkeypatch, fn, *args, **kwargs):
@@ -427,15 +433,10 @@ def test_numpy_path_soft_loss_does_not_overflow_where_the_reference_does_not(mon
         np.testing.assert_allclose(fn(x, y, **kw)[0], expected, rtol=1e-15)
 
 
-@contextlib.contextmanager
 def _tame(on):
     """Tame tiles' quicker steps (one-step 2^n, the division by multiply-adds) on or off
     within the block."""
-    previous = core.tame(on)
-    try:
-        yield
-    finally:
-        core.tame(previous)
+    return _core_setting(core.tame if core is not None else None, on)
 
 
 def _tame_and_general(fn, *args, **kwargs):
