@@ -6,6 +6,8 @@
  *   SK_ATTR  the function attribute selecting it (or nothing)
  *   MA64     MA32: a * b + c in double and in float (fused, or two roundings)
  *   SK_FMA   1 where they are fused
+ *   SK_TABLE_EXP  1 for AVX-512: float64's exponential by a 16-entry table (two
+ *            registers, looked up by permutes), its lanes in vectors written out
  */
 
 #define MA MA64
@@ -41,3 +43,4 @@
 #undef MA64
 #undef MA32
 #undef SK_FMA
+#undef SK_TABLE_EXP

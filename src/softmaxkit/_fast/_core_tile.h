@@ -28,6 +28,111 @@
 
 /* ---------------------------------------------------------------- exponential */
 
+#if SK_TABLE_EXP && IS_F64
+/* The table's exponential (float64, AVX-512). d = k ln2 / 16 + r, k = 16 n + j the
+   nearest integer to 16 d / ln2 and |r| <= ln2 / 32 (Cody-Waite: k ln2_hi exact for
+   |k| < 2^16), so that e^d = 2^n 2^(j/16) e^r = 2^n hi_j (1 + tail_j) e^r with the
+   table of _core.c, and e^d = 2^n hi_j (1 + t) where t = tail_j + (e^r - 1) (the
+   product tail_j (e^r - 1), below 2^-58, is dropped) and e^r - 1 = r + r^2 P(r),
+   Taylor to degree 7 (remainder < 1.3e-18 on |r| <= 0.0217); those and t's two
+   roundings (each at most 2^-59) stay below a tenth of an ulp of the result. One
+   rounding more, s + s t with s = 2^n hi_j: at most 0.533 ulp from e^d measured
+   outside the subnormal range (a test holds it to 0.56; Tang's method, ACM TOMS
+   15(2), 1989; glibc's exp takes the same steps with 128 entries). Twelve multiplies
+   and multiply-adds where the Taylor polynomial of degree 13 without a table takes
+   twenty. Returns t, and z's bits (k in the low bits, offset by the magic constant). */
+#define SK_MAGIC 0x1.8p52
+#define SK_MAGIC_BITS 0x4338000000000000ULL
+#define SK_16_LN2 0x1.71547652b82fep+4
+#define SK_LN2_16_HI 0x1.62e42fefa0000p-5
+#define SK_LN2_16_LO 0x1.cf79abc9e3b3ap-44
+SK_INLINE double NM(exp_t)(double d, uint64_t *zb) {
+    double z = MA(d, SK_16_LN2, SK_MAGIC), kd = z - SK_MAGIC;
+    double r = MA(-kd, SK_LN2_16_LO, MA(-kd, SK_LN2_16_HI, d));
+    memcpy(zb, &z, 8);
+    double r2 = r * r, r4 = r2 * r2;
+    double p = MA(r4, MA(r, 1.0 / 5040.0, 1.0 / 720.0),
+                  MA(r2, MA(r, 1.0 / 120.0, 1.0 / 24.0), MA(r, 1.0 / 6.0, 0.5)));
+    return MA(r2, p, r + sk_exp_tail[*zb & 15]);
+}
+
+SK_INLINE double NM(bits_to_double)(uint64_t b) {
+    double v;
+    memcpy(&v, &b, 8);
+    return v;
+}
+
+/* exp(d) for d <= 0 (or -inf), 0 below the subnormal range: hi_j (1 + t) rounded, then
+   2^n in two normal steps so that a subnormal result is rounded once more only. */
+SK_INLINE double NM(exp_nonpos)(double d) {
+    d = d < -746.0 ? -746.0 : d; /* exp(-746) rounds to 0; so does -inf */
+    uint64_t zb;
+    double t = NM(exp_t)(d, &zb), s = sk_exp_hi[zb & 15];
+    int64_t n = (int64_t)(zb - SK_MAGIC_BITS) >> 4, n1 = n >> 1; /* n in [-1077, 0] */
+    double p = MA(s, t, s);
+    return (p * NM(bits_to_double)((uint64_t)(n1 + 1023) << 52)) *
+           NM(bits_to_double)((uint64_t)(n - n1 + 1023) << 52);
+}
+
+/* exp(d) for SK_TAME <= d <= 0: 2^n folded into hi_j's bits (k << 48 adds n to the
+   exponent, j << 48 is taken off in adj); the result is normal, so s + s t rounds to
+   2^n times exp_nonpos's p: the same bits. */
+SK_INLINE double NM(exp_tame)(double d) {
+    uint64_t zb;
+    double t = NM(exp_t)(d, &zb), s = NM(bits_to_double)(sk_exp_adj[zb & 15] + (zb << 48));
+    return MA(s, t, s);
+}
+
+/* The same three in vectors of 8 lanes, step for step (the same bits): the table's 16
+   entries in two registers, looked up by a permute on z's low bits. */
+#define SK_V8(c) _mm512_set1_pd(c)
+SK_INLINE __m512d NM(exp_t_v)(__m512d d, __m512i *zb) {
+    __m512d z = _mm512_fmadd_pd(d, SK_V8(SK_16_LN2), SK_V8(SK_MAGIC));
+    __m512d kd = _mm512_sub_pd(z, SK_V8(SK_MAGIC));
+    __m512d r = _mm512_fnmadd_pd(kd, SK_V8(SK_LN2_16_LO),
+                                 _mm512_fnmadd_pd(kd, SK_V8(SK_LN2_16_HI), d));
+    *zb = _mm512_castpd_si512(z);
+    __m512d r2 = _mm512_mul_pd(r, r), r4 = _mm512_mul_pd(r2, r2);
+    __m512d p = _mm512_fmadd_pd(
+        r4, _mm512_fmadd_pd(r, SK_V8(1.0 / 5040.0), SK_V8(1.0 / 720.0)),
+        _mm512_fmadd_pd(r2, _mm512_fmadd_pd(r, SK_V8(1.0 / 120.0), SK_V8(1.0 / 24.0)),
+                        _mm512_fmadd_pd(r, SK_V8(1.0 / 6.0), SK_V8(0.5))));
+    __m512d tail = _mm512_permutex2var_pd(_mm512_loadu_pd(sk_exp_tail), *zb,
+                                          _mm512_loadu_pd(sk_exp_tail + 8));
+    return _mm512_fmadd_pd(r2, p, _mm512_add_pd(r, tail));
+}
+
+SK_INLINE __m512d NM(exp_nonpos_v)(__m512d d) {
+    d = _mm512_max_pd(SK_V8(-746.0), d); /* a NaN d stays (max_pd returns it) */
+    __m512i zb;
+    __m512d t = NM(exp_t_v)(d, &zb);
+    __m512d s = _mm512_permutex2var_pd(_mm512_loadu_pd(sk_exp_hi), zb,
+                                       _mm512_loadu_pd(sk_exp_hi + 8));
+    __m512i k = _mm512_sub_epi64(zb, _mm512_set1_epi64((long long)SK_MAGIC_BITS));
+    __m512i n = _mm512_srai_epi64(k, 4);
+    __m512i n1 = _mm512_srai_epi64(n, 1), bias = _mm512_set1_epi64(1023);
+    __m512d p = _mm512_fmadd_pd(s, t, s);
+    __m512d s1 = _mm512_castsi512_pd(_mm512_slli_epi64(_mm512_add_epi64(n1, bias), 52));
+    __m512d s2 = _mm512_castsi512_pd(
+        _mm512_slli_epi64(_mm512_add_epi64(_mm512_sub_epi64(n, n1), bias), 52));
+    return _mm512_mul_pd(_mm512_mul_pd(p, s1), s2);
+}
+
+SK_INLINE __m512d NM(exp_tame_v)(__m512d d) {
+    __m512i zb;
+    __m512d t = NM(exp_t_v)(d, &zb);
+    __m512i adj = _mm512_permutex2var_epi64(_mm512_loadu_si512(sk_exp_adj), zb,
+                                            _mm512_loadu_si512(sk_exp_adj + 8));
+    __m512d s = _mm512_castsi512_pd(_mm512_add_epi64(adj, _mm512_slli_epi64(zb, 48)));
+    return _mm512_fmadd_pd(s, t, s);
+}
+#undef SK_V8
+#undef SK_MAGIC
+#undef SK_MAGIC_BITS
+#undef SK_16_LN2
+#undef SK_LN2_16_HI
+#undef SK_LN2_16_LO
+#else
 /* 2^n for an integer-valued n in [-550, 0], as bits: the magic constant puts n + bias
    in the low bits of t's mantissa, and shifting them to the exponent field drops
    the rest (only shifts and adds of integer lanes: AVX2 has them, not 64-bit
@@ -104,6 +209,8 @@ SK_INLINE FLOAT NM(exp_tame)(FLOAT d) {
     FLOAT n, p = NM(exp_reduced)(d, &n);
     return p * NM(pow2)(n);
 }
+
+#endif
 
 /* a / b correctly rounded, for a in [exp(SK_TAME), 1], b in [1, 32] and y = 1 / b
    rounded: q = a y is within 1.5 ulp of a / b; one correction q + (a - b q) y makes
@@ -298,27 +405,61 @@ SK_INLINE void NM(gradient)(FLOAT *e, const FLOAT *total, const FLOAT *y, FLOAT 
             e[labels[r] * TILE + r] = (at[r] - target) * f[r] + (FLOAT)0;
 }
 
-/* One lane r's step: d = SHIFTED and e = exp(d), the maxima counted (d == 0) and the
-   rest summed in double; STORE keeps what the caller needs. */
-#define SK_EXP_TERM(SHIFTED, STORE) SK_EXP_TERM_BY(exp_nonpos, SHIFTED, STORE)
-#define SK_EXP_TERM_BY(EXP, SHIFTED, STORE)                                                \
+/* The exponential's step over lanes r < n: d = (in[r] - m[r ms]) / T (no division
+   unless scaled), e = exp(d) (exp_tame where tame), the maxima counted (d == 0) and the
+   rest summed in double; d stored to dk_out and e to e_out where they are not NULL.
+   Each caller passes constants for scaled, ms and which outputs it wants, which
+   always_inline turns into loops of their own. With SK_TABLE_EXP, float64 lanes go 8
+   at a time in vectors written out, the remainder one by one: the same steps. */
+#define SK_LANE_STEP(EXP)                                                                  \
     {                                                                                      \
-        FLOAT dk = SHIFTED;                                                                \
+        FLOAT dk = in[r] - m[r * ms];                                                      \
+        if (scaled) dk = dk / Tf;                                                          \
         FLOAT e = NM(EXP)(dk);                                                             \
         double top = dk == 0 ? 1.0 : 0.0;                                                  \
         count[r] += top;                                                                   \
         rest[r] += (double)e - top;                                                        \
-        STORE;                                                                             \
+        if (dk_out != NULL) dk_out[r] = dk;                                                \
+        if (e_out != NULL) e_out[r] = e;                                                   \
     }
-/* The step over a transposed tile (exp_tame for a tame one), prefetching the next
-   tile's memory meanwhile. */
-#define SK_EXP_LOOP(SHIFTED, STORE)                                                        \
+SK_INLINE void NM(exp_lanes)(const FLOAT *in, const FLOAT *m, Py_ssize_t ms, int scaled,
+                             FLOAT Tf, FLOAT *dk_out, FLOAT *e_out, double *count,
+                             double *rest, Py_ssize_t n, int tame) {
+    Py_ssize_t r = 0;
+#if SK_TABLE_EXP && IS_F64
+#define SK_LANE_STEP_V(EXP)                                                                \
+    {                                                                                      \
+        __m512d dk = _mm512_sub_pd(_mm512_loadu_pd(in + r),                                \
+                                   ms ? _mm512_loadu_pd(m + r) : _mm512_set1_pd(m[0]));    \
+        if (scaled) dk = _mm512_div_pd(dk, _mm512_set1_pd(Tf));                            \
+        __m512d e = NM(EXP)(dk);                                                           \
+        __m512d top = _mm512_maskz_mov_pd(                                                 \
+            _mm512_cmp_pd_mask(dk, _mm512_setzero_pd(), _CMP_EQ_OQ), _mm512_set1_pd(1.0)); \
+        _mm512_storeu_pd(count + r, _mm512_add_pd(_mm512_loadu_pd(count + r), top));      \
+        _mm512_storeu_pd(rest + r, _mm512_add_pd(_mm512_loadu_pd(rest + r),                \
+                                                 _mm512_sub_pd(e, top)));                  \
+        if (dk_out != NULL) _mm512_storeu_pd(dk_out + r, dk);                              \
+        if (e_out != NULL) _mm512_storeu_pd(e_out + r, e);                                 \
+    }
+    if (tame)
+        for (; r + 8 <= n; r += 8) SK_LANE_STEP_V(exp_tame_v)
+    else
+        for (; r + 8 <= n; r += 8) SK_LANE_STEP_V(exp_nonpos_v)
+#undef SK_LANE_STEP_V
+#endif
+    if (tame)
+        for (; r < n; r++) SK_LANE_STEP(exp_tame)
+    else
+        for (; r < n; r++) SK_LANE_STEP(exp_nonpos)
+}
+#undef SK_LANE_STEP
+
+/* The step over a transposed tile d, prefetching the next tile's memory meanwhile:
+   DK and E are where row k's d and e go (NULL for nowhere). */
+#define SK_EXP_LOOP(SCALED, DK, E)                                                         \
     for (Py_ssize_t k = 0; k < K; k++) {                                                   \
         NM(prefetch_part)(next, k, K);                                                     \
-        if (tame)                                                                          \
-            for (Py_ssize_t r = 0; r < n; r++) SK_EXP_TERM_BY(exp_tame, SHIFTED, STORE)    \
-        else                                                                               \
-            for (Py_ssize_t r = 0; r < n; r++) SK_EXP_TERM(SHIFTED, STORE)                 \
+        NM(exp_lanes)(d + k * TILE, m, 1, SCALED, Tf, DK, E, count, rest, n, tame);        \
     }
 
 /* One tile of short rows (x and out of rows_ below), transposed into d. */
@@ -336,16 +477,18 @@ static SK_ATTR int NM(short_tile)(const FLOAT *x, FLOAT *out, uint8_t *flags, Py
     /* softmax keeps e in d, log_softmax the shifted d, logsumexp nothing; T = 1
        costs no division */
 #define SK_AT d[k * TILE + r]
+#define SK_ROW (d + k * TILE)
     if (kind == SOFTMAX && T == 1.0)
-        SK_EXP_LOOP(SK_AT - m[r], SK_AT = e)
+        SK_EXP_LOOP(0, NULL, SK_ROW)
     else if (kind == SOFTMAX)
-        SK_EXP_LOOP((SK_AT - m[r]) / Tf, SK_AT = e)
+        SK_EXP_LOOP(1, NULL, SK_ROW)
     else if (kind == LOG_SOFTMAX && T == 1.0)
-        SK_EXP_LOOP(SK_AT - m[r], SK_AT = dk)
+        SK_EXP_LOOP(0, SK_ROW, NULL)
     else if (kind == LOG_SOFTMAX)
-        SK_EXP_LOOP((SK_AT - m[r]) / Tf, SK_AT = dk)
+        SK_EXP_LOOP(1, SK_ROW, NULL)
     else
-        SK_EXP_LOOP(SK_AT - m[r], (void)0)
+        SK_EXP_LOOP(0, NULL, NULL)
+#undef SK_ROW
     const int flagged = NM(flag_rows)(x, K, 1, m, rest, flags, n, K, T, tame);
     if (kind == SOFTMAX) {
         for (Py_ssize_t r = 0; r < n; r++) scale[r] = (FLOAT)(count[r] + rest[r]);
@@ -388,16 +531,14 @@ static SK_ATTR int NM(ce_tile)(const FLOAT *x, Py_ssize_t rs, Py_ssize_t ks,
        which it takes from x (the same rounding): then e goes into d in place */
     const int keep_d = loss != NULL && (probs != NULL || eps > 0.0);
     if (!keep_d) e_ = d;
-#define SK_AT d[k * TILE + r]
     if (keep_d && T == 1.0)
-        SK_EXP_LOOP(SK_AT - m[r], (SK_AT = dk, e_[k * TILE + r] = e))
+        SK_EXP_LOOP(0, d + k * TILE, e_ + k * TILE)
     else if (keep_d)
-        SK_EXP_LOOP((SK_AT - m[r]) / Tf, (SK_AT = dk, e_[k * TILE + r] = e))
+        SK_EXP_LOOP(1, d + k * TILE, e_ + k * TILE)
     else if (T == 1.0)
-        SK_EXP_LOOP(SK_AT - m[r], SK_AT = e)
+        SK_EXP_LOOP(0, NULL, d + k * TILE)
     else
-        SK_EXP_LOOP((SK_AT - m[r]) / Tf, SK_AT = e)
-#undef SK_AT
+        SK_EXP_LOOP(1, NULL, d + k * TILE)
     const int flagged = NM(flag_rows)(x, rs, ks, m, rest, flags, n, K, T, tame);
     for (Py_ssize_t r = 0; r < n; r++) total[r] = (FLOAT)(count[r] + rest[r]);
     log_norms(count, rest, rest, n);
@@ -486,25 +627,19 @@ static SK_ATTR int NM(long_row)(const FLOAT *x, FLOAT *out, Py_ssize_t K, int ki
     FLOAT m = lane_max[0];
     for (Py_ssize_t r = 1; r < SK_LANES; r++) m = lane_max[r] > m ? lane_max[r] : m;
     if (!isfinite((double)m) || (T > 1.0 && NM(rest_overflowed)(x, K, 1, m))) return 1;
-#define SK_LONG_LOOP(SHIFTED, STORE)                                                       \
-    for (Py_ssize_t a = 0; a < K; a += SK_LANES) {                                         \
-        const FLOAT *xa = x + a;                                                           \
-        FLOAT *oa = out + a;                                                               \
-        Py_ssize_t len = K - a < SK_LANES ? K - a : SK_LANES;                              \
-        for (Py_ssize_t r = 0; r < len; r++) {                                             \
-            SK_EXP_TERM(SHIFTED, STORE)                                                    \
-        }                                                                                  \
-    }
+#define SK_LONG_LOOP(SCALED, E)                                                            \
+    for (Py_ssize_t a = 0; a < K; a += SK_LANES)                                           \
+        NM(exp_lanes)(x + a, &m, 0, SCALED, Tf, NULL, E, count, rest,                      \
+                      K - a < SK_LANES ? K - a : SK_LANES, 0);
     if (kind == SOFTMAX && T == 1.0)
-        SK_LONG_LOOP(xa[r] - m, oa[r] = e)
+        SK_LONG_LOOP(0, out + a)
     else if (kind == SOFTMAX)
-        SK_LONG_LOOP((xa[r] - m) / Tf, oa[r] = e)
+        SK_LONG_LOOP(1, out + a)
     else if (T == 1.0)
-        SK_LONG_LOOP(xa[r] - m, (void)oa)
+        SK_LONG_LOOP(0, NULL)
     else
-        SK_LONG_LOOP((xa[r] - m) / Tf, (void)oa)
+        SK_LONG_LOOP(1, NULL)
 #undef SK_LONG_LOOP
-#undef SK_EXP_TERM
     /* the lanes added pairwise (a tree: the error grows with log2 SK_LANES, not with
        SK_LANES, as NumPy's pairwise sum in the reference) */
     for (Py_ssize_t w = SK_LANES / 2; w >= 1; w /= 2)
