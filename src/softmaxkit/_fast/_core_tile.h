@@ -242,16 +242,19 @@ SK_INLINE FLOAT NM(quotient)(FLOAT a, FLOAT b, FLOAT y) {
    (its r stride 1), by 4 x 4 blocks transposed in registers (the last block of a
    row overlaps the one before it when 4 does not divide K); when both run along
    the classes (the transposed logits of linear_cross_entropy), one contiguous
-   copy per class; anything else element by element. */
+   copy per class; anything else element by element. Where minus is not NULL (tile
+   to rows only), row r's entries less minus[r] are written (log_softmax's last
+   step, in the same pass). */
 SK_INLINE void NM(transpose)(const FLOAT *src, Py_ssize_t sr, Py_ssize_t sk, FLOAT *dst,
-                             Py_ssize_t dr, Py_ssize_t dk, Py_ssize_t n, Py_ssize_t K) {
+                             Py_ssize_t dr, Py_ssize_t dk, Py_ssize_t n, Py_ssize_t K,
+                             const FLOAT *minus) {
     Py_ssize_t r = 0;
-    if (sr == 1 && dr == 1) {
+    if (sr == 1 && dr == 1 && minus == NULL) {
         for (Py_ssize_t k = 0; k < K; k++) memcpy(dst + k * dk, src + k * sk, sizeof(FLOAT) * n);
         return;
     }
 #ifdef VEC
-    int rows_in = sk == 1 && dr == 1, rows_out = sr == 1 && dk == 1;
+    int rows_in = sk == 1 && dr == 1 && minus == NULL, rows_out = sr == 1 && dk == 1;
     if ((rows_in || rows_out) && K >= 4) {
         /* vector i of a block is read along src's contiguous axis, vector j written
            along dst's */
@@ -266,6 +269,14 @@ SK_INLINE void NM(transpose)(const FLOAT *src, Py_ssize_t sr, Py_ssize_t sk, FLO
                 memcpy(&a1, s + s_step, sizeof(VEC));
                 memcpy(&a2, s + 2 * s_step, sizeof(VEC));
                 memcpy(&a3, s + 3 * s_step, sizeof(VEC));
+                if (minus != NULL) { /* rows_out: a vector holds rows r..r+3 */
+                    VEC mv;
+                    memcpy(&mv, minus + r, sizeof(VEC));
+                    a0 -= mv;
+                    a1 -= mv;
+                    a2 -= mv;
+                    a3 -= mv;
+                }
                 SK_TRANSPOSE4(a0, a1, a2, a3, c0, c1, c2, c3);
                 memcpy(t, &c0, sizeof(VEC));
                 memcpy(t + d_step, &c1, sizeof(VEC));
@@ -275,17 +286,24 @@ SK_INLINE void NM(transpose)(const FLOAT *src, Py_ssize_t sr, Py_ssize_t sk, FLO
     }
 #endif
     for (; r < n; r++)
-        for (Py_ssize_t k = 0; k < K; k++) dst[r * dr + k * dk] = src[r * sr + k * sk];
+        for (Py_ssize_t k = 0; k < K; k++)
+            dst[r * dr + k * dk] = minus != NULL ? src[r * sr + k * sk] - minus[r]
+                                                 : src[r * sr + k * sk];
 }
 
 /* d[k * TILE + r] = x[r * rs + k * ks], and the way back */
 SK_INLINE void NM(tr_in)(const FLOAT *x, Py_ssize_t rs, Py_ssize_t ks, FLOAT *d, Py_ssize_t n,
                          Py_ssize_t K) {
-    NM(transpose)(x, rs, ks, d, 1, TILE, n, K);
+    NM(transpose)(x, rs, ks, d, 1, TILE, n, K, NULL);
 }
 SK_INLINE void NM(tr_out)(const FLOAT *d, FLOAT *out, Py_ssize_t rs, Py_ssize_t ks,
                           Py_ssize_t n, Py_ssize_t K) {
-    NM(transpose)(d, 1, TILE, out, rs, ks, n, K);
+    NM(transpose)(d, 1, TILE, out, rs, ks, n, K, NULL);
+}
+/* out = d less minus[r] in row r, rows out of the tile */
+SK_INLINE void NM(tr_out_minus)(const FLOAT *d, const FLOAT *minus, FLOAT *out, Py_ssize_t n,
+                                Py_ssize_t K) {
+    NM(transpose)(d, 1, TILE, out, K, 1, n, K, minus);
 }
 
 /* ---------------------------------------------------------------- the tiles */
@@ -405,62 +423,72 @@ SK_INLINE void NM(gradient)(FLOAT *e, const FLOAT *total, const FLOAT *y, FLOAT 
             e[labels[r] * TILE + r] = (at[r] - target) * f[r] + (FLOAT)0;
 }
 
-/* The exponential's step over lanes r < n: d = (in[r] - m[r ms]) / T (no division
-   unless scaled), e = exp(d) (exp_tame where tame), the maxima counted (d == 0) and the
-   rest summed in double; d stored to dk_out and e to e_out where they are not NULL.
-   Each caller passes constants for scaled, ms and which outputs it wants, which
-   always_inline turns into loops of their own. With SK_TABLE_EXP, float64 lanes go 8
-   at a time in vectors written out, the remainder one by one: the same steps. */
+/* The exponential's step over K rows of n lanes (row k of in, dk_out and e_out at k *
+   stride): d = (in[r] - m[r ms]) / T (no division unless scaled), e = exp(d) (exp_tame
+   where tame), the maxima counted (d == 0) and the rest summed in double, in row
+   order, into count[r] and rest[r]; d stored to dk_out and e to e_out where they are
+   not NULL; next (a tile's) prefetched meanwhile. Each caller passes constants for
+   scaled, ms and the outputs, which always_inline turns into loops of their own.
+   The lanes run innermost, where the compiler vectorises; with SK_TABLE_EXP, float64
+   lanes go 8 at a time in vectors written out, the rows innermost so that the sums
+   stay in registers, and the remaining lanes one by one: the same steps. */
 #define SK_LANE_STEP(EXP)                                                                  \
     {                                                                                      \
-        FLOAT dk = in[r] - m[r * ms];                                                      \
+        FLOAT dk = in[k * stride + r] - m[r * ms];                                         \
         if (scaled) dk = dk / Tf;                                                          \
         FLOAT e = NM(EXP)(dk);                                                             \
         double top = dk == 0 ? 1.0 : 0.0;                                                  \
         count[r] += top;                                                                   \
         rest[r] += (double)e - top;                                                        \
-        if (dk_out != NULL) dk_out[r] = dk;                                                \
-        if (e_out != NULL) e_out[r] = e;                                                   \
+        if (dk_out != NULL) dk_out[k * stride + r] = dk;                                   \
+        if (e_out != NULL) e_out[k * stride + r] = e;                                      \
     }
-SK_INLINE void NM(exp_lanes)(const FLOAT *in, const FLOAT *m, Py_ssize_t ms, int scaled,
-                             FLOAT Tf, FLOAT *dk_out, FLOAT *e_out, double *count,
-                             double *rest, Py_ssize_t n, int tame) {
-    Py_ssize_t r = 0;
+SK_INLINE void NM(exp_rows)(const FLOAT *in, Py_ssize_t stride, Py_ssize_t K, const FLOAT *m,
+                            Py_ssize_t ms, int scaled, FLOAT Tf, FLOAT *dk_out, FLOAT *e_out,
+                            double *count, double *rest, Py_ssize_t n, int tame,
+                            const sk_next *next) {
+    Py_ssize_t r0 = 0;
 #if SK_TABLE_EXP && IS_F64
 #define SK_LANE_STEP_V(EXP)                                                                \
     {                                                                                      \
-        __m512d dk = _mm512_sub_pd(_mm512_loadu_pd(in + r),                                \
-                                   ms ? _mm512_loadu_pd(m + r) : _mm512_set1_pd(m[0]));    \
-        if (scaled) dk = _mm512_div_pd(dk, _mm512_set1_pd(Tf));                            \
-        __m512d e = NM(EXP)(dk);                                                           \
-        __m512d top = _mm512_maskz_mov_pd(                                                 \
-            _mm512_cmp_pd_mask(dk, _mm512_setzero_pd(), _CMP_EQ_OQ), _mm512_set1_pd(1.0)); \
-        _mm512_storeu_pd(count + r, _mm512_add_pd(_mm512_loadu_pd(count + r), top));      \
-        _mm512_storeu_pd(rest + r, _mm512_add_pd(_mm512_loadu_pd(rest + r),                \
-                                                 _mm512_sub_pd(e, top)));                  \
-        if (dk_out != NULL) _mm512_storeu_pd(dk_out + r, dk);                              \
-        if (e_out != NULL) _mm512_storeu_pd(e_out + r, e);                                 \
+        const __m512d mv = ms ? _mm512_loadu_pd(m + r) : _mm512_set1_pd(m[0]);             \
+        __m512d c = _mm512_loadu_pd(count + r), s = _mm512_loadu_pd(rest + r);             \
+        for (Py_ssize_t k = 0; k < K; k++) {                                               \
+            __m512d dk = _mm512_sub_pd(_mm512_loadu_pd(in + k * stride + r), mv);          \
+            if (scaled) dk = _mm512_div_pd(dk, _mm512_set1_pd(Tf));                        \
+            __m512d e = NM(EXP)(dk);                                                       \
+            __m512d top = _mm512_maskz_mov_pd(                                             \
+                _mm512_cmp_pd_mask(dk, _mm512_setzero_pd(), _CMP_EQ_OQ),                   \
+                _mm512_set1_pd(1.0));                                                      \
+            c = _mm512_add_pd(c, top);                                                     \
+            s = _mm512_add_pd(s, _mm512_sub_pd(e, top));                                   \
+            if (dk_out != NULL) _mm512_storeu_pd(dk_out + k * stride + r, dk);             \
+            if (e_out != NULL) _mm512_storeu_pd(e_out + k * stride + r, e);                \
+        }                                                                                  \
+        _mm512_storeu_pd(count + r, c);                                                    \
+        _mm512_storeu_pd(rest + r, s);                                                     \
+        if (next != NULL) NM(prefetch_part)(next, r / 8, n / 8);                           \
     }
     if (tame)
-        for (; r + 8 <= n; r += 8) SK_LANE_STEP_V(exp_tame_v)
+        for (Py_ssize_t r = 0; r + 8 <= n; r += 8) SK_LANE_STEP_V(exp_tame_v)
     else
-        for (; r + 8 <= n; r += 8) SK_LANE_STEP_V(exp_nonpos_v)
+        for (Py_ssize_t r = 0; r + 8 <= n; r += 8) SK_LANE_STEP_V(exp_nonpos_v)
 #undef SK_LANE_STEP_V
+    r0 = n - n % 8;
 #endif
-    if (tame)
-        for (; r < n; r++) SK_LANE_STEP(exp_tame)
-    else
-        for (; r < n; r++) SK_LANE_STEP(exp_nonpos)
+    for (Py_ssize_t k = 0; k < K; k++) {
+        if (next != NULL && r0 == 0) NM(prefetch_part)(next, k, K);
+        if (tame)
+            for (Py_ssize_t r = r0; r < n; r++) SK_LANE_STEP(exp_tame)
+        else
+            for (Py_ssize_t r = r0; r < n; r++) SK_LANE_STEP(exp_nonpos)
+    }
 }
 #undef SK_LANE_STEP
 
-/* The step over a transposed tile d, prefetching the next tile's memory meanwhile:
-   DK and E are where row k's d and e go (NULL for nowhere). */
+/* The step over a transposed tile d: DK and E are where d and e go (d, e_ or NULL). */
 #define SK_EXP_LOOP(SCALED, DK, E)                                                         \
-    for (Py_ssize_t k = 0; k < K; k++) {                                                   \
-        NM(prefetch_part)(next, k, K);                                                     \
-        NM(exp_lanes)(d + k * TILE, m, 1, SCALED, Tf, DK, E, count, rest, n, tame);        \
-    }
+    NM(exp_rows)(d, TILE, K, m, 1, SCALED, Tf, DK, E, count, rest, n, tame, next);
 
 /* One tile of short rows (x and out of rows_ below), transposed into d. */
 static SK_ATTR int NM(short_tile)(const FLOAT *x, FLOAT *out, uint8_t *flags, Py_ssize_t n,
@@ -476,19 +504,16 @@ static SK_ATTR int NM(short_tile)(const FLOAT *x, FLOAT *out, uint8_t *flags, Py
     }
     /* softmax keeps e in d, log_softmax the shifted d, logsumexp nothing; T = 1
        costs no division */
-#define SK_AT d[k * TILE + r]
-#define SK_ROW (d + k * TILE)
     if (kind == SOFTMAX && T == 1.0)
-        SK_EXP_LOOP(0, NULL, SK_ROW)
+        SK_EXP_LOOP(0, NULL, d)
     else if (kind == SOFTMAX)
-        SK_EXP_LOOP(1, NULL, SK_ROW)
+        SK_EXP_LOOP(1, NULL, d)
     else if (kind == LOG_SOFTMAX && T == 1.0)
-        SK_EXP_LOOP(0, SK_ROW, NULL)
+        SK_EXP_LOOP(0, d, NULL)
     else if (kind == LOG_SOFTMAX)
-        SK_EXP_LOOP(1, SK_ROW, NULL)
+        SK_EXP_LOOP(1, d, NULL)
     else
         SK_EXP_LOOP(0, NULL, NULL)
-#undef SK_ROW
     const int flagged = NM(flag_rows)(x, K, 1, m, rest, flags, n, K, T, tame);
     if (kind == SOFTMAX) {
         for (Py_ssize_t r = 0; r < n; r++) scale[r] = (FLOAT)(count[r] + rest[r]);
@@ -500,10 +525,9 @@ static SK_ATTR int NM(short_tile)(const FLOAT *x, FLOAT *out, uint8_t *flags, Py
             return flagged;
         }
         for (Py_ssize_t r = 0; r < n; r++) scale[r] = (FLOAT)rest[r];
-        for (Py_ssize_t k = 0; k < K; k++)
-            for (Py_ssize_t r = 0; r < n; r++) SK_AT -= scale[r];
+        NM(tr_out_minus)(d, scale, out, n, K);
+        return flagged;
     }
-#undef SK_AT
     NM(tr_out)(d, out, K, 1, n, K);
     return flagged;
 }
@@ -532,13 +556,13 @@ static SK_ATTR int NM(ce_tile)(const FLOAT *x, Py_ssize_t rs, Py_ssize_t ks,
     const int keep_d = loss != NULL && (probs != NULL || eps > 0.0);
     if (!keep_d) e_ = d;
     if (keep_d && T == 1.0)
-        SK_EXP_LOOP(0, d + k * TILE, e_ + k * TILE)
+        SK_EXP_LOOP(0, d, e_)
     else if (keep_d)
-        SK_EXP_LOOP(1, d + k * TILE, e_ + k * TILE)
+        SK_EXP_LOOP(1, d, e_)
     else if (T == 1.0)
-        SK_EXP_LOOP(0, NULL, d + k * TILE)
+        SK_EXP_LOOP(0, NULL, d)
     else
-        SK_EXP_LOOP(1, NULL, d + k * TILE)
+        SK_EXP_LOOP(1, NULL, d)
     const int flagged = NM(flag_rows)(x, rs, ks, m, rest, flags, n, K, T, tame);
     for (Py_ssize_t r = 0; r < n; r++) total[r] = (FLOAT)(count[r] + rest[r]);
     log_norms(count, rest, rest, n);
@@ -629,8 +653,8 @@ static SK_ATTR int NM(long_row)(const FLOAT *x, FLOAT *out, Py_ssize_t K, int ki
     if (!isfinite((double)m) || (T > 1.0 && NM(rest_overflowed)(x, K, 1, m))) return 1;
 #define SK_LONG_LOOP(SCALED, E)                                                            \
     for (Py_ssize_t a = 0; a < K; a += SK_LANES)                                           \
-        NM(exp_lanes)(x + a, &m, 0, SCALED, Tf, NULL, E, count, rest,                      \
-                      K - a < SK_LANES ? K - a : SK_LANES, 0);
+        NM(exp_rows)(x + a, 0, 1, &m, 0, SCALED, Tf, NULL, E, count, rest,                \
+                     K - a < SK_LANES ? K - a : SK_LANES, 0, NULL);
     if (kind == SOFTMAX && T == 1.0)
         SK_LONG_LOOP(0, out + a)
     else if (kind == SOFTMAX)
