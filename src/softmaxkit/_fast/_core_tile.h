@@ -359,16 +359,35 @@ SK_INLINE void NM(prefetch_part)(const sk_next *next, Py_ssize_t k, Py_ssize_t K
    minimum keeps a NaN, and lo - m is then NaN or -inf). */
 SK_INLINE int NM(tile_max)(const FLOAT *d, FLOAT *m, Py_ssize_t n, Py_ssize_t K, double T) {
     FLOAT lo[TILE];
-    for (Py_ssize_t r = 0; r < n; r++) m[r] = lo[r] = d[r];
+    const FLOAT bound = (FLOAT)(SK_TAME * T);
+    int tame = isfinite((double)bound); /* a huge T: no bound (an x - m of -inf would pass) */
+    Py_ssize_t r0 = 0;
+#if SK_TABLE_EXP && IS_F64
+    /* 8 lanes at a time, the classes innermost (maximum and minimum in registers); the
+       NaNs in a mask of their own, as min_pd does not keep them */
+    for (; r0 + 8 <= n; r0 += 8) {
+        __m512d mv = _mm512_loadu_pd(d + r0), lv = mv;
+        __mmask8 nan = _mm512_cmp_pd_mask(mv, mv, _CMP_UNORD_Q);
+        for (Py_ssize_t k = 1; k < K; k++) {
+            __m512d v = _mm512_loadu_pd(d + k * TILE + r0);
+            mv = _mm512_max_pd(v, mv); /* v > m ? v : m, as below */
+            lv = _mm512_min_pd(v, lv);
+            nan |= _mm512_cmp_pd_mask(v, v, _CMP_UNORD_Q);
+        }
+        _mm512_storeu_pd(m + r0, mv);
+        __mmask8 ok = _mm512_cmp_pd_mask(_mm512_sub_pd(lv, mv), _mm512_set1_pd(bound),
+                                         _CMP_GE_OQ);
+        tame &= (ok & ~nan & 0xff) == 0xff;
+    }
+#endif
+    for (Py_ssize_t r = r0; r < n; r++) m[r] = lo[r] = d[r];
     for (Py_ssize_t k = 1; k < K; k++)
-        for (Py_ssize_t r = 0; r < n; r++) {
+        for (Py_ssize_t r = r0; r < n; r++) {
             FLOAT v = d[k * TILE + r];
             m[r] = v > m[r] ? v : m[r];
             lo[r] = v < lo[r] || v != v ? v : lo[r]; /* a NaN stays (the max skips it) */
         }
-    const FLOAT bound = (FLOAT)(SK_TAME * T);
-    int tame = isfinite((double)bound); /* a huge T: no bound (an x - m of -inf would pass) */
-    for (Py_ssize_t r = 0; r < n; r++) tame &= lo[r] - m[r] >= bound;
+    for (Py_ssize_t r = r0; r < n; r++) tame &= lo[r] - m[r] >= bound;
     return tame;
 }
 
