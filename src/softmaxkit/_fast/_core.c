@@ -129,6 +129,7 @@ static inline void log_norms(const double *count, const double *rest, double *ln
         if (count[r] != 1.0) ln[r] += log(count[r]);
 }
 
+#ifdef SK_X86
 /* 2^(j/16), j = 0..15, for the float64 exponential of the AVX-512 kernels: hi rounded
    to the nearest double, tail = (2^(j/16) - hi) / hi rounded (the relative rest, below
    2^-53), and adj = the bits of hi less j << 48 (so that adding k << 48, k = 16 n + j,
@@ -149,6 +150,7 @@ static const uint64_t sk_exp_adj[16] = {
     0x3fef06fe0a31b715ULL, 0x3feedea64c123422ULL, 0x3feebfdad5362a27ULL, 0x3feeab07dd485429ULL,
     0x3feea09e667f3bcdULL, 0x3feea11473eb0187ULL, 0x3feeace5422aa0dbULL, 0x3feec49182a3f090ULL,
     0x3feee89f995ad3adULL, 0x3fef199bdd85529cULL, 0x3fef5818dcfba487ULL, 0x3fefa4afa2a490daULL};
+#endif
 
 /* ---------------------------------------------------------------- the kernels */
 
