@@ -398,18 +398,59 @@ SK_INLINE int NM(tile_max)(const FLOAT *d, FLOAT *m, Py_ssize_t n, Py_ssize_t K,
 #define SK_DIV(v) ((v) / total[r])
 #define SK_BY_QUOTIENT(LOOP)                                                               \
     if (tame) {                                                                            \
-        for (Py_ssize_t r = 0; r < n; r++) inv[r] = 1 / total[r];                          \
+        for (Py_ssize_t r = r0; r < n; r++) inv[r] = 1 / total[r];                         \
         LOOP(SK_QUOT)                                                                      \
     } else                                                                                 \
         LOOP(SK_DIV)
+
+#if SK_TABLE_EXP && IS_F64
+/* Lanes r < n rounded down to 8 of a transposed tile, 8 at a time with the classes
+   innermost (the row's normaliser, reciprocal and factor in registers): e = p = e /
+   total (quotient's steps where tame, else a division) when f is NULL, else the
+   gradient factor (p - y') f + 0 for integer labels (y' = target at the label, u
+   off it). The same steps as the loops below; returns where they take over. */
+SK_INLINE Py_ssize_t NM(by_quotient_v)(FLOAT *e, const FLOAT *total, FLOAT u,
+                                       const int64_t *labels, FLOAT target, const FLOAT *f,
+                                       Py_ssize_t n, Py_ssize_t K, int tame) {
+    Py_ssize_t r = 0;
+    for (; r + 8 <= n; r += 8) {
+        const __m512d b = _mm512_loadu_pd(total + r);
+        const __m512d y = tame ? _mm512_div_pd(_mm512_set1_pd(1.0), b) : b;
+        const __m512d fv = f != NULL ? _mm512_loadu_pd(f + r) : b;
+        const __m512i lab = f != NULL ? _mm512_loadu_si512(labels + r) : _mm512_setzero_si512();
+        for (Py_ssize_t k = 0; k < K; k++) {
+            const __m512d a = _mm512_loadu_pd(e + k * TILE + r);
+            __m512d p;
+            if (tame) { /* quotient's steps */
+                __m512d q = _mm512_mul_pd(a, y);
+                q = _mm512_fmadd_pd(_mm512_fnmadd_pd(q, b, a), y, q);
+                p = _mm512_fmadd_pd(_mm512_fnmadd_pd(q, b, a), y, q);
+            } else {
+                p = _mm512_div_pd(a, b);
+            }
+            if (f != NULL) {
+                __mmask8 at = _mm512_cmpeq_epi64_mask(lab, _mm512_set1_epi64(k));
+                __m512d yk = _mm512_mask_blend_pd(at, _mm512_set1_pd(u), _mm512_set1_pd(target));
+                p = _mm512_add_pd(_mm512_mul_pd(_mm512_sub_pd(p, yk), fv), _mm512_setzero_pd());
+            }
+            _mm512_storeu_pd(e + k * TILE + r, p);
+        }
+    }
+    return r;
+}
+#endif
 
 /* e / total in place over a transposed tile (by quotient where it is tame). */
 SK_INLINE void NM(normalise)(FLOAT *e, const FLOAT *total, Py_ssize_t n, Py_ssize_t K,
                              int tame) {
     FLOAT inv[TILE];
+    Py_ssize_t r0 = 0;
+#if SK_TABLE_EXP && IS_F64
+    r0 = NM(by_quotient_v)(e, total, 0, NULL, 0, NULL, n, K, tame);
+#endif
 #define SK_NORM_LOOP(P)                                                                    \
     for (Py_ssize_t k = 0; k < K; k++)                                                     \
-        for (Py_ssize_t r = 0; r < n; r++) e[k * TILE + r] = P(e[k * TILE + r]);
+        for (Py_ssize_t r = r0; r < n; r++) e[k * TILE + r] = P(e[k * TILE + r]);
     SK_BY_QUOTIENT(SK_NORM_LOOP)
 #undef SK_NORM_LOOP
 }
@@ -422,23 +463,28 @@ SK_INLINE void NM(gradient)(FLOAT *e, const FLOAT *total, const FLOAT *y, FLOAT 
                             const int64_t *labels, FLOAT target, const FLOAT *f,
                             Py_ssize_t n, Py_ssize_t K, int tame) {
     FLOAT inv[TILE], at[TILE];
+    Py_ssize_t r0 = 0;
+#if SK_TABLE_EXP && IS_F64
+    if (labels != NULL && y == NULL)
+        r0 = NM(by_quotient_v)(e, total, u, labels, target, f, n, K, tame);
+#endif
 #define SK_GRAD_LOOP(P)                                                                    \
     {                                                                                      \
         if (labels != NULL)                                                                \
-            for (Py_ssize_t r = 0; r < n; r++) at[r] = P(e[labels[r] * TILE + r]);         \
+            for (Py_ssize_t r = r0; r < n; r++) at[r] = P(e[labels[r] * TILE + r]);        \
         if (y != NULL)                                                                     \
             for (Py_ssize_t k = 0; k < K; k++)                                             \
-                for (Py_ssize_t r = 0; r < n; r++)                                         \
+                for (Py_ssize_t r = r0; r < n; r++)                                        \
                     e[k * TILE + r] = (P(e[k * TILE + r]) - y[k * TILE + r]) * f[r] + (FLOAT)0; \
         else                                                                               \
             for (Py_ssize_t k = 0; k < K; k++)                                             \
-                for (Py_ssize_t r = 0; r < n; r++)                                         \
+                for (Py_ssize_t r = r0; r < n; r++)                                        \
                     e[k * TILE + r] = (P(e[k * TILE + r]) - u) * f[r] + (FLOAT)0;          \
     }
     SK_BY_QUOTIENT(SK_GRAD_LOOP)
 #undef SK_GRAD_LOOP
     if (labels != NULL)
-        for (Py_ssize_t r = 0; r < n; r++)
+        for (Py_ssize_t r = r0; r < n; r++)
             e[labels[r] * TILE + r] = (at[r] - target) * f[r] + (FLOAT)0;
 }
 
