@@ -174,10 +174,12 @@ def test_exponential_is_within_its_stated_error_of_mpmath(dtype, isa):
     x = np.stack([np.zeros_like(d), d], axis=1).astype(dtype)
     with _isa(isa):
         got = sk.softmax(x, axis=-1)[:, 1].astype(np.float64)
-    mpmath.mp.dps = 60
-    exact = [mpmath.exp(mpmath.mpf(float(v))) for v in x[:, 1]]
+    with mpmath.workdps(60):  # not mpmath.mp.dps = 60: that would leak into later tests
+        exact = [mpmath.exp(mpmath.mpf(float(v))) for v in x[:, 1]]
+        err = np.array(
+            [float(abs(mpmath.mpf(float(g)) - e)) for g, e in zip(got, exact, strict=True)]
+        )
     spacing = np.spacing(np.array([float(e) for e in exact]).astype(dtype)).astype(np.float64)
-    err = np.array([float(abs(mpmath.mpf(float(g)) - e)) for g, e in zip(got, exact, strict=True)])
     assert np.max(err / spacing) <= bound
 
 
