@@ -153,7 +153,8 @@ def _peers(op: str) -> dict[str, Callable[[Any, Any], Callable[[], Any]]]:
 SETTLE = 0.0  # seconds of sleep before each timed call (set from --settle)
 
 
-def _time(calls: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
+def _samples(calls: dict[str, Callable[[], Any]], repeats: int) -> dict[str, list[float]]:
+    """Each call's times in seconds, the calls interleaved (one of each in turn)."""
     for call in calls.values():  # warm up: compile, allocate, fault in pages
         call()
     samples: dict[str, list[float]] = {name: [] for name in calls}
@@ -165,7 +166,20 @@ def _time(calls: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]
             start = time.perf_counter()
             call()
             samples[name].append(time.perf_counter() - start)
-    return {name: statistics.median(v) for name, v in samples.items()}
+    return samples
+
+
+def _time(calls: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
+    return {name: statistics.median(v) for name, v in _samples(calls, repeats).items()}
+
+
+def _quartiles(v: list[float]) -> tuple[float, float]:
+    """The first and third quartiles of a call's times: how far the machine moved
+    while it was measured (on a shared machine, as much as the medians differ)."""
+    if len(v) < 2:
+        return v[0], v[0]
+    q = statistics.quantiles(v, n=4, method="inclusive")
+    return q[0], q[2]
 
 
 def jacobian_section(repeats: int, quick: bool) -> list[dict[str, Any]]:
@@ -240,7 +254,7 @@ def main() -> None:
     )
     header = (
         f"{'operation':<14}{'shape':<18}{'dtype':<9}{'library':<13}"
-        f"{'time [ms]':>10}{'x copy':>8}{'x best peer':>12}"
+        f"{'time [ms]':>10}{'q1-q3 [ms]':>14}{'x copy':>8}{'x best peer':>12}"
     )
     print(header)
     print("-" * len(header))
@@ -254,13 +268,16 @@ def main() -> None:
         calls = {"copy": x.copy}
         for name, make in _peers(op).items():
             calls[name] = make(x, y)
-        times = _time(calls, args.repeats)
+        samples = _samples(calls, args.repeats)
+        times = {name: statistics.median(v) for name, v in samples.items()}
         floor = times.pop("copy")
         peers = {k: v for k, v in times.items() if k not in ("softmaxkit", "sk numpy")}
         best_peer = min(peers.values()) if peers else float("nan")
         for name, t in times.items():
+            q1, q3 = _quartiles(samples[name])
+            spread = f"{q1 * 1e3:.1f}-{q3 * 1e3:.1f}"
             print(
-                f"{op:<14}{shape!s:<18}{dtype:<9}{name:<13}{t * 1e3:>10.1f}"
+                f"{op:<14}{shape!s:<18}{dtype:<9}{name:<13}{t * 1e3:>10.1f}{spread:>14}"
                 f"{t / floor:>8.2f}{t / best_peer:>12.2f}"
             )
             results.append(
@@ -270,9 +287,12 @@ def main() -> None:
                     "dtype": dtype,
                     "library": name,
                     "seconds": t,
+                    "q1_seconds": q1,
+                    "q3_seconds": q3,
                     "ratio_to_copy": t / floor,
                     "ratio_to_best_peer": t / best_peer,
                     "copy_seconds": floor,
+                    "copy_q1_q3_seconds": list(_quartiles(samples["copy"])),
                 }
             )
         print()
