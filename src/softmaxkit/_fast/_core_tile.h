@@ -212,6 +212,44 @@ SK_INLINE FLOAT NM(exp_tame)(FLOAT d) {
 
 #endif
 
+#if SK_TABLE_EXP && !IS_F64
+/* float32's exp_reduced, pow2, exp_nonpos and exp_tame in vectors of 16 lanes under
+   AVX-512, step for step (the same bits), so that the exponential's loop can keep
+   a lane's float64 count and sum in registers (exp_rows). */
+#define SK_V16(c) _mm512_set1_ps(c)
+SK_INLINE __m512 NM(exp_reduced_v)(__m512 d, __m512 *n_out) {
+    const __m512 magic = SK_V16(0x1.8p23f);
+    __m512 n = _mm512_sub_ps(_mm512_fmadd_ps(d, SK_V16(0x1.715476p0f), magic), magic);
+    __m512 r = _mm512_fnmadd_ps(n, SK_V16(0x1.7f7d1cp-20f),
+                                _mm512_fnmadd_ps(n, SK_V16(0x1.62e4p-1f), d));
+    __m512 r2 = _mm512_mul_ps(r, r);
+    __m512 q = _mm512_fmadd_ps(
+        r2,
+        _mm512_fmadd_ps(r, _mm512_fmadd_ps(r, SK_V16(1.0f / 5040.0f), SK_V16(1.0f / 720.0f)),
+                        SK_V16(1.0f / 120.0f)),
+        _mm512_fmadd_ps(r, SK_V16(1.0f / 24.0f), SK_V16(1.0f / 6.0f)));
+    *n_out = n;
+    return _mm512_fmadd_ps(
+        r, _mm512_fmadd_ps(r, _mm512_fmadd_ps(r, q, SK_V16(0.5f)), SK_V16(1.0f)), SK_V16(1.0f));
+}
+SK_INLINE __m512 NM(pow2_v)(__m512 n) {
+    __m512 t = _mm512_add_ps(n, SK_V16(0x1.8p23f + 127.0f));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_castps_si512(t), 23));
+}
+SK_INLINE __m512 NM(exp_nonpos_v)(__m512 d) {
+    d = _mm512_max_ps(SK_V16(-104.0f), d); /* a NaN d stays (max_ps returns it) */
+    __m512 n, p = NM(exp_reduced_v)(d, &n);
+    const __m512 magic = SK_V16(0x1.8p23f);
+    __m512 n1 = _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(n, SK_V16(0.5f)), magic), magic);
+    return _mm512_mul_ps(_mm512_mul_ps(p, NM(pow2_v)(n1)), NM(pow2_v)(_mm512_sub_ps(n, n1)));
+}
+SK_INLINE __m512 NM(exp_tame_v)(__m512 d) {
+    __m512 n, p = NM(exp_reduced_v)(d, &n);
+    return _mm512_mul_ps(p, NM(pow2_v)(n));
+}
+#undef SK_V16
+#endif
+
 /* a / b correctly rounded, for a in [exp(SK_TAME), 1], b in [1, 32] and y = 1 / b
    rounded: q = a y is within 1.5 ulp of a / b; one correction q + (a - b q) y makes
    it faithful, and a second (Markstein's theorem: q faithful and y within half an
@@ -540,6 +578,43 @@ SK_INLINE void NM(exp_rows)(const FLOAT *in, Py_ssize_t stride, Py_ssize_t K, co
         for (Py_ssize_t r = 0; r + 8 <= n; r += 8) SK_LANE_STEP_V(exp_nonpos_v)
 #undef SK_LANE_STEP_V
     r0 = n - n % 8;
+#elif SK_TABLE_EXP
+    /* float32: 16 lanes at a time, each lane's float64 count and sum in two registers
+       of 8 */
+#define SK_LANE_STEP_V(EXP)                                                                \
+    {                                                                                      \
+        const __m512 mv = ms ? _mm512_loadu_ps(m + r) : _mm512_set1_ps(m[0]);              \
+        __m512d c0 = _mm512_loadu_pd(count + r), c1 = _mm512_loadu_pd(count + r + 8);     \
+        __m512d s0 = _mm512_loadu_pd(rest + r), s1 = _mm512_loadu_pd(rest + r + 8);       \
+        for (Py_ssize_t k = 0; k < K; k++) {                                               \
+            __m512 dk = _mm512_sub_ps(_mm512_loadu_ps(in + k * stride + r), mv);           \
+            if (scaled) dk = _mm512_div_ps(dk, _mm512_set1_ps(Tf));                        \
+            __m512 e = NM(EXP)(dk);                                                        \
+            __mmask16 at = _mm512_cmp_ps_mask(dk, _mm512_setzero_ps(), _CMP_EQ_OQ);        \
+            __m512d t0 = _mm512_maskz_mov_pd((__mmask8)at, _mm512_set1_pd(1.0));           \
+            __m512d t1 = _mm512_maskz_mov_pd((__mmask8)(at >> 8), _mm512_set1_pd(1.0));    \
+            __m512d e0 = _mm512_cvtps_pd(_mm512_castps512_ps256(e));                       \
+            __m512d e1 = _mm512_cvtps_pd(                                                  \
+                _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1)));         \
+            c0 = _mm512_add_pd(c0, t0);                                                    \
+            c1 = _mm512_add_pd(c1, t1);                                                    \
+            s0 = _mm512_add_pd(s0, _mm512_sub_pd(e0, t0));                                 \
+            s1 = _mm512_add_pd(s1, _mm512_sub_pd(e1, t1));                                 \
+            if (dk_out != NULL) _mm512_storeu_ps(dk_out + k * stride + r, dk);             \
+            if (e_out != NULL) _mm512_storeu_ps(e_out + k * stride + r, e);                \
+        }                                                                                  \
+        _mm512_storeu_pd(count + r, c0);                                                   \
+        _mm512_storeu_pd(count + r + 8, c1);                                               \
+        _mm512_storeu_pd(rest + r, s0);                                                    \
+        _mm512_storeu_pd(rest + r + 8, s1);                                                \
+        if (next != NULL) NM(prefetch_part)(next, r / 16, n / 16);                         \
+    }
+    if (tame)
+        for (Py_ssize_t r = 0; r + 16 <= n; r += 16) SK_LANE_STEP_V(exp_tame_v)
+    else
+        for (Py_ssize_t r = 0; r + 16 <= n; r += 16) SK_LANE_STEP_V(exp_nonpos_v)
+#undef SK_LANE_STEP_V
+    r0 = n - n % 16;
 #endif
     for (Py_ssize_t k = 0; k < K; k++) {
         if (next != NULL && r0 == 0) NM(prefetch_part)(next, k, K);
