@@ -206,7 +206,7 @@ static int sk_tame = 1;
 #define MA64 __builtin_fma
 #define MA32 __builtin_fmaf
 #define SK_FMA 1
-#define SK_TABLE_EXP 1 /* float64's exponential by a table and vectors written out */
+#define SK_TABLE_EXP 1 /* float64's exponential by a table; both dtypes' loops in vectors */
 #include "_core_isa.h"
 #endif
 

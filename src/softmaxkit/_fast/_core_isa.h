@@ -7,7 +7,8 @@
  *   MA64     MA32: a * b + c in double and in float (fused, or two roundings)
  *   SK_FMA   1 where they are fused
  *   SK_TABLE_EXP  1 for AVX-512: float64's exponential by a 16-entry table (two
- *            registers, looked up by permutes), its lanes in vectors written out
+ *            registers, looked up by permutes), its lanes in vectors written out,
+ *            and float32's exponential loop in vectors written out too
  */
 
 #define MA MA64

@@ -533,8 +533,9 @@ SK_INLINE void NM(gradient)(FLOAT *e, const FLOAT *total, const FLOAT *y, FLOAT 
    not NULL; next (a tile's) prefetched meanwhile. Each caller passes constants for
    scaled, ms and the outputs, which always_inline turns into loops of their own.
    The lanes run innermost, where the compiler vectorises; with SK_TABLE_EXP, float64
-   lanes go 8 at a time in vectors written out, the rows innermost so that the sums
-   stay in registers, and the remaining lanes one by one: the same steps. */
+   lanes go 8 at a time (float32 16) in vectors written out, the rows innermost so
+   that the sums stay in registers, and the remaining lanes one by one: the same
+   steps. */
 #define SK_LANE_STEP(EXP)                                                                  \
     {                                                                                      \
         FLOAT dk = in[k * stride + r] - m[r * ms];                                         \
