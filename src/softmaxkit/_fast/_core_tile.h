@@ -526,6 +526,16 @@ SK_INLINE void NM(gradient)(FLOAT *e, const FLOAT *total, const FLOAT *y, FLOAT 
             e[labels[r] * TILE + r] = (at[r] - target) * f[r] + (FLOAT)0;
 }
 
+#if SK_TABLE_EXP
+/* The scalar step's count and sum for 8 lanes of float64 exponentials e: a maximum
+   (at, where d == 0 and e == 1 exactly) counts 1 and adds e - 1 = 0. */
+SK_INLINE void NM(count_sum_v)(__m512d *c, __m512d *s, __mmask8 at, __m512d e) {
+    const __m512d top = _mm512_maskz_mov_pd(at, _mm512_set1_pd(1.0));
+    *c = _mm512_add_pd(*c, top);
+    *s = _mm512_add_pd(*s, _mm512_sub_pd(e, top));
+}
+#endif
+
 /* The exponential's step over K rows of n lanes (row k of in, dk_out and e_out at k *
    stride): d = (in[r] - m[r ms]) / T (no division unless scaled), e = exp(d) (exp_tame
    where tame), the maxima counted (d == 0) and the rest summed in double, in row
@@ -553,6 +563,7 @@ SK_INLINE void NM(exp_rows)(const FLOAT *in, Py_ssize_t stride, Py_ssize_t K, co
                             const sk_next *next) {
     Py_ssize_t r0 = 0;
 #if SK_TABLE_EXP && IS_F64
+#define SK_VL 8 /* lanes per vector step */
 #define SK_LANE_STEP_V(EXP)                                                                \
     {                                                                                      \
         const __m512d mv = ms ? _mm512_loadu_pd(m + r) : _mm512_set1_pd(m[0]);             \
@@ -561,27 +572,17 @@ SK_INLINE void NM(exp_rows)(const FLOAT *in, Py_ssize_t stride, Py_ssize_t K, co
             __m512d dk = _mm512_sub_pd(_mm512_loadu_pd(in + k * stride + r), mv);          \
             if (scaled) dk = _mm512_div_pd(dk, _mm512_set1_pd(Tf));                        \
             __m512d e = NM(EXP)(dk);                                                       \
-            __m512d top = _mm512_maskz_mov_pd(                                             \
-                _mm512_cmp_pd_mask(dk, _mm512_setzero_pd(), _CMP_EQ_OQ),                   \
-                _mm512_set1_pd(1.0));                                                      \
-            c = _mm512_add_pd(c, top);                                                     \
-            s = _mm512_add_pd(s, _mm512_sub_pd(e, top));                                   \
+            const __mmask8 at = _mm512_cmp_pd_mask(dk, _mm512_setzero_pd(), _CMP_EQ_OQ);   \
+            NM(count_sum_v)(&c, &s, at, e);                                                \
             if (dk_out != NULL) _mm512_storeu_pd(dk_out + k * stride + r, dk);             \
             if (e_out != NULL) _mm512_storeu_pd(e_out + k * stride + r, e);                \
         }                                                                                  \
         _mm512_storeu_pd(count + r, c);                                                    \
         _mm512_storeu_pd(rest + r, s);                                                     \
-        if (next != NULL) NM(prefetch_part)(next, r / 8, n / 8);                           \
     }
-    if (tame)
-        for (Py_ssize_t r = 0; r + 8 <= n; r += 8) SK_LANE_STEP_V(exp_tame_v)
-    else
-        for (Py_ssize_t r = 0; r + 8 <= n; r += 8) SK_LANE_STEP_V(exp_nonpos_v)
-#undef SK_LANE_STEP_V
-    r0 = n - n % 8;
 #elif SK_TABLE_EXP
-    /* float32: 16 lanes at a time, each lane's float64 count and sum in two registers
-       of 8 */
+/* float32: each lane's float64 count and sum in two registers of 8 */
+#define SK_VL 16
 #define SK_LANE_STEP_V(EXP)                                                                \
     {                                                                                      \
         const __m512 mv = ms ? _mm512_loadu_ps(m + r) : _mm512_set1_ps(m[0]);              \
@@ -592,15 +593,11 @@ SK_INLINE void NM(exp_rows)(const FLOAT *in, Py_ssize_t stride, Py_ssize_t K, co
             if (scaled) dk = _mm512_div_ps(dk, _mm512_set1_ps(Tf));                        \
             __m512 e = NM(EXP)(dk);                                                        \
             __mmask16 at = _mm512_cmp_ps_mask(dk, _mm512_setzero_ps(), _CMP_EQ_OQ);        \
-            __m512d t0 = _mm512_maskz_mov_pd((__mmask8)at, _mm512_set1_pd(1.0));           \
-            __m512d t1 = _mm512_maskz_mov_pd((__mmask8)(at >> 8), _mm512_set1_pd(1.0));    \
-            __m512d e0 = _mm512_cvtps_pd(_mm512_castps512_ps256(e));                       \
-            __m512d e1 = _mm512_cvtps_pd(                                                  \
+            const __m512d e0 = _mm512_cvtps_pd(_mm512_castps512_ps256(e));                 \
+            const __m512d e1 = _mm512_cvtps_pd(                                            \
                 _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1)));         \
-            c0 = _mm512_add_pd(c0, t0);                                                    \
-            c1 = _mm512_add_pd(c1, t1);                                                    \
-            s0 = _mm512_add_pd(s0, _mm512_sub_pd(e0, t0));                                 \
-            s1 = _mm512_add_pd(s1, _mm512_sub_pd(e1, t1));                                 \
+            NM(count_sum_v)(&c0, &s0, (__mmask8)at, e0);                                   \
+            NM(count_sum_v)(&c1, &s1, (__mmask8)(at >> 8), e1);                            \
             if (dk_out != NULL) _mm512_storeu_ps(dk_out + k * stride + r, dk);             \
             if (e_out != NULL) _mm512_storeu_ps(e_out + k * stride + r, e);                \
         }                                                                                  \
@@ -608,14 +605,19 @@ SK_INLINE void NM(exp_rows)(const FLOAT *in, Py_ssize_t stride, Py_ssize_t K, co
         _mm512_storeu_pd(count + r + 8, c1);                                               \
         _mm512_storeu_pd(rest + r, s0);                                                    \
         _mm512_storeu_pd(rest + r + 8, s1);                                                \
-        if (next != NULL) NM(prefetch_part)(next, r / 16, n / 16);                         \
     }
-    if (tame)
-        for (Py_ssize_t r = 0; r + 16 <= n; r += 16) SK_LANE_STEP_V(exp_tame_v)
-    else
-        for (Py_ssize_t r = 0; r + 16 <= n; r += 16) SK_LANE_STEP_V(exp_nonpos_v)
+#endif
+#if SK_TABLE_EXP
+    for (Py_ssize_t r = 0; r + SK_VL <= n; r += SK_VL) {
+        if (tame)
+            SK_LANE_STEP_V(exp_tame_v)
+        else
+            SK_LANE_STEP_V(exp_nonpos_v)
+        if (next != NULL) NM(prefetch_part)(next, r / SK_VL, n / SK_VL);
+    }
+    r0 = n - n % SK_VL;
 #undef SK_LANE_STEP_V
-    r0 = n - n % 16;
+#undef SK_VL
 #endif
     for (Py_ssize_t k = 0; k < K; k++) {
         if (next != NULL && r0 == 0) NM(prefetch_part)(next, k, K);
