@@ -16,11 +16,11 @@ from __future__ import annotations
 import argparse
 import statistics
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from run import interleaved_samples  # this directory's benchmark: the same timing
 
 import softmaxkit as sk
 from softmaxkit._fast import numpy as numpy_fast
@@ -85,14 +85,7 @@ def main() -> None:
         "core, 2 threads, fresh": _core_call(x, kind, 2, None),
         "fresh output's pages alone": lambda: np.empty_like(x).reshape(-1)[::page].fill(0),
     }
-    for call in calls.values():  # warm up
-        call()
-    samples: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(args.repeats):
-        for name, call in calls.items():  # interleaved: one of each in turn
-            start = time.perf_counter()
-            call()
-            samples[name].append(time.perf_counter() - start)
+    samples = interleaved_samples(calls, args.repeats)
     copy = statistics.median(samples["copy, fresh output"])
     print(
         f"{args.op}, {args.rows} x {args.classes} {args.dtype}, medians of {args.repeats} "

@@ -153,7 +153,9 @@ def _peers(op: str) -> dict[str, Callable[[Any, Any], Callable[[], Any]]]:
 SETTLE = 0.0  # seconds of sleep before each timed call (set from --settle)
 
 
-def _samples(calls: dict[str, Callable[[], Any]], repeats: int) -> dict[str, list[float]]:
+def interleaved_samples(
+    calls: dict[str, Callable[[], Any]], repeats: int
+) -> dict[str, list[float]]:
     """Each call's times in seconds, the calls interleaved (one of each in turn)."""
     for call in calls.values():  # warm up: compile, allocate, fault in pages
         call()
@@ -170,7 +172,7 @@ def _samples(calls: dict[str, Callable[[], Any]], repeats: int) -> dict[str, lis
 
 
 def _time(calls: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
-    return {name: statistics.median(v) for name, v in _samples(calls, repeats).items()}
+    return {name: statistics.median(v) for name, v in interleaved_samples(calls, repeats).items()}
 
 
 def _quartiles(v: list[float]) -> tuple[float, float]:
@@ -268,7 +270,7 @@ def main() -> None:
         calls = {"copy": x.copy}
         for name, make in _peers(op).items():
             calls[name] = make(x, y)
-        samples = _samples(calls, args.repeats)
+        samples = interleaved_samples(calls, args.repeats)
         times = {name: statistics.median(v) for name, v in samples.items()}
         floor = times.pop("copy")
         peers = {k: v for k, v in times.items() if k not in ("softmaxkit", "sk numpy")}
