@@ -5,10 +5,11 @@ output and into an existing one, on one thread and on two.
 prints medians of interleaved calls: the copy (``x.copy()``, and into an existing
 array), the library's call, the core on threads of this script's own into an
 existing output and into a fresh one, and the cost of faulting in a fresh
-output's pages alone (one byte written per 4 KB page). A fresh output's pages
-are zeroed by the system when first written, which is CPU time of its own: on
-two threads the call cannot take less than about (one thread's time into an
-existing array + the page cost) / 2. See docs/performance.md ("Third round").
+output's pages alone (one element written per 4 KB page, upwards or downwards).
+A fresh output's pages are zeroed by the system when first written, which is CPU
+time of its own, and zeroing a 2 MB page first touched near its start costs
+more than one first touched near its end, the way the core now writes. See
+docs/performance.md ("Third round", "Fourth round").
 """
 
 from __future__ import annotations
@@ -35,19 +36,21 @@ def _core_call(x: np.ndarray, kind: int, threads: int, out: np.ndarray | None) -
     core = numpy_fast._compiled
     assert core is not None
     rows = max(1, numpy_fast.COMPILED_BLOCK_BYTES // (x.shape[1] * x.itemsize))
+    n = x.shape[0]
 
     def call() -> np.ndarray:
         o = np.empty_like(x) if out is None else out
-        starts = iter(range(0, x.shape[0], rows))
+        starts = numpy_fast._page_starts(list(range(0, n, rows)), o)  # as the library's
+        blocks = iter(zip(starts, [*starts[1:], n], strict=True))
         lock = threading.Lock()
 
         def run() -> None:
             while True:
                 with lock:
-                    s = next(starts, None)
-                if s is None:
+                    block = next(blocks, None)
+                if block is None:
                     return
-                e = min(x.shape[0], s + rows)
+                s, e = block
                 core.rows(kind, x[s:e], o[s:e], np.zeros(e - s, dtype=np.uint8), 1.0)
 
         workers = [threading.Thread(target=run) for _ in range(threads)]
@@ -58,6 +61,21 @@ def _core_call(x: np.ndarray, kind: int, threads: int, out: np.ndarray | None) -
         return o
 
     return call
+
+
+def _touch(x: np.ndarray, page: int, upwards: bool) -> None:
+    """Fault in a fresh array like ``x`` alone: one element per 4 KB page written,
+    from the first page to the last, or 1 MB at a time from the last MB to the first
+    (so that every 2 MB page is first touched in its upper half; a negative stride
+    would not do: NumPy fills in memory order). The system zeroes a 2 MB page at its
+    first touch, from the end away from that touch towards it."""
+    flat = np.empty_like(x).reshape(-1)
+    if upwards:
+        flat[::page].fill(0)
+        return
+    step = page * 256  # 1 MB
+    for start in range(len(flat) - len(flat) % step, -1, -step):
+        flat[start : start + step : page].fill(0)
 
 
 def main() -> None:
@@ -83,7 +101,8 @@ def main() -> None:
         "core, 1 thread, fresh": _core_call(x, kind, 1, None),
         "core, 2 threads, existing": _core_call(x, kind, 2, existing),
         "core, 2 threads, fresh": _core_call(x, kind, 2, None),
-        "fresh output's pages alone": lambda: np.empty_like(x).reshape(-1)[::page].fill(0),
+        "fresh pages, touched upwards": lambda: _touch(x, page, upwards=True),
+        "fresh pages, touched downwards": lambda: _touch(x, page, upwards=False),
     }
     samples = interleaved_samples(calls, args.repeats)
     copy = statistics.median(samples["copy, fresh output"])

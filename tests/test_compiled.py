@@ -5,6 +5,7 @@ and a fallback to the NumPy path that is taken and reported when it is not built
 from __future__ import annotations
 
 import contextlib
+import itertools
 import subprocess
 import sys
 
@@ -281,6 +282,46 @@ def test_blocks_on_threads_give_the_one_block_result():
     assert np.array_equal(many[ok], one[ok])
     assert np.all(many[12345] == 0.0)
     assert np.all(np.isnan(many[250_000]))
+
+
+def test_blocks_meet_at_the_output_s_2mib_pages():
+    # The core writes each block's tiles last to first, so that a fresh output's
+    # pages are first touched high (docs/performance.md, "Fourth round"); a block
+    # that began inside a page would touch it low first. Each block after the first
+    # begins at the row holding a page boundary, a block's length near the nominal.
+    page = numpy_fast.PAGE_BYTES
+    for k, dtype in ((10, np.float64), (7, np.float32), (32, np.float64)):
+        out = np.empty((1_000_003, k), dtype=dtype)
+        row = out.strides[0]
+        nominal = list(range(0, len(out), numpy_fast.COMPILED_BLOCK_BYTES // row))
+        starts = numpy_fast._page_starts(nominal, out)
+        assert starts[0] == 0
+        assert starts[-1] < len(out)
+        assert all(a < b for a, b in itertools.pairwise(starts))
+        assert abs(len(starts) - len(nominal)) <= 1
+        for s in starts[1:]:
+            first = out.ctypes.data + s * row  # row s's first byte
+            assert (first + row - 1) // page * page >= first  # a boundary in row s
+        lengths = np.diff([*starts, len(out)])[:-1]
+        assert np.all(np.abs(lengths * row - numpy_fast.COMPILED_BLOCK_BYTES) <= page)
+    # outputs whose blocks are under a page (logsumexp's column) keep the nominal blocks
+    column = np.empty((1_000_003, 1))
+    nominal = list(range(0, len(column), 52_428))
+    assert numpy_fast._page_starts(nominal, column) == nominal
+
+
+@needs_core
+def test_cross_entropy_blocks_on_threads_give_the_one_block_result():
+    # many page-aligned blocks on the pool against one call of the core
+    rng = np.random.default_rng(5)
+    x = rng.normal(scale=3.0, size=(300_001, 10))
+    labels = rng.integers(0, 10, size=len(x))
+    loss, grad = sk.softmax_cross_entropy_with_grad(x, labels, reduction="none")
+    one_loss, one_grad = np.empty(len(x)), np.empty_like(x)
+    flags = np.zeros(len(x), dtype=np.uint8)
+    assert core.ce(x, labels.astype(np.int64), 1.0, None, 0.0, 1.0, one_loss, one_grad, flags) == 0
+    assert np.array_equal(loss, one_loss)
+    assert np.array_equal(grad, one_grad)
 
 
 @needs_core

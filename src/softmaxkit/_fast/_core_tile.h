@@ -847,14 +847,15 @@ static SK_ATTR int NM(ce)(const FLOAT *x, const int64_t *labels, const FLOAT *pr
     double *work;
     if (tile_buffers((void **)&d, sizeof(FLOAT) * 3 * TILE * SHORT_K, &work) < 0) return -1;
     int flagged = 0;
-    for (Py_ssize_t a = 0; a < n; a += TILE) {
-        Py_ssize_t b = a + TILE < n ? a + TILE : n, c = b + TILE < n ? b + TILE : n;
-        /* the next tile [b, c), rows laid out along (the transposed logits come from a
+    for (Py_ssize_t t = (n + TILE - 1) / TILE - 1; t >= 0; t--) { /* last to first: see rows */
+        Py_ssize_t a = t * TILE, b = a + TILE < n ? a + TILE : n;
+        Py_ssize_t pa = a >= TILE ? a - TILE : 0;
+        /* the next tile [pa, a), rows laid out along (the transposed logits come from a
            product just computed, in cache) */
-        Py_ssize_t bytes = transposed ? 0 : (c - b) * K * (Py_ssize_t)sizeof(FLOAT);
-        sk_next next = {{(const char *)(x + b * rs), probs ? (const char *)(probs + b * rs) : NULL},
+        Py_ssize_t bytes = transposed ? 0 : (a - pa) * K * (Py_ssize_t)sizeof(FLOAT);
+        sk_next next = {{(const char *)(x + pa * rs), probs ? (const char *)(probs + pa * rs) : NULL},
                         {bytes, probs ? bytes : 0},
-                        grad ? (char *)(grad + b * rs) : NULL,
+                        grad ? (char *)(grad + pa * rs) : NULL,
                         grad ? bytes : 0};
         flagged += NM(ce_tile)(x + a * rs, rs, ks, labels ? labels + a : NULL,
                                probs ? probs + a * rs : NULL, factor ? factor + a : NULL,
@@ -872,7 +873,7 @@ static SK_ATTR int NM(rows)(const FLOAT *x, FLOAT *out, uint8_t *flags, Py_ssize
                             Py_ssize_t K, int kind, double T) {
     if (K > SHORT_K) {
         int flagged = 0;
-        for (Py_ssize_t i = 0; i < n; i++) {
+        for (Py_ssize_t i = n - 1; i >= 0; i--) { /* last to first: see below */
             flags[i] = (uint8_t)NM(long_row)(x + i * K, out + (kind == LOGSUMEXP ? i : i * K),
                                               K, kind, T);
             flagged += flags[i];
@@ -883,14 +884,21 @@ static SK_ATTR int NM(rows)(const FLOAT *x, FLOAT *out, uint8_t *flags, Py_ssize
     double *work;
     if (tile_buffers((void **)&d, sizeof(FLOAT) * TILE * SHORT_K, &work) < 0) return -1;
     int flagged = 0;
-    for (Py_ssize_t a = 0; a < n; a += TILE) {
-        Py_ssize_t b = a + TILE < n ? a + TILE : n;
-        Py_ssize_t c = b + TILE < n ? b + TILE : n, out_k = kind == LOGSUMEXP ? 1 : K;
+    /* The tiles from the last to the first (and the long rows above likewise): a fresh
+       output's 2 MB pages are zeroed by the system at their first touch, upwards from
+       the page's start when that touch is in its upper half and downwards when it is
+       in its lower half, and upwards costs about a third (Linux's process_huge_page;
+       measured on one thread, 1,000,000 x 10 float64 log_softmax into a fresh array:
+       19.4 ms forwards, 14.9 backwards; into an existing one 13.4 and 11.9).
+       Within a tile the stores go forwards. The caller's blocks meet at pages. */
+    for (Py_ssize_t t = (n + TILE - 1) / TILE - 1; t >= 0; t--) {
+        Py_ssize_t a = t * TILE, b = a + TILE < n ? a + TILE : n;
+        Py_ssize_t pa = a >= TILE ? a - TILE : 0, out_k = kind == LOGSUMEXP ? 1 : K;
         FLOAT *o = out + a * out_k;
-        sk_next next = {{(const char *)(x + b * K), NULL},
-                        {(c - b) * K * (Py_ssize_t)sizeof(FLOAT), 0},
-                        (char *)(out + b * out_k),
-                        (c - b) * out_k * (Py_ssize_t)sizeof(FLOAT)};
+        sk_next next = {{(const char *)(x + pa * K), NULL},
+                        {(a - pa) * K * (Py_ssize_t)sizeof(FLOAT), 0},
+                        (char *)(out + pa * out_k),
+                        (a - pa) * out_k * (Py_ssize_t)sizeof(FLOAT)};
         flagged += NM(short_tile)(x + a * K, o, flags + a, b - a, K, kind, T, d, work,
                                   work + TILE, &next);
     }

@@ -47,6 +47,7 @@ LINEAR_BLOCK_BYTES = 1 << 21  # rows of X per block of linear_cross_entropy (mea
 SMALL = 1 << 15  # elements below which one block on this thread beats the pool's overhead
 COMPILED_K = 32  # the compiled core's cross-entropy takes rows up to this long (_core.c)
 COMPILED_BLOCK_BYTES = 1 << 22  # input per block handed to the compiled core
+PAGE_BYTES = 1 << 21  # a huge page (x86-64, 4 KiB-page arm64): see _page_starts
 _THREADS = max(1, min(8, os.cpu_count() or 1))
 _POOL: ThreadPoolExecutor | None = None
 
@@ -90,31 +91,66 @@ def _back(out_rows: np.ndarray, moved_shape: tuple[int, ...], order: tuple[int, 
     return np.ascontiguousarray(np.transpose(out, np.argsort(order)))
 
 
+def _page_starts(starts: list[int], out: np.ndarray) -> list[int]:
+    """The blocks' first rows moved to the row holding the nearest boundary of a
+    2 MiB page of ``out`` (rows along its first axis, C-contiguous), where the
+    blocks' outputs are at least a page.
+
+    The compiled core writes a block's tiles from its last to its first, so that
+    the system's first touch of each fresh (zeroed on demand) 2 MiB page of the
+    output falls in the page's upper half; Linux then zeroes the page upwards,
+    which costs a third of zeroing it downwards on the machine measured (see
+    docs/performance.md, "Fourth round"). A page shared by two blocks would be
+    touched first wherever the lower block begins, so the blocks meet at pages.
+    """
+    row_bytes = out.strides[0] if out.ndim else 0
+    if len(starts) < 2 or row_bytes <= 0 or (starts[1] - starts[0]) * row_bytes < PAGE_BYTES:
+        return starts
+    base = out.ctypes.data
+    moved = [0]
+    for s in starts[1:]:
+        boundary = base + s * row_bytes
+        boundary = (boundary + PAGE_BYTES // 2) // PAGE_BYTES * PAGE_BYTES  # the nearest
+        r = (boundary - base) // row_bytes  # the row holding it goes to the upper block
+        if moved[-1] < r < out.shape[0]:
+            moved.append(r)
+    return moved
+
+
 def _blocks(
-    n: int, k: int, itemsize: int, work: Callable[[int, int], None], compiled: bool = False
+    n: int,
+    k: int,
+    itemsize: int,
+    work: Callable[[int, int], None],
+    compiled: bool = False,
+    out: np.ndarray | None = None,
 ) -> None:
     """Run ``work(start, stop)`` over row blocks, on the pool when it pays. Blocks for
-    the compiled core are larger (it tiles them itself; fewer blocks, less Python)."""
+    the compiled core are larger (it tiles them itself; fewer blocks, less Python),
+    and meet at the 2 MiB pages of its output ``out`` (see _page_starts)."""
     size = BLOCK_BYTES if k > SHORT_K else SHORT_BLOCK_BYTES
     size = COMPILED_BLOCK_BYTES if compiled else size
     rows = max(1, size // max(1, k * itemsize))
     starts = list(range(0, n, rows))
+    if compiled and out is not None and out.shape[0] == n and out.flags.c_contiguous:
+        starts = _page_starts(starts, out)
+    stops = [*starts[1:], n]
     if n * k < SMALL or len(starts) == 1 or _THREADS == 1 or _in_pool() or _inline():
-        for s in starts:
-            work(s, min(n, s + rows))
+        for s, e in zip(starts, stops, strict=True):
+            work(s, e)
         return
 
     # each thread takes the next block when it is free (on a shared machine one core
     # can be slowed; fixed shares would leave the other waiting)
-    queue, lock = iter(starts), threading.Lock()
+    queue, lock = iter(zip(starts, stops, strict=True)), threading.Lock()
 
     def run(_: int) -> None:
         while True:
             with lock:
-                s = next(queue, None)
-            if s is None:
+                block = next(queue, None)
+            if block is None:
                 return
-            work(s, min(n, s + rows))
+            work(*block)
 
     list(_pool().map(run, range(_THREADS)))
 
@@ -352,7 +388,7 @@ def _rowwise(
                 return
         out[a:b] = reference(xp_numpy, block, (1,), option, None)
 
-    _blocks(rows.shape[0], rows.shape[1], rows.itemsize, work, compiled=core is not None)
+    _blocks(rows.shape[0], rows.shape[1], rows.itemsize, work, core is not None, out)
     return out, moved_shape, order
 
 
@@ -619,7 +655,7 @@ def cross_entropy(
             np.multiply(g, factor[:, None], out=g)
         finish(a, b, w, loss)
 
-    _blocks(n, k, z.itemsize, work, compiled=core is not None)
+    _blocks(n, k, z.itemsize, work, core is not None, grad if want_grad else None)
     return (rows_out if want_loss else None), (grad if want_grad else None)
 
 
