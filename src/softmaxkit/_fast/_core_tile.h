@@ -904,8 +904,13 @@ static SK_ATTR int NM(ce)(const FLOAT *x, const int64_t *labels, const FLOAT *pr
         /* the next tile [pa, a), rows laid out along (the transposed logits come from a
            product just computed, in cache) */
         Py_ssize_t bytes = transposed ? 0 : (a - pa) * K * (Py_ssize_t)sizeof(FLOAT);
-        sk_next next = {{(const char *)(x + pa * rs), probs ? (const char *)(probs + pa * rs) : NULL},
-                        {bytes, probs ? bytes : 0},
+        /* the second input: the probability rows, or the labels (as they are read
+           last to first, the hardware's prefetch does not foresee them) */
+        const char *in1 = probs ? (const char *)(probs + pa * rs)
+                                : labels ? (const char *)(labels + pa) : NULL;
+        Py_ssize_t in1_bytes = probs ? bytes : labels ? (a - pa) * (Py_ssize_t)sizeof(int64_t) : 0;
+        sk_next next = {{(const char *)(x + pa * rs), in1},
+                        {bytes, in1_bytes},
                         grad ? (char *)(grad + pa * rs) : NULL,
                         grad ? bytes : 0};
         flagged += NM(ce_tile)(x + a * rs, rs, ks, labels ? labels + a : NULL,
