@@ -99,8 +99,8 @@ def _page_starts(starts: list[int], out: np.ndarray) -> list[int]:
     The compiled core writes a block's tiles from its last to its first, so that
     the system's first touch of each fresh (zeroed on demand) 2 MiB page of the
     output falls in the page's upper half; Linux then zeroes the page upwards,
-    which costs a third of zeroing it downwards on the machine measured (see
-    docs/performance.md, "Fourth round"). A page shared by two blocks would be
+    which costs less than half of zeroing it downwards on the machine measured
+    (see docs/performance.md, "Fourth round"). A page shared by two blocks would be
     touched first wherever the lower block begins, so the blocks meet at pages.
     """
     row_bytes = out.strides[0] if out.ndim else 0
