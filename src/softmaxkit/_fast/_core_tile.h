@@ -337,8 +337,10 @@ SK_INLINE void NM(transpose)(const FLOAT *src, Py_ssize_t sr, Py_ssize_t sk, FLO
                         for (int j = 0; j < 4; j++) a[j] = _mm256_div_ps(a[j], b);
                     }
                 }
-                const __m256 t0 = _mm256_unpacklo_ps(a[0], a[1]), t1 = _mm256_unpackhi_ps(a[0], a[1]);
-                const __m256 t2 = _mm256_unpacklo_ps(a[2], a[3]), t3 = _mm256_unpackhi_ps(a[2], a[3]);
+                const __m256 t0 = _mm256_unpacklo_ps(a[0], a[1]);
+                const __m256 t1 = _mm256_unpackhi_ps(a[0], a[1]);
+                const __m256 t2 = _mm256_unpacklo_ps(a[2], a[3]);
+                const __m256 t3 = _mm256_unpackhi_ps(a[2], a[3]);
                 c[0] = _mm256_shuffle_ps(t0, t2, 0x44); /* (1, 0, 1, 0) */
                 c[1] = _mm256_shuffle_ps(t0, t2, 0xee); /* (3, 2, 3, 2) */
                 c[2] = _mm256_shuffle_ps(t1, t3, 0x44);
@@ -543,8 +545,9 @@ SK_INLINE int NM(tile_max)(const FLOAT *d, FLOAT *m, Py_ssize_t n, Py_ssize_t K,
    off it), p = e / total (quotient's steps where tame, else a division). The same
    steps as the loops below; returns where they take over. */
 SK_INLINE Py_ssize_t NM(gradient_labels_v)(FLOAT *e, const FLOAT *total, FLOAT u,
-                                       const int64_t *labels, FLOAT target, const FLOAT *f,
-                                       Py_ssize_t n, Py_ssize_t K, int tame) {
+                                           const int64_t *labels, FLOAT target,
+                                           const FLOAT *f, Py_ssize_t n, Py_ssize_t K,
+                                           int tame) {
     Py_ssize_t r = 0;
     for (; r + 8 <= n; r += 8) {
         const __m512d b = _mm512_loadu_pd(total + r);
@@ -939,7 +942,9 @@ static SK_ATTR int NM(ce)(const FLOAT *x, const int64_t *labels, const FLOAT *pr
            last to first, the hardware's prefetch does not foresee them) */
         const char *in1 = probs ? (const char *)(probs + pa * rs)
                                 : labels ? (const char *)(labels + pa) : NULL;
-        Py_ssize_t in1_bytes = probs ? bytes : labels ? (a - pa) * (Py_ssize_t)sizeof(int64_t) : 0;
+        Py_ssize_t in1_bytes = probs    ? bytes
+                               : labels ? (a - pa) * (Py_ssize_t)sizeof(int64_t)
+                                        : 0;
         sk_next next = {{(const char *)(x + pa * rs), in1},
                         {bytes, in1_bytes},
                         grad ? (char *)(grad + pa * rs) : NULL,
