@@ -30,18 +30,16 @@ KINDS = {"softmax": 0, "log_softmax": 1}
 
 
 def _core_call(x: np.ndarray, kind: int, threads: int, out: np.ndarray | None) -> Callable[[], Any]:
-    """The core over 4 MB blocks of rows (the library's block size) taken from a
-    shared queue by ``threads`` threads started for the call; into ``out``, or a
-    fresh array when it is None."""
+    """The core over the library's blocks of rows (4 MB, meeting at the output's
+    pages) taken from a shared queue by ``threads`` threads started for the call;
+    into ``out``, or a fresh array when it is None."""
     core = numpy_fast._compiled
     assert core is not None
-    rows = max(1, numpy_fast.COMPILED_BLOCK_BYTES // (x.shape[1] * x.itemsize))
-    n = x.shape[0]
+    n, k = x.shape
 
     def call() -> np.ndarray:
         o = np.empty_like(x) if out is None else out
-        starts = numpy_fast._page_starts(list(range(0, n, rows)), o)  # as the library's
-        blocks = iter(zip(starts, [*starts[1:], n], strict=True))
+        blocks = iter(numpy_fast._block_bounds(n, k, x.itemsize, True, o))
         lock = threading.Lock()
 
         def run() -> None:

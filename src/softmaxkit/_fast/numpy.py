@@ -117,6 +117,21 @@ def _page_starts(starts: list[int], out: np.ndarray) -> list[int]:
     return moved
 
 
+def _block_bounds(
+    n: int, k: int, itemsize: int, compiled: bool, out: np.ndarray | None
+) -> list[tuple[int, int]]:
+    """The row blocks ``(start, stop)`` of :func:`_blocks`. Blocks for the compiled
+    core are larger (it tiles them itself; fewer blocks, less Python), and meet at
+    the 2 MiB pages of its output ``out`` (see _page_starts)."""
+    size = BLOCK_BYTES if k > SHORT_K else SHORT_BLOCK_BYTES
+    size = COMPILED_BLOCK_BYTES if compiled else size
+    rows = max(1, size // max(1, k * itemsize))
+    starts = list(range(0, n, rows))
+    if compiled and out is not None and out.shape[0] == n and out.flags.c_contiguous:
+        starts = _page_starts(starts, out)
+    return list(zip(starts, [*starts[1:], n], strict=True))
+
+
 def _blocks(
     n: int,
     k: int,
@@ -125,24 +140,17 @@ def _blocks(
     compiled: bool = False,
     out: np.ndarray | None = None,
 ) -> None:
-    """Run ``work(start, stop)`` over row blocks, on the pool when it pays. Blocks for
-    the compiled core are larger (it tiles them itself; fewer blocks, less Python),
-    and meet at the 2 MiB pages of its output ``out`` (see _page_starts)."""
-    size = BLOCK_BYTES if k > SHORT_K else SHORT_BLOCK_BYTES
-    size = COMPILED_BLOCK_BYTES if compiled else size
-    rows = max(1, size // max(1, k * itemsize))
-    starts = list(range(0, n, rows))
-    if compiled and out is not None and out.shape[0] == n and out.flags.c_contiguous:
-        starts = _page_starts(starts, out)
-    stops = [*starts[1:], n]
-    if n * k < SMALL or len(starts) == 1 or _THREADS == 1 or _in_pool() or _inline():
-        for s, e in zip(starts, stops, strict=True):
+    """Run ``work(start, stop)`` over the row blocks of :func:`_block_bounds`, on the
+    pool when it pays."""
+    bounds = _block_bounds(n, k, itemsize, compiled, out)
+    if n * k < SMALL or len(bounds) == 1 or _THREADS == 1 or _in_pool() or _inline():
+        for s, e in bounds:
             work(s, e)
         return
 
     # each thread takes the next block when it is free (on a shared machine one core
     # can be slowed; fixed shares would leave the other waiting)
-    queue, lock = iter(zip(starts, stops, strict=True)), threading.Lock()
+    queue, lock = iter(bounds), threading.Lock()
 
     def run(_: int) -> None:
         while True:
