@@ -408,6 +408,32 @@ def test_compiled_cross_entropy_gradient_is_y_hat_minus_y():
 
 
 @needs_core
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("temperature", [1.0, 2.0])
+def test_compiled_loss_per_row_at_the_label_as_the_numpy_path(isa, dtype, temperature):
+    # The loss at integer labels, -((x_label - m) / T - log-normaliser), taken 8 rows
+    # a gather under AVX-512 and one by one after: per row as the NumPy path, the
+    # sign of an exact zero included (-(0 - 0) = -0 where the label holds the only
+    # mass, as PyTorch's -log_softmax writes it). 67 rows: 8 gathers and a remainder.
+    rng = np.random.default_rng(3)
+    n, k = 67, 10
+    x = rng.normal(scale=3.0, size=(n, k)).astype(dtype)
+    labels = rng.integers(0, k, size=n)
+    lonely = rng.random(n) < 0.3  # the label holds all the mass: a loss of exactly -0
+    x[lonely] = -1e4
+    x[lonely, labels[lonely]] = 0.0
+    with np.errstate(all="ignore"), _isa(isa):
+        got, numpy_path = _with_and_without_core(
+            sk.softmax_cross_entropy, x, labels, temperature=temperature, reduction="none"
+        )
+    assert np.array_equal(np.signbit(got), np.signbit(numpy_path))
+    assert np.all(got[lonely] == 0)
+    assert np.all(got[~lonely] > 0)
+    _same(got, numpy_path, dtype, 4)
+
+
+@needs_core
 def test_compiled_cross_entropy_refuses_labels_out_of_range():
     x = np.zeros((3, 4))
     out = np.zeros(3)
@@ -423,10 +449,12 @@ def test_compiled_cross_entropy_refuses_labels_out_of_range():
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("eps", [0.0, 0.1])
 @pytest.mark.parametrize("padded", [True, False])  # False: no weights, one factor for all
-def test_compiled_linear_cross_entropy_matches_the_numpy_path(dtype, eps, padded):
+@pytest.mark.parametrize("edge", [True, False])
+def test_compiled_linear_cross_entropy_matches_the_numpy_path(dtype, eps, padded, edge):
     # The fused layer's epilogue on the transposed (K, rows) logits: the compiled core
     # reads them with strides. A row whose logits overflow to inf (the reference's
-    # edge case) sends its block the NumPy way.
+    # edge case) sends its block the NumPy way (edge); without one every block is the
+    # compiled core's.
     rng = np.random.default_rng(5)
     h = rng.normal(size=(5000, 20)).astype(dtype)
     W = rng.normal(size=(10, 20)).astype(dtype)
@@ -434,10 +462,16 @@ def test_compiled_linear_cross_entropy_matches_the_numpy_path(dtype, eps, padded
     y = rng.integers(0, 10, size=5000)
     if padded:
         y[::7] = -100
-    h[4321] = np.finfo(dtype).max / 4  # logits past fmax: +-inf in this row
+    if edge:
+        h[4321] = np.finfo(dtype).max / 4  # logits past fmax: +-inf in this row
     kw = {"bias": b, "label_smoothing": eps, "ignore_index": -100}
     with np.errstate(over="ignore", invalid="ignore"):
         got, numpy_path = _with_and_without_core(sk.linear_cross_entropy_with_grad, h, W, y, **kw)
+        if not edge:  # per row too
+            rows, rows_numpy = _with_and_without_core(
+                sk.linear_cross_entropy, h, W, y, reduction="none", **kw
+            )
+            _same(rows, rows_numpy, dtype, 4)
     for a, c in zip(got, numpy_path, strict=True):
         _same(a, c, dtype, 5000 if dtype == np.float32 else 64)  # sums over 5000 rows
 
