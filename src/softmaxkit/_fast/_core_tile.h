@@ -621,8 +621,10 @@ SK_INLINE void NM(count_sum_v)(__m512d *c, __m512d *s, __mmask8 at, __m512d e) {
    stride): d = (in[r] - m[r ms]) / T (no division unless scaled), e = exp(d) (exp_tame
    where tame), the maxima counted (d == 0) and the rest summed in double, in row
    order, into count[r] and rest[r]; d stored to dk_out and e to e_out where they are
-   not NULL; next (a tile's) prefetched meanwhile. Each caller passes constants for
-   scaled, ms and the outputs, which always_inline turns into loops of their own.
+   not NULL, and lane r's d at class labels[r] to dl[r] where dl is not NULL (the
+   loss at integer labels: no pass, no gather after); next (a tile's) prefetched
+   meanwhile. Each caller passes constants for scaled, ms and the outputs, which
+   always_inline turns into loops of their own.
    The lanes run innermost, where the compiler vectorises; with SK_TABLE_EXP, float64
    lanes go 8 at a time (float32 16) in vectors written out, the rows innermost so
    that the sums stay in registers, and the remaining lanes one by one: the same
@@ -637,11 +639,12 @@ SK_INLINE void NM(count_sum_v)(__m512d *c, __m512d *s, __mmask8 at, __m512d e) {
         rest[r] += (double)e - top;                                                        \
         if (dk_out != NULL) dk_out[k * stride + r] = dk;                                   \
         if (e_out != NULL) e_out[k * stride + r] = e;                                      \
+        if (dl != NULL) dl[r] = labels[r] == k ? dk : dl[r]; /* a blend: vectorises */     \
     }
 SK_INLINE void NM(exp_rows)(const FLOAT *in, Py_ssize_t stride, Py_ssize_t K, const FLOAT *m,
                             Py_ssize_t ms, int scaled, FLOAT Tf, FLOAT *dk_out, FLOAT *e_out,
-                            double *count, double *rest, Py_ssize_t n, int tame,
-                            const sk_next *next) {
+                            const int64_t *labels, FLOAT *dl, double *count, double *rest,
+                            Py_ssize_t n, int tame, const sk_next *next) {
     Py_ssize_t r0 = 0;
 #if SK_TABLE_EXP && IS_F64
 #define SK_VL 8 /* lanes per vector step */
@@ -649,6 +652,9 @@ SK_INLINE void NM(exp_rows)(const FLOAT *in, Py_ssize_t stride, Py_ssize_t K, co
     {                                                                                      \
         const __m512d mv = ms ? _mm512_loadu_pd(m + r) : _mm512_set1_pd(m[0]);             \
         __m512d c = _mm512_loadu_pd(count + r), s = _mm512_loadu_pd(rest + r);             \
+        __m512d dlv = _mm512_setzero_pd();                                                 \
+        const __m512i lab =                                                                \
+            dl != NULL ? _mm512_loadu_si512(labels + r) : _mm512_setzero_si512();          \
         for (Py_ssize_t k = 0; k < K; k++) {                                               \
             __m512d dk = _mm512_sub_pd(_mm512_loadu_pd(in + k * stride + r), mv);          \
             if (scaled) dk = _mm512_div_pd(dk, _mm512_set1_pd(Tf));                        \
@@ -657,9 +663,13 @@ SK_INLINE void NM(exp_rows)(const FLOAT *in, Py_ssize_t stride, Py_ssize_t K, co
             NM(count_sum_v)(&c, &s, at, e);                                                \
             if (dk_out != NULL) _mm512_storeu_pd(dk_out + k * stride + r, dk);             \
             if (e_out != NULL) _mm512_storeu_pd(e_out + k * stride + r, e);                \
+            if (dl != NULL)                                                                \
+                dlv = _mm512_mask_mov_pd(                                                  \
+                    dlv, _mm512_cmpeq_epi64_mask(lab, _mm512_set1_epi64(k)), dk);          \
         }                                                                                  \
         _mm512_storeu_pd(count + r, c);                                                    \
         _mm512_storeu_pd(rest + r, s);                                                     \
+        if (dl != NULL) _mm512_storeu_pd(dl + r, dlv);                                     \
     }
 #elif SK_TABLE_EXP
 /* float32: each lane's float64 count and sum in two registers of 8 */
@@ -669,6 +679,12 @@ SK_INLINE void NM(exp_rows)(const FLOAT *in, Py_ssize_t stride, Py_ssize_t K, co
         const __m512 mv = ms ? _mm512_loadu_ps(m + r) : _mm512_set1_ps(m[0]);              \
         __m512d c0 = _mm512_loadu_pd(count + r), c1 = _mm512_loadu_pd(count + r + 8);     \
         __m512d s0 = _mm512_loadu_pd(rest + r), s1 = _mm512_loadu_pd(rest + r + 8);       \
+        __m512 dlv = _mm512_setzero_ps();                                                  \
+        __m512i lab0 = _mm512_setzero_si512(), lab1 = lab0;                                \
+        if (dl != NULL) {                                                                  \
+            lab0 = _mm512_loadu_si512(labels + r);                                         \
+            lab1 = _mm512_loadu_si512(labels + r + 8);                                     \
+        }                                                                                  \
         for (Py_ssize_t k = 0; k < K; k++) {                                               \
             __m512 dk = _mm512_sub_ps(_mm512_loadu_ps(in + k * stride + r), mv);           \
             if (scaled) dk = _mm512_div_ps(dk, _mm512_set1_ps(Tf));                        \
@@ -681,7 +697,14 @@ SK_INLINE void NM(exp_rows)(const FLOAT *in, Py_ssize_t stride, Py_ssize_t K, co
             NM(count_sum_v)(&c1, &s1, (__mmask8)(at >> 8), e1);                            \
             if (dk_out != NULL) _mm512_storeu_ps(dk_out + k * stride + r, dk);             \
             if (e_out != NULL) _mm512_storeu_ps(e_out + k * stride + r, e);                \
+            if (dl != NULL) {                                                              \
+                const __m512i kv = _mm512_set1_epi64(k);                                   \
+                const __mmask16 on = (__mmask16)(_mm512_cmpeq_epi64_mask(lab0, kv) |       \
+                                                 _mm512_cmpeq_epi64_mask(lab1, kv) << 8);  \
+                dlv = _mm512_mask_mov_ps(dlv, on, dk);                                     \
+            }                                                                              \
         }                                                                                  \
+        if (dl != NULL) _mm512_storeu_ps(dl + r, dlv);                                     \
         _mm512_storeu_pd(count + r, c0);                                                   \
         _mm512_storeu_pd(count + r + 8, c1);                                               \
         _mm512_storeu_pd(rest + r, s0);                                                    \
@@ -712,7 +735,11 @@ SK_INLINE void NM(exp_rows)(const FLOAT *in, Py_ssize_t stride, Py_ssize_t K, co
 
 /* The step over a transposed tile d: DK and E are where d and e go (d, e_ or NULL). */
 #define SK_EXP_LOOP(SCALED, DK, E)                                                         \
-    NM(exp_rows)(d, TILE, K, m, 1, SCALED, Tf, DK, E, count, rest, n, tame, next);
+    NM(exp_rows)(d, TILE, K, m, 1, SCALED, Tf, DK, E, NULL, NULL, count, rest, n, tame, next);
+/* the same, the d at each row's label to dl */
+#define SK_EXP_LOOP_AT(SCALED)                                                             \
+    NM(exp_rows)(d, TILE, K, m, 1, SCALED, Tf, NULL, d, labels, dl, count, rest, n, tame,  \
+                 next);
 
 /* One tile of short rows (x and out of rows_ below), transposed into d. */
 static SK_ATTR int NM(short_tile)(const FLOAT *x, FLOAT *out, uint8_t *flags, Py_ssize_t n,
@@ -760,51 +787,6 @@ static SK_ATTR int NM(short_tile)(const FLOAT *x, FLOAT *out, uint8_t *flags, Py
     return flagged;
 }
 
-/* The loss at integer labels without smoothing: -((x at the label - m) / T - ln),
-   the label's entry read from x (the rounding of d). A function of its own with
-   restrict pointers: written inline in ce_tile, the loop reloaded its pointers from
-   the stack each row, lest the store to loss change them (about a tenth of the
-   tile's time in a profile). Under AVX-512, 8 rows a gather (one thread, 1,000,000
-   x 10 float64, the loss + gradient: 17.8 -> 17.1 ms into an existing array, 20.8 ->
-   20.4 fresh). */
-SK_INLINE void NM(label_loss)(const FLOAT *restrict x, Py_ssize_t rs, Py_ssize_t ks,
-                              const int64_t *restrict labels, const FLOAT *restrict m,
-                              const FLOAT *restrict ln, FLOAT *restrict loss, Py_ssize_t n,
-                              int scaled, FLOAT Tf) {
-    Py_ssize_t r = 0;
-#if SK_TABLE_EXP
-    /* AVX-512: 8 rows a gather (GCC does not gather for AMD's cores of its own); the
-       offsets by 32 x 32-bit products (AVX-512F has no 64-bit one) */
-    const __m512i rsv = _mm512_set1_epi64(rs), ksv = _mm512_set1_epi64(ks);
-    if (rs < ((Py_ssize_t)1 << 31) && ks < ((Py_ssize_t)1 << 31))
-        for (; r + 8 <= n; r += 8) {
-            const __m512i rows = _mm512_add_epi64(_mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0),
-                                                  _mm512_set1_epi64(r));
-            const __m512i at = _mm512_add_epi64(
-                _mm512_mul_epu32(rows, rsv),
-                _mm512_mul_epu32(_mm512_loadu_si512(labels + r), ksv));
-#if IS_F64
-            __m512d d = _mm512_sub_pd(_mm512_i64gather_pd(at, x, 8), _mm512_loadu_pd(m + r));
-            if (scaled) d = _mm512_div_pd(d, _mm512_set1_pd(Tf));
-            d = _mm512_sub_pd(d, _mm512_loadu_pd(ln + r));
-            const __m512i sign = _mm512_set1_epi64((long long)1 << 63); /* -d, as -x */
-            _mm512_storeu_pd(loss + r, _mm512_castsi512_pd(_mm512_xor_si512(
-                                           _mm512_castpd_si512(d), sign)));
-#else
-            __m256 d = _mm256_sub_ps(_mm512_i64gather_ps(at, x, 4), _mm256_loadu_ps(m + r));
-            if (scaled) d = _mm256_div_ps(d, _mm256_set1_ps(Tf));
-            d = _mm256_sub_ps(d, _mm256_loadu_ps(ln + r));
-            _mm256_storeu_ps(loss + r, _mm256_xor_ps(d, _mm256_set1_ps(-0.0f)));
-#endif
-        }
-#endif
-    for (; r < n; r++) {
-        FLOAT d = x[r * rs + labels[r] * ks] - m[r];
-        if (scaled) d = d / Tf;
-        loss[r] = -(d - ln[r]);
-    }
-}
-
 /* Cross-entropy of a tile: the loss -sum_j y'_j log p_j and the gradient
    factor (p - y'), y' = (1 - eps) y + eps / K, for integer labels (y one-hot) or
    probability rows (probs, laid out as x). Entry (r, k) of x, probs and grad is
@@ -817,7 +799,7 @@ static SK_ATTR int NM(ce_tile)(const FLOAT *x, Py_ssize_t rs, Py_ssize_t ks,
                                Py_ssize_t K, FLOAT *d, FLOAT *e_, FLOAT *y, double *rest,
                                double *count, const sk_next *next) {
     const FLOAT Tf = (FLOAT)T;
-    FLOAT m[TILE], ln[TILE], total[TILE], acc[TILE], f[TILE];
+    FLOAT m[TILE], ln[TILE], total[TILE], acc[TILE], f[TILE], dl[TILE];
     NM(tr_in)(x, rs, ks, d, n, K);
     const int tame = NM(tile_max)(d, m, n, K, T) && sk_tame;
     for (Py_ssize_t r = 0; r < n; r++) {
@@ -825,13 +807,20 @@ static SK_ATTR int NM(ce_tile)(const FLOAT *x, Py_ssize_t rs, Py_ssize_t ks,
         count[r] = 0.0;
     }
     /* the loss needs every log p (probability rows, smoothing) or only the label's,
-       which it takes from x (the same rounding): then e goes into d in place */
+       whose d the exponential's step keeps in dl: then e goes into d in place */
     const int keep_d = loss != NULL && (probs != NULL || eps > 0.0);
+    const int at_label = loss != NULL && !keep_d;
     if (!keep_d) e_ = d;
+    if (at_label)
+        for (Py_ssize_t r = 0; r < n; r++) dl[r] = 0;
     if (keep_d && T == 1.0)
         SK_EXP_LOOP(0, d, e_)
     else if (keep_d)
         SK_EXP_LOOP(1, d, e_)
+    else if (at_label && T == 1.0)
+        SK_EXP_LOOP_AT(0)
+    else if (at_label)
+        SK_EXP_LOOP_AT(1)
     else if (T == 1.0)
         SK_EXP_LOOP(0, NULL, d)
     else
@@ -875,10 +864,8 @@ static SK_ATTR int NM(ce_tile)(const FLOAT *x, Py_ssize_t rs, Py_ssize_t ks,
                     for (Py_ssize_t r = 0; r < n; r++)
                         acc[r] += (d[k * TILE + r] - ln[r]) * (labels[r] == k ? target : uniform);
                 for (Py_ssize_t r = 0; r < n; r++) loss[r] = -acc[r];
-            } else if (T == 1.0) {
-                NM(label_loss)(x, rs, ks, labels, m, ln, loss, n, 0, Tf);
             } else {
-                NM(label_loss)(x, rs, ks, labels, m, ln, loss, n, 1, Tf);
+                for (Py_ssize_t r = 0; r < n; r++) loss[r] = -(dl[r] - ln[r]);
             }
         }
         if (grad != NULL) {
@@ -924,7 +911,7 @@ static SK_ATTR int NM(long_row)(const FLOAT *x, FLOAT *out, Py_ssize_t K, int ki
     if (!isfinite((double)m) || (T > 1.0 && NM(rest_overflowed)(x, K, 1, m))) return 1;
 #define SK_LONG_LOOP(SCALED, E)                                                            \
     for (Py_ssize_t a = 0; a < K; a += SK_LANES)                                           \
-        NM(exp_rows)(x + a, 0, 1, &m, 0, SCALED, Tf, NULL, E, count, rest,                \
+        NM(exp_rows)(x + a, 0, 1, &m, 0, SCALED, Tf, NULL, E, NULL, NULL, count, rest,    \
                      K - a < SK_LANES ? K - a : SK_LANES, 0, NULL);
     if (kind == SOFTMAX && T == 1.0)
         SK_LONG_LOOP(0, out + a)
