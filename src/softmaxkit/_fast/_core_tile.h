@@ -258,14 +258,30 @@ SK_INLINE __m512 NM(exp_tame_v)(__m512 d) {
    gives the bits of the division. The residual a - b q is exact only if its last
    bit, ulp(b) ulp(q), is one the format has: with b >= 1 and q >= a / 32,
    a >= exp(SK_TAME) keeps it at or above 2^-975 in float64 and 2^-138 in float32,
-   whose smallest subnormals are 2^-1074 and 2^-149. Fused multiply-adds only; a plain division where MA is not fused. Five
-   multiply-adds are cheaper than a vector division (about a tenth of the short
-   softmax's time). */
+   whose smallest subnormals are 2^-1074 and 2^-149. Fused multiply-adds only; a
+   plain division where MA is not fused. Five multiply-adds are cheaper than a
+   vector division (about a tenth of the short softmax's time).
+   SK_QUOTIENT writes the steps once for every width that takes them (this scalar,
+   the transposes' 4 lanes, float32's 8, float64's 8 in the gradient): p = a / b
+   from y, given the width's product MUL(a, b) = a b, FMA(a, b, c) = a b + c and
+   NFMA(a, b, c) = c - a b, both fused (the tame-tile test holds every width to the
+   division's bits). */
+#ifndef SK_QUOTIENT
+#define SK_QUOTIENT(p, a, b, y, MUL, FMA, NFMA)                                            \
+    do {                                                                                   \
+        __typeof__(MUL(a, y)) q_ = MUL(a, y);                                              \
+        q_ = FMA(NFMA(q_, b, a), y, q_);                                                   \
+        (p) = FMA(NFMA(q_, b, a), y, q_);                                                  \
+    } while (0)
+#define SK_MUL(a, b) ((a) * (b))
+#endif
 SK_INLINE FLOAT NM(quotient)(FLOAT a, FLOAT b, FLOAT y) {
 #if SK_FMA
-    FLOAT q = a * y;
-    q = MA(MA(-q, b, a), y, q);
-    return MA(MA(-q, b, a), y, q);
+#define SK_NMA(a, b, c) MA(-(a), b, c)
+    FLOAT p;
+    SK_QUOTIENT(p, a, b, y, SK_MUL, MA, SK_NMA);
+#undef SK_NMA
+    return p;
 #else
     (void)y;
     return a / b;
@@ -328,11 +344,9 @@ SK_INLINE void NM(transpose)(const FLOAT *src, Py_ssize_t sr, Py_ssize_t sk, FLO
                     const __m256 b = _mm256_loadu_ps(by + r);
                     if (inv != NULL) {
                         const __m256 y = _mm256_loadu_ps(inv + r);
-                        for (int j = 0; j < 4; j++) {
-                            __m256 q = _mm256_mul_ps(a[j], y);
-                            q = _mm256_fmadd_ps(_mm256_fnmadd_ps(q, b, a[j]), y, q);
-                            a[j] = _mm256_fmadd_ps(_mm256_fnmadd_ps(q, b, a[j]), y, q);
-                        }
+                        for (int j = 0; j < 4; j++)
+                            SK_QUOTIENT(a[j], a[j], b, y, _mm256_mul_ps, _mm256_fmadd_ps,
+                                        _mm256_fnmadd_ps);
                     } else {
                         for (int j = 0; j < 4; j++) a[j] = _mm256_div_ps(a[j], b);
                     }
@@ -382,17 +396,14 @@ SK_INLINE void NM(transpose)(const FLOAT *src, Py_ssize_t sr, Py_ssize_t sk, FLO
                     if (inv != NULL) { /* quotient's steps, lane by lane */
                         VEC y;
                         memcpy(&y, inv + r, sizeof(VEC));
-#define SK_QUOT4(a)                                                                        \
-    {                                                                                      \
-        VEC q = (a) * y;                                                                   \
-        q = SK_VMA(SK_VMA(-q, b, (a)), y, q);                                              \
-        (a) = SK_VMA(SK_VMA(-q, b, (a)), y, q);                                            \
-    }
+#define SK_VNMA(a, b, c) SK_VMA(-(a), b, c)
+#define SK_QUOT4(a) SK_QUOTIENT(a, a, b, y, SK_MUL, SK_VMA, SK_VNMA);
                         SK_QUOT4(a0)
                         SK_QUOT4(a1)
                         SK_QUOT4(a2)
                         SK_QUOT4(a3)
 #undef SK_QUOT4
+#undef SK_VNMA
                     } else
 #endif
                     {
@@ -557,10 +568,8 @@ SK_INLINE Py_ssize_t NM(gradient_labels_v)(FLOAT *e, const FLOAT *total, FLOAT u
         for (Py_ssize_t k = 0; k < K; k++) {
             const __m512d a = _mm512_loadu_pd(e + k * TILE + r);
             __m512d p;
-            if (tame) { /* quotient's steps */
-                __m512d q = _mm512_mul_pd(a, y);
-                q = _mm512_fmadd_pd(_mm512_fnmadd_pd(q, b, a), y, q);
-                p = _mm512_fmadd_pd(_mm512_fnmadd_pd(q, b, a), y, q);
+            if (tame) {
+                SK_QUOTIENT(p, a, b, y, _mm512_mul_pd, _mm512_fmadd_pd, _mm512_fnmadd_pd);
             } else {
                 p = _mm512_div_pd(a, b);
             }
