@@ -280,6 +280,67 @@ def test_numpy_fast_path_is_used(monkeypatch):
     assert len(calls) == 2
 
 
+def test_blocks_run_each_block_once_on_the_caller_and_the_pool(monkeypatch):
+    # _blocks: the calling thread takes blocks too (no wait for a pool thread to wake
+    # before the work starts), every block exactly once
+    import threading
+    import time
+
+    from softmaxkit._fast import numpy as fast_numpy
+
+    if fast_numpy._THREADS < 2:
+        pytest.skip("one CPU: the blocks run on the calling thread alone")
+    monkeypatch.setattr(fast_numpy, "SMALL", 0)
+    monkeypatch.setattr(fast_numpy, "BLOCK_BYTES", 200 * 40 * 8)  # 200 rows of 40 float64
+    seen, threads, lock = [], set(), threading.Lock()
+
+    def work(a, b):
+        time.sleep(0.002)  # long enough for the pool thread to take some blocks
+        with lock:
+            seen.append((a, b))
+            threads.add(threading.get_ident())
+
+    fast_numpy._blocks(4000, 40, 8, work)
+    bounds = fast_numpy._block_bounds(4000, 40, 8, False, None)
+    assert len(bounds) == 20
+    assert sorted(seen) == bounds
+    assert threading.get_ident() in threads
+    assert len(threads) == 2
+
+
+def test_blocks_raise_only_after_every_thread_has_stopped(monkeypatch):
+    # a failing block: the error reaches the caller, and no block is still being
+    # written when it does (the caller's outputs are not written behind its back)
+    import threading
+    import time
+
+    from softmaxkit._fast import numpy as fast_numpy
+
+    if fast_numpy._THREADS < 2:
+        pytest.skip("one CPU: the blocks run on the calling thread alone")
+    monkeypatch.setattr(fast_numpy, "SMALL", 0)
+    monkeypatch.setattr(fast_numpy, "BLOCK_BYTES", 200 * 40 * 8)  # 20 blocks
+    running, lock = [0], threading.Lock()
+    caller, helper_busy = threading.get_ident(), threading.Event()
+
+    def work(a, b):
+        with lock:
+            running[0] += 1
+        try:
+            if threading.get_ident() == caller:  # fails once a pool thread is mid-block
+                helper_busy.wait(timeout=5)
+                raise RuntimeError("block failed")
+            helper_busy.set()
+            time.sleep(0.02)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    with pytest.raises(RuntimeError, match="block failed"):
+        fast_numpy._blocks(4000, 40, 8, work)
+    assert running[0] == 0
+
+
 def test_short_rows_take_the_transposed_path_with_ties_and_tiny_tails(monkeypatch):
     from softmaxkit._fast import numpy as fast_numpy
 

@@ -149,10 +149,11 @@ def _blocks(
         return
 
     # each thread takes the next block when it is free (on a shared machine one core
-    # can be slowed; fixed shares would leave the other waiting)
+    # can be slowed; fixed shares would leave the other waiting); the calling thread
+    # is one of them, so the work starts without waiting for a pool thread to wake
     queue, lock = iter(bounds), threading.Lock()
 
-    def run(_: int) -> None:
+    def run() -> None:
         while True:
             with lock:
                 block = next(queue, None)
@@ -160,7 +161,14 @@ def _blocks(
                 return
             work(*block)
 
-    list(_pool().map(run, range(_THREADS)))
+    helpers = [_pool().submit(run) for _ in range(_THREADS - 1)]
+    try:
+        run()
+    finally:  # no block still being written when this returns or raises
+        for h in helpers:
+            h.exception()
+    for h in helpers:
+        h.result()
 
 
 def _inline() -> bool:
