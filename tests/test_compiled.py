@@ -412,10 +412,11 @@ def test_compiled_cross_entropy_gradient_is_y_hat_minus_y():
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("temperature", [1.0, 2.0])
 def test_compiled_loss_per_row_at_the_label_as_the_numpy_path(isa, dtype, temperature):
-    # The loss at integer labels, -((x_label - m) / T - log-normaliser), taken 8 rows
-    # a gather under AVX-512 and one by one after: per row as the NumPy path, the
-    # sign of an exact zero included (-(0 - 0) = -0 where the label holds the only
-    # mass, as PyTorch's -log_softmax writes it). 67 rows: 8 gathers and a remainder.
+    # The loss at integer labels, -((x_label - m) / T - log-normaliser), the label's
+    # d kept by the exponential's step (8 or 16 lanes a vector under AVX-512, one by
+    # one after): per row as the NumPy path, the sign of an exact zero included
+    # (-(0 - 0) = -0 where the label holds the only mass, as PyTorch's -log_softmax
+    # writes it). 67 rows: whole vectors and a remainder.
     rng = np.random.default_rng(3)
     n, k = 67, 10
     x = rng.normal(scale=3.0, size=(n, k)).astype(dtype)
