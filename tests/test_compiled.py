@@ -441,9 +441,58 @@ def test_compiled_cross_entropy_refuses_labels_out_of_range():
     with pytest.raises(ValueError, match=r"labels in \[0, 4\), got 4"):
         core.ce(x, np.array([0, 4, 1]), np.ones(3), None, 0.0, 1.0, out, None,
                 np.zeros(3, np.uint8))  # fmt: skip
-    with pytest.raises(ValueError, match="K <= 32"):
-        core.ce(np.zeros((3, 40)), np.zeros(3, np.int64), np.ones(3), None, 0.0, 1.0, out, None,
+    with pytest.raises(ValueError, match=r"labels in \[0, 40\), got 40"):  # a long row
+        core.ce(np.zeros((3, 40)), np.array([0, 40, 1]), np.ones(3), None, 0.0, 1.0, out, None,
                 np.zeros(3, np.uint8))  # fmt: skip
+    with pytest.raises(ValueError, match="transposed: 1 <= K <= 32"):  # (K, n) logits
+        core.ce(np.zeros((40, 3)), np.zeros(3, np.int64), np.ones(3), None, 0.0, 1.0, out, None,
+                np.zeros(3, np.uint8), True)  # fmt: skip
+
+
+@needs_core
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("k", [33, 65, 256, 257, 4099])
+def test_compiled_long_row_cross_entropy_against_mpmath(isa, dtype, k):
+    # Rows of more than 32 classes go to the compiled core one at a time (chunks of 256
+    # lanes, a tail when K is not a multiple). Called directly, so that a kernel that
+    # flagged every row (and left it to the NumPy path) fails here: no row flagged,
+    # and the loss -sum_j y'_j log softmax(x / T)_j and the gradient factor f (p - y')
+    # against mpmath at 40 digits, for an integer label and a probability row, with
+    # and without smoothing, T = 1 and 2, and a weight.
+    rng = np.random.default_rng(k)
+    n = 3
+    x = rng.normal(scale=4.0, size=(n, k)).astype(dtype)
+    x[1, 7] = x[1, 3] = np.max(x[1]) + 1  # tied maxima
+    labels = rng.integers(0, k, size=n)
+    probs = rng.dirichlet(np.full(k, 0.5), size=n)
+    probs[rng.random((n, k)) < 0.2] = 0.0  # 0 log 0 = 0
+    probs /= probs.sum(axis=1, keepdims=True)
+    probs = probs.astype(dtype)
+    factor, weights = np.array([0.5, 1.0, 2.0], dtype), np.array([1.0, 0.25, 3.0], dtype)
+    tol = 8 * np.finfo(dtype).eps
+    for target, eps, T in itertools.product(("labels", "probs"), (0.0, 0.1), (1.0, 2.0)):
+        loss, grad = np.full(n, np.nan, dtype), np.full((n, k), np.nan, dtype)
+        flags = np.ones(n, np.uint8)
+        y_in = labels if target == "labels" else probs
+        with _isa(isa):
+            flagged = core.ce(x, y_in, factor, weights, eps, T, loss, grad, flags)
+        assert flagged == 0
+        assert not flags.any()
+        with mpmath.workdps(40):
+            for i in range(n):
+                z = [mpmath.mpf(float(v)) / T for v in x[i]]
+                lse = mpmath.log(mpmath.fsum(mpmath.exp(v) for v in z))
+                y = [mpmath.mpf(float(v)) for v in probs[i]] if target == "probs" else [
+                    mpmath.mpf(int(j == labels[i])) for j in range(k)]  # fmt: skip
+                y = [(1 - eps) * v + eps / k for v in y]  # smoothing as y' (exact here)
+                ref = -mpmath.fsum(v * (zj - lse) for v, zj in zip(y, z, strict=True) if v)
+                ref_loss = float(weights[i] * ref)
+                assert abs(float(loss[i]) - ref_loss) <= tol * abs(ref_loss), (target, eps, T)
+                p = [mpmath.exp(zj - lse) for zj in z]
+                ref_grad = np.array([float(factor[i] * (a - b)) for a, b in zip(p, y, strict=True)])
+                # each entry a few roundings of numbers below 1 (times f)
+                assert np.max(np.abs(grad[i] - ref_grad)) <= tol * float(factor[i])
 
 
 @needs_core

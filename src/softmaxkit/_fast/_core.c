@@ -25,7 +25,8 @@
  * vectors written out with intrinsics, 8 lanes at a time. Rows of up to 32
  * classes are worked on transposed, a tile of 128 rows at a time (4 x 4 blocks
  * transposed in registers), so that the loops run across rows (independent)
- * rather than along a row of 10. A tile whose shifted entries are all at least
+ * rather than along a row of 10; longer rows one at a time, in chunks of 256
+ * lanes (_core_tile.h, long rows). A tile whose shifted entries are all at least
  * -600 (float32: -60) is tame: 2^n takes one step and the division by the
  * normaliser two correction steps of fused multiply-adds, the same bits as the
  * general steps, sooner (tame() switches this off, for tests).
@@ -329,8 +330,9 @@ static PyObject *py_rows(PyObject *self, PyObject *args) {
 PyDoc_STRVAR(ce_doc,
              "ce(x, labels, factor, weights, eps, temperature, loss, grad, flags, transposed=0)\n"
              "-> int\n\n"
-             "Softmax cross-entropy of each row of the C-contiguous (n, K) buffer x, K <= 32\n"
-             "(transposed: x and grad are (K, n), the logits of row i in column i). labels:\n"
+             "Softmax cross-entropy of each row of the C-contiguous (n, K) buffer x (rows of\n"
+             "more than 32 one at a time; transposed, K <= 32: x and grad are (K, n), the\n"
+             "logits of row i in column i). labels:\n"
              "int64 (n,) labels in [0, K), or a float (n, K) buffer of probability rows laid\n"
              "out as x. With label smoothing eps, the loss -sum_j y'_j log softmax(x / T)_j\n"
              "goes into loss (n,) and factor * (softmax - y') into grad (n, K),\n"
@@ -411,11 +413,11 @@ static PyObject *py_ce(PyObject *self, PyObject *args) {
                     (wv.obj == NULL || wv.len / wv.itemsize == n) &&
                     (lossv.obj == NULL || lossv.len / lossv.itemsize == n) &&
                     (gradv.obj == NULL || gradv.len / gradv.itemsize == n * K);
-        if (!(is64 || is32) || !same || !sizes || K < 1 || K > SHORT_K) {
+        if (!(is64 || is32) || !same || !sizes || K < 1 || (transposed && K > SHORT_K)) {
             PyErr_SetString(PyExc_ValueError,
                             "expected float32 or float64 x, factor and outputs of one dtype, "
                             "int64 labels or probabilities of x's dtype and shape, matching "
-                            "sizes and 1 <= K <= 32");
+                            "sizes and K >= 1 (transposed: 1 <= K <= 32)");
             goto done;
         }
         const int64_t *labels = soft ? NULL : l.buf;

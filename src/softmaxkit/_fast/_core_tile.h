@@ -891,55 +891,88 @@ static SK_ATTR int NM(ce_tile)(const FLOAT *x, Py_ssize_t rs, Py_ssize_t ks,
 
 /* ---------------------------------------------------------------- long rows */
 
-#define SK_LANES 256 /* a long row is worked on as chunks of this many lanes */
+#define SK_LANES 256 /* a long row is worked on as chunks of at most this many lanes */
+#define SK_PREFETCH_ROW 16384 /* bytes: rows up to this long prefetch the next row */
 
-/* One row of more than SHORT_K entries, contiguous, in three passes that find it in
-   the core's cache after the first: the maximum; d = (x - m) / T with e = exp(d),
-   the count of maxima and the rest summed per lane (in doubles) and, for softmax,
-   e stored; then the output (e / (c + rest), or d - log-normaliser, recomputing d).
-   The row goes by in chunks of SK_LANES entries, lane r taking entries r,
-   r + SK_LANES, ...: every loop runs across independent lanes and vectorises,
-   and the lanes are added in a fixed order (the same input gives the same bits).
+/* The lanes for a row of K entries: the power of two at least K, at most SK_LANES (a
+   row of 33 pays for 64 lanes' start and sums, not 256; with the lanes' maxima as a
+   tree, softmax 303,030 x 33 float64 went from 7.1x to 2.9x a copy: see
+   docs/performance.md, sixth round). */
+SK_INLINE Py_ssize_t NM(lanes)(Py_ssize_t K) {
+    Py_ssize_t w = 64;
+    while (w < K && w < SK_LANES) w *= 2;
+    return w;
+}
+
+/* The lanes' sums added pairwise (a tree: the error grows with log2 W, not with W,
+   as NumPy's pairwise sum in the reference); the total is in a[0]. */
+SK_INLINE void NM(lanes_pairwise)(double *a, double *b, Py_ssize_t W) {
+    for (Py_ssize_t w = W / 2; w >= 1; w /= 2)
+        for (Py_ssize_t r = 0; r < w; r++) {
+            a[r] += a[r + w];
+            if (b != NULL) b[r] += b[r + w];
+        }
+}
+
+/* The first two passes over one row of more than SHORT_K entries, contiguous, which
+   find it in the core's cache after the first: the maximum m; then d = (x - m) / T
+   with e = exp(d), the count c of maxima and the rest summed per lane in doubles
+   (e stored to e_out where it is not NULL). The row goes by in chunks of W =
+   lanes(K) entries, lane r taking entries r, r + W, ...: every loop runs across
+   independent lanes and vectorises (the lanes' maxima too, as a tree: one by one
+   they were a chain of 256 dependent maxima, a third of a short row's time), and
+   the lanes are added in a fixed order (the same input gives the same bits).
    Returns 1 for a row left to the reference (the cases of short_tile). */
-static SK_ATTR int NM(long_row)(const FLOAT *x, FLOAT *out, Py_ssize_t K, int kind, double T) {
+SK_INLINE int NM(long_sums)(const FLOAT *x, Py_ssize_t K, double T, FLOAT *e_out,
+                            FLOAT *m_out, double *c_out, double *rest_out) {
     const FLOAT Tf = (FLOAT)T;
+    const Py_ssize_t W = NM(lanes)(K);
     FLOAT lane_max[SK_LANES];
     double count[SK_LANES], rest[SK_LANES];
-    for (Py_ssize_t r = 0; r < SK_LANES; r++) {
+    for (Py_ssize_t r = 0; r < W; r++) {
         lane_max[r] = -INFINITY;
         count[r] = 0.0;
         rest[r] = 0.0;
     }
-    for (Py_ssize_t a = 0; a < K; a += SK_LANES) {
+    for (Py_ssize_t a = 0; a < K; a += W) {
         const FLOAT *xa = x + a;
-        Py_ssize_t len = K - a < SK_LANES ? K - a : SK_LANES;
+        Py_ssize_t len = K - a < W ? K - a : W;
         for (Py_ssize_t r = 0; r < len; r++) lane_max[r] = xa[r] > lane_max[r] ? xa[r] : lane_max[r];
     }
-    FLOAT m = lane_max[0];
-    for (Py_ssize_t r = 1; r < SK_LANES; r++) m = lane_max[r] > m ? lane_max[r] : m;
+    /* no lane holds a NaN (a NaN entry never compares greater), so the order is free */
+    for (Py_ssize_t w = W / 2; w >= 1; w /= 2)
+        for (Py_ssize_t r = 0; r < w; r++)
+            lane_max[r] = lane_max[r + w] > lane_max[r] ? lane_max[r + w] : lane_max[r];
+    const FLOAT m = lane_max[0];
     if (!isfinite((double)m) || (T > 1.0 && NM(rest_overflowed)(x, K, 1, m))) return 1;
 #define SK_LONG_LOOP(SCALED, E)                                                            \
-    for (Py_ssize_t a = 0; a < K; a += SK_LANES)                                           \
+    for (Py_ssize_t a = 0; a < K; a += W)                                                  \
         NM(exp_rows)(x + a, 0, 1, &m, 0, SCALED, Tf, NULL, E, NULL, NULL, count, rest,    \
-                     K - a < SK_LANES ? K - a : SK_LANES, 0, NULL);
-    if (kind == SOFTMAX && T == 1.0)
-        SK_LONG_LOOP(0, out + a)
-    else if (kind == SOFTMAX)
-        SK_LONG_LOOP(1, out + a)
+                     K - a < W ? K - a : W, 0, NULL);
+    if (e_out != NULL && T == 1.0)
+        SK_LONG_LOOP(0, e_out + a)
+    else if (e_out != NULL)
+        SK_LONG_LOOP(1, e_out + a)
     else if (T == 1.0)
         SK_LONG_LOOP(0, NULL)
     else
         SK_LONG_LOOP(1, NULL)
 #undef SK_LONG_LOOP
-    /* the lanes added pairwise (a tree: the error grows with log2 SK_LANES, not with
-       SK_LANES, as NumPy's pairwise sum in the reference) */
-    for (Py_ssize_t w = SK_LANES / 2; w >= 1; w /= 2)
-        for (Py_ssize_t r = 0; r < w; r++) {
-            count[r] += count[r + w];
-            rest[r] += rest[r + w];
-        }
-    double c = count[0], rs = rest[0];
-    if (isnan(rs)) return 1;
+    NM(lanes_pairwise)(count, rest, W);
+    *m_out = m;
+    *c_out = count[0];
+    *rest_out = rest[0];
+    return isnan(rest[0]);
+}
+
+/* softmax, log_softmax or logsumexp of one long row: long_sums, then the output (e /
+   (c + rest), or d - log-normaliser, recomputing d). Returns 1 for a row left to
+   the reference. */
+static SK_ATTR int NM(long_row)(const FLOAT *x, FLOAT *out, Py_ssize_t K, int kind, double T) {
+    const FLOAT Tf = (FLOAT)T;
+    FLOAT m;
+    double c, rs;
+    if (NM(long_sums)(x, K, T, kind == SOFTMAX ? out : NULL, &m, &c, &rs)) return 1;
     if (kind == SOFTMAX) {
         const FLOAT total = (FLOAT)(c + rs);
         for (Py_ssize_t i = 0; i < K; i++) out[i] = out[i] / total;
@@ -958,6 +991,74 @@ static SK_ATTR int NM(long_row)(const FLOAT *x, FLOAT *out, Py_ssize_t K, int ki
         for (Py_ssize_t i = 0; i < K; i++) out[i] = (x[i] - m) / Tf - lnf;
     return 0;
 }
+
+/* The cross-entropy of one long row (as ce_tile's, for an integer label or a
+   probability row y): long_sums, e stored into grad; then the loss -sum_j y'_j log
+   p_j, log p_j = d_j - log-normaliser (d recomputed from x; the label's alone when
+   y is one-hot without smoothing), each term rounded in the row's dtype and the
+   terms summed per lane in doubles, the lanes pairwise; then the gradient (p - y')
+   f + 0 in place, p = e / total. Returns 1 for a row left to the reference. */
+static SK_ATTR int NM(long_ce_row)(const FLOAT *x, int64_t label, const FLOAT *y, FLOAT f,
+                                   double eps, double T, FLOAT *loss, FLOAT *grad,
+                                   Py_ssize_t K) {
+    const FLOAT Tf = (FLOAT)T;
+    FLOAT m;
+    double c, rs;
+    if (NM(long_sums)(x, K, T, grad, &m, &c, &rs)) return 1;
+    const FLOAT total = (FLOAT)(c + rs);
+    double ln_d;
+    log_norms(&c, &rs, &ln_d, 1);
+    const FLOAT ln = (FLOAT)ln_d;
+    const FLOAT uniform = (FLOAT)(eps / (double)K);
+    const FLOAT target = (FLOAT)((1.0 - eps) + eps / (double)K);
+    const FLOAT keep = (FLOAT)(1.0 - eps);
+    const int smooth = eps > 0.0;
+    if (loss != NULL && y == NULL && !smooth) {
+        FLOAT dl = x[label] - m;
+        if (T != 1.0) dl = dl / Tf;
+        *loss = -(dl - ln);
+    } else if (loss != NULL) {
+        double acc[SK_LANES];
+        const Py_ssize_t W = NM(lanes)(K);
+        for (Py_ssize_t r = 0; r < W; r++) acc[r] = 0.0;
+        /* one loop per case (the compiler vectorises each); a term 0 where y' is 0
+           (0 log 0 = 0, even against a -inf log p); the label's term by its own
+           weight, not the uniform share plus the rest (-inf + inf) */
+#define SK_TERMS(TERM)                                                                     \
+    for (Py_ssize_t a = 0; a < K; a += W) {                                                \
+        Py_ssize_t len = K - a < W ? K - a : W;                                            \
+        for (Py_ssize_t r = 0; r < len; r++) {                                             \
+            Py_ssize_t j = a + r;                                                          \
+            FLOAT d = x[j] - m;                                                            \
+            if (T != 1.0) d = d / Tf;                                                      \
+            acc[r] += (double)(TERM);                                                      \
+        }                                                                                  \
+    }
+#define SK_SOFT_TERM(YJ) ((YJ) * ((YJ) == 0 ? (FLOAT)0 : d - ln))
+        if (y != NULL && smooth)
+            SK_TERMS(SK_SOFT_TERM(keep * y[j] + uniform))
+        else if (y != NULL)
+            SK_TERMS(SK_SOFT_TERM(y[j]))
+        else
+            SK_TERMS((d - ln) * (j == label ? target : uniform))
+#undef SK_SOFT_TERM
+#undef SK_TERMS
+        NM(lanes_pairwise)(acc, NULL, W);
+        *loss = (FLOAT)-acc[0];
+    }
+    if (grad == NULL) return 0;
+    if (y != NULL && smooth)
+        for (Py_ssize_t i = 0; i < K; i++)
+            grad[i] = (grad[i] / total - (keep * y[i] + uniform)) * f + (FLOAT)0;
+    else if (y != NULL)
+        for (Py_ssize_t i = 0; i < K; i++) grad[i] = (grad[i] / total - y[i]) * f + (FLOAT)0;
+    else {
+        const FLOAT at = grad[label] / total;
+        for (Py_ssize_t i = 0; i < K; i++) grad[i] = (grad[i] / total - uniform) * f + (FLOAT)0;
+        grad[label] = (at - target) * f + (FLOAT)0;
+    }
+    return 0;
+}
 #undef SK_LANES
 
 /* ---------------------------------------------------------------- whole calls */
@@ -967,6 +1068,29 @@ static SK_ATTR int NM(ce)(const FLOAT *x, const int64_t *labels, const FLOAT *pr
                           double T, FLOAT *loss, FLOAT *grad, uint8_t *flags, Py_ssize_t n,
                           Py_ssize_t K, int transposed) {
     const Py_ssize_t rs = transposed ? 1 : K, ks = transposed ? n : 1;
+    if (K > SHORT_K) { /* rows laid out along (the caller refuses transposed ones) */
+        int flagged = 0;
+        const Py_ssize_t row = K * (Py_ssize_t)sizeof(FLOAT);
+        for (Py_ssize_t i = n - 1; i >= 0; i--) { /* last to first: see rows */
+            if (i > 0 && row <= SK_PREFETCH_ROW) { /* the next row (see rows) */
+                sk_next next = {{(const char *)(x + (i - 1) * K),
+                                 probs ? (const char *)(probs + (i - 1) * K) : NULL},
+                                {row, probs ? row : 0},
+                                grad ? (char *)(grad + (i - 1) * K) : NULL,
+                                grad ? row : 0};
+                NM(prefetch_part)(&next, 0, 1);
+            }
+            FLOAT l = 0;
+            int bad = NM(long_ce_row)(x + i * K, labels ? labels[i] : 0,
+                                      probs ? probs + i * K : NULL, factor ? factor[i] : factor1,
+                                      eps, T, loss ? &l : NULL, grad ? grad + i * K : NULL, K);
+            flags[i] = (uint8_t)bad;
+            flagged += bad;
+            if (loss != NULL) /* w l, and 0 for rows without weight */
+                loss[i] = weights == NULL ? l : weights[i] > 0 ? weights[i] * l : (FLOAT)0;
+        }
+        return flagged;
+    }
     FLOAT *d;
     double *work;
     if (tile_buffers((void **)&d, sizeof(FLOAT) * 3 * TILE * SHORT_K, &work) < 0) return -1;
@@ -1004,7 +1128,20 @@ static SK_ATTR int NM(rows)(const FLOAT *x, FLOAT *out, uint8_t *flags, Py_ssize
                             Py_ssize_t K, int kind, double T) {
     if (K > SHORT_K) {
         int flagged = 0;
+        const Py_ssize_t row = K * (Py_ssize_t)sizeof(FLOAT);
+        const Py_ssize_t out_row = kind == LOGSUMEXP ? (Py_ssize_t)sizeof(FLOAT) : row;
         for (Py_ssize_t i = n - 1; i >= 0; i--) { /* last to first: see below */
+            /* the next row into the cache meanwhile, where rows are short enough that
+               the hardware's prefetch, seeing a row at a time taken backwards, does
+               not run ahead (float64 softmax, 10^7 entries: rows of 64 3.5x -> 2.5x
+               a copy, of 200 2.6x -> 1.8x) */
+            if (i > 0 && row <= SK_PREFETCH_ROW) {
+                sk_next next = {{(const char *)(x + (i - 1) * K), NULL},
+                                {row, 0},
+                                (char *)out + (i - 1) * out_row,
+                                out_row};
+                NM(prefetch_part)(&next, 0, 1);
+            }
             flags[i] = (uint8_t)NM(long_row)(x + i * K, out + (kind == LOGSUMEXP ? i : i * K),
                                               K, kind, T);
             flagged += flags[i];
@@ -1043,4 +1180,5 @@ static SK_ATTR int NM(rows)(const FLOAT *x, FLOAT *out, uint8_t *flags, Py_ssize
 #undef SK_DIV
 #undef SK_BY_QUOTIENT
 #undef SK_TAME
+#undef SK_PREFETCH_ROW
 #undef NM

@@ -45,7 +45,7 @@ SHORT_K = 24  # rows up to this long are worked on transposed (see _Short)
 SHORT_BLOCK_BYTES = 1 << 19  # a transposed block and its temporaries stay in L2
 LINEAR_BLOCK_BYTES = 1 << 21  # rows of X per block of linear_cross_entropy (measured)
 SMALL = 1 << 15  # elements below which one block on this thread beats the pool's overhead
-COMPILED_K = 32  # the compiled core's cross-entropy takes rows up to this long (_core.c)
+COMPILED_K = 32  # linear_cross_entropy's transposed logits go to the compiled core up to this K
 COMPILED_BLOCK_BYTES = 1 << 22  # input per block handed to the compiled core
 PAGE_BYTES = 1 << 21  # a huge page (x86-64, 4 KiB-page arm64): see _page_starts
 _THREADS = max(1, min(8, os.cpu_count() or 1))
@@ -57,8 +57,8 @@ def compiled_core() -> str:
     runs in), or NumPy alone and why (shown by ``softmaxkit --version``)."""
     if _compiled is not None:
         return (
-            f"compiled core ({_compiled.isa()}): softmax, log_softmax and logsumexp rows, "
-            f"cross-entropy of up to {COMPILED_K} classes"
+            f"compiled core ({_compiled.isa()}): softmax, log_softmax, logsumexp and "
+            f"cross-entropy rows of any length, linear_cross_entropy up to {COMPILED_K} classes"
         )
     return f"NumPy path only (the compiled core is not built: {_COMPILED_MISSING})"
 
@@ -480,8 +480,8 @@ def cross_entropy(
 
     ``z`` is (n, K) with the class axis last; ``labels`` are in [0, K) where
     ``weights > 0``; ``probabilities`` (n, K) of ``z``'s dtype (rows of more than
-    ``SHORT_K`` classes, or up to ``COMPILED_K`` with the compiled core; other
-    short ones decline). ``weights`` of stride 0 and value 1 (a broadcast 1) means
+    ``SHORT_K`` classes, or any with the compiled core; other short ones
+    decline). ``weights`` of stride 0 and value 1 (a broadcast 1) means
     no weights. Returns ``(rows, grad)`` (either may be None).
     """
     soft = probabilities is not None
@@ -495,7 +495,7 @@ def cross_entropy(
     n, k = z.shape
     if n == 0 or k == 0 or (soft and probabilities.dtype != z.dtype):
         return NotImplemented
-    core = _compiled if k <= COMPILED_K else None
+    core = _compiled  # rows of any length (up to 32 in tiles, longer one at a time)
     if soft and k <= SHORT_K and core is None:  # the transposed NumPy path takes labels only
         return NotImplemented
     z = np.ascontiguousarray(z)
