@@ -40,6 +40,10 @@ SHAPES = [
     ("logsumexp", (2048, 32000), "float64"),
     ("ce_loss_grad", (1_000_000, 10), "float64"),
     ("ce_loss_grad", (4096, 32000), "float32"),
+    # rows of a hundred classes: longer than the compiled core's tiles (32), far
+    # shorter than a vocabulary; one row at a time, as the long rows
+    ("softmax", (100_000, 100), "float64"),
+    ("ce_loss_grad", (100_000, 100), "float64"),
 ]
 
 
@@ -242,6 +246,7 @@ def main() -> None:
         "--settle", type=float, default=0.0, help="seconds of sleep before each timed call"
     )
     parser.add_argument("--only", help="just this operation (softmax, ce_loss_grad, ...)")
+    parser.add_argument("--shape", help="just this shape, rows x classes (100000x100, ...)")
     args = parser.parse_args()
     global SETTLE
     SETTLE = args.settle
@@ -262,6 +267,8 @@ def main() -> None:
     print("-" * len(header))
     for op, shape, dtype in SHAPES:
         if args.only and op != args.only:
+            continue
+        if args.shape and args.shape != f"{shape[0]}x{shape[1]}":
             continue
         if args.quick:
             shape = (max(1, shape[0] // 16), shape[1])
@@ -298,7 +305,8 @@ def main() -> None:
                 }
             )
         print()
-    results.extend(jacobian_section(args.repeats, args.quick))
+    if not (args.only or args.shape):  # a filter asks for those rows alone
+        results.extend(jacobian_section(args.repeats, args.quick))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=2)
