@@ -896,8 +896,8 @@ static SK_ATTR int NM(ce_tile)(const FLOAT *x, Py_ssize_t rs, Py_ssize_t ks,
 
 /* The lanes for a row of K entries: the power of two at least K, at most SK_LANES (a
    row of 33 pays for 64 lanes' start and sums, not 256; with the lanes' maxima as a
-   tree, softmax 303,030 x 33 float64 went from 7.1x to 2.9x a copy: see
-   docs/performance.md, sixth round). */
+   tree and the next row prefetched, softmax 100,000 x 100 float64 went from 3.9-4.4x
+   to 2.3-2.4x a copy: docs/performance.md, sixth round). */
 SK_INLINE Py_ssize_t NM(lanes)(Py_ssize_t K) {
     Py_ssize_t w = 64;
     while (w < K && w < SK_LANES) w *= 2;
@@ -1133,8 +1133,7 @@ static SK_ATTR int NM(rows)(const FLOAT *x, FLOAT *out, uint8_t *flags, Py_ssize
         for (Py_ssize_t i = n - 1; i >= 0; i--) { /* last to first: see below */
             /* the next row into the cache meanwhile, where rows are short enough that
                the hardware's prefetch, seeing a row at a time taken backwards, does
-               not run ahead (float64 softmax, 10^7 entries: rows of 64 3.5x -> 2.5x
-               a copy, of 200 2.6x -> 1.8x) */
+               not run ahead (see lanes) */
             if (i > 0 && row <= SK_PREFETCH_ROW) {
                 sk_next next = {{(const char *)(x + (i - 1) * K), NULL},
                                 {row, 0},
