@@ -25,8 +25,8 @@
  * vectors written out with intrinsics, 8 lanes at a time. Rows of up to 32
  * classes are worked on transposed, a tile of 128 rows at a time (4 x 4 blocks
  * transposed in registers), so that the loops run across rows (independent)
- * rather than along a row of 10; longer rows one at a time, in chunks of 256
- * lanes (_core_tile.h, long rows). A tile whose shifted entries are all at least
+ * rather than along a row of 10; longer rows one at a time, in chunks of up to
+ * 256 lanes (_core_tile.h, long rows). A tile whose shifted entries are all at least
  * -600 (float32: -60) is tame: 2^n takes one step and the division by the
  * normaliser two correction steps of fused multiply-adds, the same bits as the
  * general steps, sooner (tame() switches this off, for tests).
