@@ -454,8 +454,8 @@ def test_compiled_cross_entropy_refuses_labels_out_of_range():
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("k", [33, 65, 256, 257, 4099])
 def test_compiled_long_row_cross_entropy_against_mpmath(isa, dtype, k):
-    # Rows of more than 32 classes go to the compiled core one at a time (chunks of 256
-    # lanes, a tail when K is not a multiple). Called directly, so that a kernel that
+    # Rows of more than 32 classes go to the compiled core one at a time (chunks of 64,
+    # 128 or 256 lanes, a tail when K is not a multiple). Called directly, so that a kernel that
     # flagged every row (and left it to the NumPy path) fails here: no row flagged,
     # and the loss -sum_j y'_j log softmax(x / T)_j and the gradient factor f (p - y')
     # against mpmath at 40 digits, for an integer label and a probability row, with
