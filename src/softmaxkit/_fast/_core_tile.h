@@ -894,6 +894,20 @@ static SK_ATTR int NM(ce_tile)(const FLOAT *x, Py_ssize_t rs, Py_ssize_t ks,
 #define SK_LANES 256 /* a long row is worked on as chunks of at most this many lanes */
 #define SK_PREFETCH_ROW 16384 /* bytes: rows up to this long prefetch the next row */
 
+/* The next row's inputs (in0, and in1 where not NULL, of in_bytes each) and output
+   (out_bytes, where out is not NULL) into the cache while this row computes, where
+   rows are at most SK_PREFETCH_ROW bytes: taken last to first and one at a time,
+   short rows do not let the hardware's prefetch run ahead (see lanes). */
+SK_INLINE void NM(prefetch_row)(const void *in0, const void *in1, Py_ssize_t in_bytes,
+                                void *out, Py_ssize_t out_bytes) {
+    if (in_bytes > SK_PREFETCH_ROW) return;
+    sk_next next = {{(const char *)in0, (const char *)in1},
+                    {in_bytes, in1 != NULL ? in_bytes : 0},
+                    (char *)out,
+                    out != NULL ? out_bytes : 0};
+    NM(prefetch_part)(&next, 0, 1);
+}
+
 /* The lanes for a row of K entries: the power of two at least K, at most SK_LANES (a
    row of 33 pays for 64 lanes' start and sums, not 256; with the lanes' maxima as a
    tree and the next row prefetched, softmax 100,000 x 100 float64 went from 3.9-4.4x
@@ -1072,14 +1086,9 @@ static SK_ATTR int NM(ce)(const FLOAT *x, const int64_t *labels, const FLOAT *pr
         int flagged = 0;
         const Py_ssize_t row = K * (Py_ssize_t)sizeof(FLOAT);
         for (Py_ssize_t i = n - 1; i >= 0; i--) { /* last to first: see rows */
-            if (i > 0 && row <= SK_PREFETCH_ROW) { /* the next row (see rows) */
-                sk_next next = {{(const char *)(x + (i - 1) * K),
-                                 probs ? (const char *)(probs + (i - 1) * K) : NULL},
-                                {row, probs ? row : 0},
-                                grad ? (char *)(grad + (i - 1) * K) : NULL,
-                                grad ? row : 0};
-                NM(prefetch_part)(&next, 0, 1);
-            }
+            if (i > 0)
+                NM(prefetch_row)(x + (i - 1) * K, probs ? probs + (i - 1) * K : NULL, row,
+                                 grad ? grad + (i - 1) * K : NULL, row);
             FLOAT l = 0;
             int bad = NM(long_ce_row)(x + i * K, labels ? labels[i] : 0,
                                       probs ? probs + i * K : NULL, factor ? factor[i] : factor1,
@@ -1128,21 +1137,12 @@ static SK_ATTR int NM(rows)(const FLOAT *x, FLOAT *out, uint8_t *flags, Py_ssize
                             Py_ssize_t K, int kind, double T) {
     if (K > SHORT_K) {
         int flagged = 0;
-        const Py_ssize_t row = K * (Py_ssize_t)sizeof(FLOAT);
-        const Py_ssize_t out_row = kind == LOGSUMEXP ? (Py_ssize_t)sizeof(FLOAT) : row;
+        const Py_ssize_t out_k = kind == LOGSUMEXP ? 1 : K;
         for (Py_ssize_t i = n - 1; i >= 0; i--) { /* last to first: see below */
-            /* the next row into the cache meanwhile, where rows are short enough that
-               the hardware's prefetch, seeing a row at a time taken backwards, does
-               not run ahead (see lanes) */
-            if (i > 0 && row <= SK_PREFETCH_ROW) {
-                sk_next next = {{(const char *)(x + (i - 1) * K), NULL},
-                                {row, 0},
-                                (char *)out + (i - 1) * out_row,
-                                out_row};
-                NM(prefetch_part)(&next, 0, 1);
-            }
-            flags[i] = (uint8_t)NM(long_row)(x + i * K, out + (kind == LOGSUMEXP ? i : i * K),
-                                              K, kind, T);
+            if (i > 0)
+                NM(prefetch_row)(x + (i - 1) * K, NULL, K * (Py_ssize_t)sizeof(FLOAT),
+                                 out + (i - 1) * out_k, out_k * (Py_ssize_t)sizeof(FLOAT));
+            flags[i] = (uint8_t)NM(long_row)(x + i * K, out + i * out_k, K, kind, T);
             flagged += flags[i];
         }
         return flagged;
